@@ -1,0 +1,76 @@
+"""Typed results shared by every stage: capture, detection, classification, tracking, drawing, sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels of the original frame, x2/y2 exclusive
+
+
+@dataclass(slots=True)
+class Frame:
+    """One captured frame (BGR, uint8, HxWx3)."""
+
+    image: np.ndarray
+    index: int  # 0-based id of the frame in its source (counts dropped frames too)
+    timestamp: float  # seconds: position in a file, or time since the live source started
+    captured_at: float  # time.monotonic() when the reader thread got the frame
+    file: str | None = None  # image file name for image/folder sources, else None
+    source: str = ""  # display name of the source, credentials masked
+
+
+@dataclass(slots=True)
+class Face:
+    """One detected face and what we know about it."""
+
+    box: Box
+    score: float  # detector confidence
+    label: str = ""  # per-frame classifier label
+    prob: float = 0.0  # probability of `label`
+    probs: dict[str, float] = field(default_factory=dict)
+    track_id: int | None = None
+    track_label: str | None = None  # stable label of the track (None until decided)
+    track_prob: float | None = None
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    @property
+    def shown_label(self) -> str:
+        """The label to show a person: the track's stable label when there is one."""
+        return self.track_label or self.label
+
+
+@dataclass(slots=True)
+class Event:
+    """A violation raised once per person (track), see :mod:`facemask_live.events`."""
+
+    time: float  # wall-clock epoch seconds
+    source: str
+    track_id: int
+    label: str
+    confidence: float
+    frame: int
+    box: Box
+    snapshot: str | None = None  # annotated full frame
+    crop: str | None = None  # face crop
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """Everything the pipeline produced for one frame."""
+
+    frame: Frame
+    faces: list[Face]
+    events: list[Event] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+    def count(self, label: str) -> int:
+        return sum(1 for f in self.faces if f.shown_label == label)

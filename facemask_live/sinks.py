@@ -1,0 +1,215 @@
+"""Where results go: detections JSONL, event logs, annotated video, snapshots.
+
+Every sink is a plain object fed (frame, result); none needs Qt. Files are flushed as they are
+written (JSONL/CSV per record) so that a killed process loses nothing already recorded, and the video
+writer is finalised by :meth:`close` (called on every exit path by the runner).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import OutputError
+from .results import Event, FrameResult
+
+log = logging.getLogger(__name__)
+
+
+def ensure_dir(path: str | Path, what: str) -> Path:
+    """Create ``path`` if needed and prove it is writable, or raise OutputError naming ``what``."""
+    p = Path(path).expanduser()
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} folder {p}: {exc.strerror or exc} (choose another folder)") from None
+    return p
+
+
+def open_for_append(path: str | Path, what: str, newline: str | None = None):
+    p = Path(path).expanduser()
+    if p.parent != Path("."):
+        ensure_dir(p.parent, what)
+    try:
+        return open(p, "a", encoding="utf-8", newline=newline)
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} file {p}: {exc.strerror or exc} (choose another path)") from None
+
+
+def face_record(face) -> dict:
+    rec = {
+        "box": list(face.box),
+        "label": face.label,
+        "score": round(face.prob, 4),
+        "probs": {k: round(v, 4) for k, v in face.probs.items()},
+        "detector_score": round(face.score, 4),
+    }
+    if face.track_id is not None:
+        rec["track"] = face.track_id
+    rec["track_label"] = face.track_label
+    return rec
+
+
+def frame_record(result: FrameResult) -> dict:
+    f = result.frame
+    return {
+        "source": f.source,
+        "frame": f.index,
+        "file": f.file,
+        "t": round(f.timestamp, 3),
+        "faces": [face_record(face) for face in result.faces],
+    }
+
+
+class DetectionsWriter:
+    """One JSON record per processed frame or image (also frames without faces)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fh = open_for_append(path, "detections")
+        self._fh.truncate(0)
+
+    def write(self, result: FrameResult) -> None:
+        self._fh.write(json.dumps(frame_record(result), separators=(",", ":")) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+EVENT_FIELDS = ["time", "iso_time", "source", "track_id", "label", "confidence", "frame", "box", "snapshot", "crop"]
+
+
+def event_record(ev: Event) -> dict:
+    return {
+        "time": round(ev.time, 3),
+        "iso_time": datetime.fromtimestamp(ev.time).isoformat(timespec="milliseconds"),
+        "source": ev.source,
+        "track_id": ev.track_id,
+        "label": ev.label,
+        "confidence": round(ev.confidence, 4),
+        "frame": ev.frame,
+        "box": list(ev.box),
+        "snapshot": ev.snapshot,
+        "crop": ev.crop,
+    }
+
+
+class EventLog:
+    """Appends one record per violation event to a .jsonl or .csv file, flushed and fsynced per event."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.csv = self.path.suffix.lower() == ".csv"
+        is_new = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = open_for_append(path, "event log", newline="" if self.csv else None)
+        self._writer = csv.DictWriter(self._fh, fieldnames=EVENT_FIELDS) if self.csv else None
+        if self._writer and is_new:
+            self._writer.writeheader()
+            self._fh.flush()
+
+    def write(self, ev: Event) -> None:
+        rec = event_record(ev)
+        if self._writer:
+            rec["box"] = " ".join(map(str, rec["box"]))
+            self._writer.writerow(rec)
+        else:
+            self._fh.write(json.dumps(rec) + "\n")
+        self._fh.flush()
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def timestamp_name(prefix: str, frame_index: int) -> str:
+    now = time.time()
+    stamp = datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S") + f"-{int(now * 1000) % 1000:03d}"
+    return f"{prefix}_{stamp}_f{frame_index:06d}"
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    try:
+        ok = cv2.imwrite(str(path), image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"cannot write snapshot {path} (folder missing, read-only or disk full)")
+
+
+def save_snapshot(folder: str | Path, annotated: np.ndarray, raw: np.ndarray | None, frame_index: int, prefix: str = "snapshot") -> tuple[Path, Path | None]:
+    """Write the annotated frame (and the raw frame) as timestamped PNGs; returns their paths."""
+    folder = Path(folder)
+    base = timestamp_name(prefix, frame_index)
+    ann_path = folder / f"{base}.png"
+    write_png(ann_path, annotated)
+    raw_path = None
+    if raw is not None:
+        raw_path = folder / f"{base}_raw.png"
+        write_png(raw_path, raw)
+    return ann_path, raw_path
+
+
+class VideoSink:
+    """Writes annotated frames to a video file; finalised by close(). Stops (and says so) on a full disk."""
+
+    MIN_FREE_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, path: str | Path, fps: float | None):
+        self.path = Path(path).expanduser()
+        if self.path.parent != Path("."):
+            ensure_dir(self.path.parent, "output video")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise OutputError(f"cannot write output video {self.path}: permission denied")
+        self.fps = fps or 25.0
+        self._writer: cv2.VideoWriter | None = None
+        self.frames = 0
+        self.stopped_reason: str | None = None
+        fourcc = {".avi": "MJPG", ".mkv": "MJPG"}.get(self.path.suffix.lower(), "mp4v")
+        self._fourcc = cv2.VideoWriter_fourcc(*fourcc)
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.path.parent if str(self.path.parent) else ".").free < self.MIN_FREE_BYTES
+        except OSError:
+            return False
+
+    def write(self, image: np.ndarray) -> None:
+        if self.stopped_reason:
+            return
+        if self._writer is None:
+            h, w = image.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), self._fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                self._writer = None
+                raise OutputError(f"cannot create output video {self.path} (unsupported extension or unwritable folder; try .mp4 or .avi)")
+            self._size = (w, h)
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size)
+        if self.frames % 50 == 0 and self._disk_full():
+            self.stopped_reason = f"recording to {self.path} stopped: disk is almost full"
+            log.error(self.stopped_reason)
+            self.close()
+            return
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
