@@ -273,3 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: internal error: {type(exc).__name__}: {mask_credentials(str(exc))} (run with --debug for details)", file=sys.stderr)
         return 1
+
+
+def run() -> None:
+    """Console-script entry point (`facemask-live`)."""
+    sys.exit(main())
