@@ -192,16 +192,13 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
 
 def summary_lines(stats, capture) -> list[str]:
     labels = ", ".join(f"{k or 'unlabelled'} {v}" for k, v in sorted(stats.faces_by_label.items())) or "none"
+    people = ", ".join(f"{k} {v}" for k, v in sorted(stats.people_by_label.items()))
     lines = [
         f"source: {capture.spec.name} ({capture.stats.status})",
         f"frames processed: {stats.processed}, dropped: {stats.dropped}, skipped: {stats.skipped}, reconnects: {stats.reconnects}",
         f"face detections by label: {labels}",
+        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", violations: {stats.violations}",
     ]
-    if capture is not None and stats.people:
-        by = ", ".join(f"{k} {v}" for k, v in sorted(stats.people_by_label.items()))
-        lines.append(f"people seen: {stats.people} ({by}), violations: {stats.violations}")
-    elif stats.people == 0:
-        lines.append(f"people seen: 0, violations: {stats.violations}")
     if stats.video_note:
         lines.append(stats.video_note)
     return lines
@@ -212,10 +209,16 @@ def run_headless(args) -> int:
     runner = build_runner(args, pipeline)
     cap = runner.capture
     bar = None
-    if args.progress and not cap.spec.is_live and sys.stderr.isatty() or (args.progress and not cap.spec.is_live and args.verbose):
+    if args.progress and not cap.spec.is_live:
         from tqdm import tqdm
 
-        bar = tqdm(total=cap.frame_count if not args.loop else None, unit="frame", desc=cap.spec.name[-30:], file=sys.stderr)
+        bar = tqdm(
+            total=None if args.loop else cap.frame_count,
+            unit="frame",
+            desc=Path(cap.spec.name).name[-30:],
+            file=sys.stderr,
+            mininterval=0.2 if sys.stderr.isatty() else 5.0,
+        )
     last_status = [cap.stats.status]
 
     def progress(result):
@@ -244,7 +247,7 @@ def run_headless(args) -> int:
     if cap.error is not None:
         raise cap.error if isinstance(cap.error, FacemaskError) else FacemaskError(str(cap.error))
     elapsed = time.monotonic() - t0
-    if cap.stats.status == "ended" and cap.spec.is_live is False:
+    if cap.stats.status == "ended" and not cap.spec.is_live:
         print(f"reached the end of {cap.spec.name}", file=sys.stderr)
     for line in summary_lines(stats, cap):
         print(line, file=sys.stderr)
