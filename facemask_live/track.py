@@ -1,0 +1,240 @@
+"""People, not frames: follow every face across frames and give it a stable label.
+
+Association (in the spirit of SORT / norfair, own code): every live track predicts where its face is
+now with a constant-velocity model, then detections are matched to tracks greedily by cost, lowest
+first. The cost of a (track, face) pair is ``(1 - IoU) + centre distance / track size``; a pair is
+allowed only when the face is about the track's size and either overlaps the prediction enough
+(``iou_threshold``) or its centre is near it (a gate that widens while a track is missing). The
+prediction keeps two people who cross apart, and keeps an id through short detector gaps.
+
+A track becomes a person (gets an id, is *confirmed*) after it was seen in ``initialization_delay``
+frames, and ends after ``max_missing`` frames in a row without its face. Its label is the average of
+the classifier probabilities over its last ``vote_window`` sightings; it is decided once the winning
+label reaches ``min_confidence`` and then only changes when another label does (hysteresis), so one
+misread frame never flips it.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass, field
+
+from .results import Box, Face, Frame
+
+FloatBox = tuple[float, float, float, float]
+
+
+def iou(a: FloatBox | Box, b: FloatBox | Box) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes (0 when either is empty)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre(b: FloatBox | Box) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0
+
+
+def _area(b: FloatBox | Box) -> float:
+    return max(b[2] - b[0], 0) * max(b[3] - b[1], 0)
+
+
+@dataclass(eq=False)
+class Track:
+    """One face followed across frames. ``id`` is None until the track is confirmed as a person."""
+
+    key: int  # internal serial, also for tentative tracks
+    box: FloatBox  # last matched box
+    id: int | None = None
+    hits: int = 0  # frames in which the face was seen
+    misses: int = 0  # frames in a row without it
+    age: int = 1  # frames since the track started
+    confirmed: bool = False
+    velocity: tuple[float, float] = (0.0, 0.0)  # centre motion per frame, pixels
+    label: str | None = None  # stable label (None until decided)
+    prob: float | None = None  # averaged probability of ``label`` over the window
+    history: collections.deque = field(default_factory=collections.deque)  # probs dicts, newest last
+    last_frame: int = -1  # index of the last frame the face was seen in
+
+    def predicted(self) -> FloatBox:
+        """Where the face should be now: the last box moved by velocity x frames since it was seen."""
+        steps = self.misses + 1
+        dx, dy = self.velocity[0] * steps, self.velocity[1] * steps
+        x1, y1, x2, y2 = self.box
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+    @property
+    def size(self) -> float:
+        return math.sqrt(max(_area(self.box), 1.0))
+
+    def averaged(self) -> dict[str, float]:
+        """Mean class probabilities over the vote window."""
+        sums: dict[str, float] = {}
+        for probs in self.history:
+            for lab, p in probs.items():
+                sums[lab] = sums.get(lab, 0.0) + p
+        n = len(self.history)
+        return {lab: s / n for lab, s in sums.items()} if n else {}
+
+
+class Tracker:
+    """Gives every face a track id that follows the person, and a label decided over recent frames.
+
+    ``update(faces, frame)`` sets ``track_id``, ``track_label`` and ``track_prob`` on the faces in
+    place; faces of tracks not yet confirmed keep ``track_id`` None. ``tracks`` holds the live tracks.
+    """
+
+    SIZE_RATIO = 3.0  # a face more than 3x larger/smaller (by side) than the track is someone else
+    GATE = 0.6  # max centre distance, in track sizes, for a match without enough overlap ...
+    GATE_PER_MISS = 0.15  # ... widened by this for every frame the track has been missing
+    GATE_MAX = 2.0
+    SMOOTHING = 0.5  # weight of the newest motion in the velocity estimate
+
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        initialization_delay: int = 3,
+        max_missing: int = 15,
+        vote_window: int = 15,
+        min_confidence: float = 0.6,
+    ):
+        if not 0.0 <= iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be between 0 and 1, got {iou_threshold}")
+        if int(initialization_delay) != initialization_delay or initialization_delay < 0:
+            raise ValueError(f"initialization_delay must be a whole number of frames >= 0, got {initialization_delay}")
+        if int(max_missing) != max_missing or max_missing < 0:
+            raise ValueError(f"max_missing must be a whole number of frames >= 0, got {max_missing}")
+        if int(vote_window) != vote_window or vote_window < 1:
+            raise ValueError(f"vote_window must be a whole number of frames >= 1, got {vote_window}")
+        if not 0.0 < min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
+        self.iou_threshold = float(iou_threshold)
+        self.initialization_delay = int(initialization_delay)
+        self.max_missing = int(max_missing)
+        self.vote_window = int(vote_window)
+        self.min_confidence = float(min_confidence)
+        self.tracks: list[Track] = []
+        self.people = 0  # confirmed tracks ever (the last id given)
+        self._serial = 0
+
+    # -- association -------------------------------------------------------------------------
+    def _cost(self, track: Track, face: Face) -> float | None:
+        """Cost of giving ``face`` to ``track``; None when the pair is not allowed."""
+        area_t, area_f = _area(track.box), _area(face.box)
+        if area_t <= 0 or area_f <= 0:
+            return None
+        ratio = area_f / area_t
+        if not 1.0 / self.SIZE_RATIO**2 <= ratio <= self.SIZE_RATIO**2:
+            return None
+        pred = track.predicted()
+        overlap = iou(pred, face.box)
+        (px, py), (fx, fy) = _centre(pred), _centre(face.box)
+        dist = math.hypot(px - fx, py - fy) / track.size
+        gate = min(self.GATE + self.GATE_PER_MISS * track.misses, self.GATE_MAX)
+        if overlap < self.iou_threshold and dist > gate:
+            return None
+        return (1.0 - overlap) + dist
+
+    def _match(self, faces: list[Face]) -> list[tuple[Track, Face]]:
+        pairs = []
+        for ti, track in enumerate(self.tracks):
+            for fi, face in enumerate(faces):
+                cost = self._cost(track, face)
+                if cost is not None:
+                    # ties: confirmed tracks first, then the most recently seen, then the oldest
+                    pairs.append((cost, not track.confirmed, track.misses, ti, fi))
+        pairs.sort()
+        used_t: set[int] = set()
+        used_f: set[int] = set()
+        matches = []
+        for _, _, _, ti, fi in pairs:
+            if ti in used_t or fi in used_f:
+                continue
+            used_t.add(ti)
+            used_f.add(fi)
+            matches.append((self.tracks[ti], faces[fi]))
+        return matches
+
+    # -- labels -------------------------------------------------------------------------------
+    def _vote(self, track: Track) -> None:
+        avg = track.averaged()
+        if not avg:
+            return
+        best = max(avg, key=avg.__getitem__)
+        if best != track.label and avg[best] >= self.min_confidence:
+            track.label = best  # decided, or changed: the new label now wins clearly
+        if track.label is not None:
+            track.prob = avg.get(track.label, 0.0)
+
+    @staticmethod
+    def _face_probs(face: Face) -> dict[str, float]:
+        if face.probs:
+            return dict(face.probs)
+        return {face.label: face.prob} if face.label else {}
+
+    # -- update -------------------------------------------------------------------------------
+    def _observe(self, track: Track, face: Face, frame: Frame) -> None:
+        if track.hits:  # motion since the last sighting
+            steps = track.misses + 1
+            (ox, oy), (nx, ny) = _centre(track.box), _centre(face.box)
+            v = ((nx - ox) / steps, (ny - oy) / steps)
+            a = self.SMOOTHING if track.hits > 1 else 1.0
+            track.velocity = (a * v[0] + (1 - a) * track.velocity[0], a * v[1] + (1 - a) * track.velocity[1])
+        track.box = tuple(float(c) for c in face.box)
+        track.hits += 1
+        track.misses = 0
+        track.last_frame = frame.index
+        probs = self._face_probs(face)
+        if probs:
+            track.history.append(probs)
+
+    def _confirm(self, track: Track) -> None:
+        if not track.confirmed and track.hits >= self.initialization_delay:
+            track.confirmed = True
+            self.people += 1
+            track.id = self.people
+
+    def update(self, faces: list[Face], frame: Frame) -> None:
+        """Associate this frame's faces with the live tracks and set the faces' track fields in place."""
+        for face in faces:
+            face.track_id = face.track_label = face.track_prob = None
+        matches = self._match(faces)
+        matched_tracks = {id(t) for t, _ in matches}
+        for track in self.tracks:
+            track.age += 1
+            if id(track) not in matched_tracks:
+                track.misses += 1
+        for track, face in matches:
+            self._observe(track, face, frame)
+        # a face nobody claimed starts a tentative track
+        claimed = {id(f) for _, f in matches}
+        for face in faces:
+            if id(face) in claimed:
+                continue
+            self._serial += 1
+            track = Track(self._serial, face.box, hits=0, history=collections.deque(maxlen=self.vote_window))
+            self._observe(track, face, frame)
+            self.tracks.append(track)
+            matches.append((track, face))
+        for track, face in matches:
+            self._confirm(track)
+            self._vote(track)
+            if track.confirmed:
+                face.track_id = track.id
+                face.track_label = track.label
+                face.track_prob = track.prob
+        # tentative tracks survive one missing frame (flickering false detections die), people max_missing
+        self.tracks = [t for t in self.tracks if t.misses <= (self.max_missing if t.confirmed else min(1, self.max_missing))]
+
+    @property
+    def confirmed_tracks(self) -> list[Track]:
+        return [t for t in self.tracks if t.confirmed]
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up)."""
+        self.tracks.clear()
