@@ -1,0 +1,607 @@
+"""The PyQt5 window. It shows what the shared core produces and holds no detection logic.
+
+A :class:`FrameWorker` runs the same :class:`~facemask_live.runner.Runner` as headless mode in a
+worker thread and hands each result (result, annotated frame, stats snapshot) to the GUI thread with a
+queued Qt signal. Only the newest result is kept: when the GUI is slower than the pipeline, older
+pending results are replaced, never queued up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from .annotate import color_for, display_name, draw_banner
+from .capture import mask_credentials, read_image
+from .errors import FacemaskError
+from .results import Event, FrameResult
+from .runner import Runner, RunStats
+from .sinks import save_snapshot
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "facemask-live"
+FLASH_MS = 1500
+MAX_EVENTS = 50
+THUMB = 56
+BANNER_BGR = (0, 0, 200)
+
+
+def display_problem(environ=None, platform: str | None = None) -> str | None:
+    """Why no window can be opened here (one line), or None. Checked before Qt, which aborts without a display."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if environ.get("QT_QPA_PLATFORM"):
+        return None
+    if not platform.startswith("linux") and "bsd" not in platform:
+        return None  # Windows and macOS always have their native platform plugin
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display to open the window on (DISPLAY is not set): use --headless, "
+        "or set QT_QPA_PLATFORM=offscreen to run the window without showing it"
+    )
+
+
+def status_banner(image: np.ndarray, status: str) -> np.ndarray | None:
+    """A copy of ``image`` with a 'reconnecting (attempt n)' banner, or None when the status needs none."""
+    if not status.startswith("reconnecting"):
+        return None
+    return draw_banner(image.copy(), status, BANNER_BGR)
+
+
+def event_thumbnail(event: Event, frame_image: np.ndarray | None) -> np.ndarray | None:
+    """The face of a violation event: cut from the frame it happened in, else read from its crop file."""
+    if frame_image is not None:
+        h, w = frame_image.shape[:2]
+        x1, y1, x2, y2 = event.box
+        x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if x2 > x1 and y2 > y1:
+            return frame_image[y1:y2, x1:x2].copy()
+    if event.crop:
+        return read_image(event.crop)
+    return None
+
+
+def stats_snapshot(stats: RunStats) -> RunStats:
+    """A copy of ``stats`` that the GUI thread may keep while the worker goes on updating the original."""
+    return dataclasses.replace(stats, faces_by_label=dict(stats.faces_by_label), people_by_label=dict(stats.people_by_label))
+
+
+def short_name(source_name: str, limit: int = 48) -> str:
+    """A source name for the status bar: file names without their folders, long URLs shortened in the middle."""
+    if "://" not in source_name and ("/" in source_name or os.sep in source_name):
+        source_name = Path(source_name).name or source_name
+    if len(source_name) > limit:
+        half = (limit - 1) // 2
+        source_name = source_name[:half] + "…" + source_name[-half:]
+    return source_name
+
+
+def end_message(source_name: str) -> str:
+    return f"end of {short_name(source_name)}"
+
+
+Qt = QtCore.Qt
+
+
+def to_qimage(image: np.ndarray) -> QtGui.QImage:
+    """A QImage that owns a copy of a BGR uint8 HxWx3 array."""
+    img = np.ascontiguousarray(image)
+    h, w = img.shape[:2]
+    return QtGui.QImage(img.data, w, h, img.strides[0], QtGui.QImage.Format_BGR888).copy()
+
+
+def _hex(bgr: tuple[int, int, int]) -> str:
+    b, g, r = bgr
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+class FrameWorker(QtCore.QObject):
+    """Runs ``runner.step()`` in a Python thread; reports to the GUI thread through queued signals.
+
+    result_ready(object): (FrameResult, annotated ndarray, RunStats snapshot) - always the newest one
+    status_changed(object): RunStats snapshot while no frames arrive (e.g. reconnecting)
+    ended(str): the source ended (status)
+    failed(object): the exception that stopped the worker
+    """
+
+    result_ready = QtCore.pyqtSignal(object)
+    status_changed = QtCore.pyqtSignal(object)
+    ended = QtCore.pyqtSignal(str)
+    failed = QtCore.pyqtSignal(object)
+
+    def __init__(self, runner: Runner | None = None):
+        super().__init__()
+        self.runner = runner
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._latest: tuple | None = None  # newest result not yet taken by the GUI
+        self._pending = False  # a result_ready signal is on its way
+        self.replaced = 0  # results the GUI never showed because a newer one came first
+
+    def publish(self, result: FrameResult, annotated) -> None:
+        """Runner's on_result (worker thread): keep only the newest result; signal only if none is pending."""
+        stats = stats_snapshot(self.runner.stats) if self.runner is not None else RunStats()
+        payload = (result, annotated if annotated is not None else result.frame.image, stats)
+        with self._lock:
+            if self._latest is not None:
+                self.replaced += 1
+            self._latest = payload
+            if self._pending:
+                return
+            self._pending = True
+        self.result_ready.emit(payload)
+
+    def take(self) -> tuple | None:
+        """GUI thread: the newest result (None if already taken); lets the worker signal again."""
+        with self._lock:
+            payload, self._latest, self._pending = self._latest, None, False
+        return payload
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="facemask-worker", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        runner = self.runner
+        last_status, last_emit = None, 0.0
+        try:
+            runner.capture.start()
+            while not runner.stop_event.is_set():
+                if runner.paused.is_set():
+                    runner.stop_event.wait(0.05)
+                    continue
+                result = runner.step(0.25)
+                if result is not None:
+                    if runner.max_frames is not None and runner.stats.processed >= runner.max_frames:
+                        runner.stats.status = "ended"
+                        self.ended.emit(runner.stats.status)
+                        break
+                    continue
+                if runner.capture.finished:
+                    runner.stats.status = runner.capture.stats.status
+                    if not runner.stop_event.is_set():
+                        self.ended.emit(runner.stats.status)
+                    break
+                now = time.monotonic()
+                if runner.stats.status != last_status or now - last_emit > 0.5:
+                    last_status, last_emit = runner.stats.status, now
+                    self.status_changed.emit(stats_snapshot(runner.stats))
+        except BaseException as exc:  # shown by the window, which then exits non-zero
+            if not runner.stop_event.is_set():
+                self.failed.emit(exc)
+        finally:
+            runner.close()
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop the loop, wait for the thread, close the runner (capture, video, logs). True if the thread ended."""
+        if self.runner is None:
+            return True
+        self.runner.stop()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        alive = self.thread is not None and self.thread.is_alive()
+        self.runner.close()
+        return not alive
+
+
+class VideoView(QtWidgets.QLabel):
+    """The newest frame, scaled to the widget keeping its aspect ratio."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("video")
+        self.setAlignment(Qt.AlignCenter)
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Ignored)
+        self.setText("waiting for the first frame ...")
+        self.image: QtGui.QImage | None = None
+        self.set_alert(False)
+
+    def set_alert(self, on: bool) -> None:
+        color = "#e01010" if on else "#202020"
+        self.setStyleSheet(f"QLabel#video {{ background: #202020; color: #c0c0c0; border: 6px solid {color}; }}")
+
+    def show_image(self, image: np.ndarray) -> None:
+        self.image = to_qimage(image)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self.image is None:
+            return
+        r = self.contentsRect()
+        pix = QtGui.QPixmap.fromImage(self.image)
+        self.setPixmap(pix.scaled(r.width(), r.height(), Qt.KeepAspectRatio, Qt.SmoothTransformation))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._rescale()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Video, FPS panel, counters, violation events, snapshot and pause controls.
+
+    ``runner``: the Runner to drive (None: only show what is fed to :meth:`show_result` /
+    :meth:`show_stats`, as tests do). The worker starts with :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        runner: Runner | None = None,
+        *,
+        worker: FrameWorker | None = None,
+        snapshot_dir: str | Path = "snapshots",
+        source_name: str | None = None,
+        labels: list[str] | None = None,
+        alert_flash: bool = True,
+        alert_sound: bool = False,
+        debug: bool = False,
+    ):
+        super().__init__()
+        self.runner = runner
+        self.worker = worker or FrameWorker(runner)
+        self.worker.runner = runner
+        if runner is not None:
+            if runner.on_result is None:
+                runner.on_result = self.worker.publish
+            runner.annotate_frames = True
+            source_name = source_name or runner.capture.spec.name
+            labels = labels or list(runner.pipeline.labels)
+        self.source_name = mask_credentials(source_name or "")
+        self.labels = list(labels or [])
+        self.tracking = runner is None or runner.pipeline.monitor is not None
+        self.snapshot_dir = Path(snapshot_dir)
+        self.alert_flash = alert_flash
+        self.alert_sound = alert_sound
+        self.debug = debug
+        self.exit_code = 0
+        self.error_close_ms = 3000  # how long an error stays on screen before the window closes
+        self.error: BaseException | None = None
+        self.status = "starting"
+        self.current: tuple[FrameResult, np.ndarray] | None = None  # what the video shows (result, annotated)
+        self.shown_frames = 0
+        self.alert_active = False
+        self.event_count = 0
+        self.finished = False  # the source ended or failed: the status stays as it is
+        self._closing = False
+        self._flash_timer = QtCore.QTimer(self)
+        self._flash_timer.setSingleShot(True)
+        self._flash_timer.timeout.connect(self._end_flash)
+
+        self.setWindowTitle(f"{APP_NAME} — {self.source_name}" if self.source_name else APP_NAME)
+        self._build()
+        self.worker.result_ready.connect(self._on_result_signal, Qt.QueuedConnection)
+        self.worker.status_changed.connect(self.show_stats, Qt.QueuedConnection)
+        self.worker.ended.connect(self._on_ended, Qt.QueuedConnection)
+        self.worker.failed.connect(self._on_failed, Qt.QueuedConnection)
+        self.resize(1180, 680)
+
+    # -- layout --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.video = VideoView()
+        self.pause_button = QtWidgets.QPushButton("Pause (Space)")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.snapshot_button = QtWidgets.QPushButton("Snapshot (S)")
+        self.snapshot_button.clicked.connect(self.snapshot)
+        for b in (self.pause_button, self.snapshot_button):
+            b.setFocusPolicy(Qt.NoFocus)
+
+        perf = QtWidgets.QGroupBox("Performance")
+        form = QtWidgets.QFormLayout(perf)
+        self.perf_labels: dict[str, QtWidgets.QLabel] = {}
+        for key, title in (
+            ("capture", "Capture"),
+            ("processed", "Processed"),
+            ("dropped", "Dropped frames"),
+            ("age", "Frame age"),
+        ):
+            value = QtWidgets.QLabel("–")
+            value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            self.perf_labels[key] = value
+            form.addRow(title, value)
+        self.perf_labels["age"].setToolTip("time from capture to display of the shown frame")
+        self.perf_labels["dropped"].setToolTip("frames of a live source replaced by a newer one before processing")
+
+        frame_box = QtWidgets.QGroupBox("This frame")
+        fl = QtWidgets.QVBoxLayout(frame_box)
+        self.frame_counts = QtWidgets.QLabel("no faces")
+        self.frame_counts.setTextFormat(Qt.RichText)
+        fl.addWidget(self.frame_counts)
+
+        session = QtWidgets.QGroupBox("This session")
+        sl = QtWidgets.QFormLayout(session)
+        self.session_labels: dict[str, QtWidgets.QLabel] = {}
+        for key, title in (("people", "People seen"), ("masked", "Masked"), ("violations", "Violations")):
+            value = QtWidgets.QLabel("0")
+            value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            self.session_labels[key] = value
+            sl.addRow(title, value)
+        self.session_labels["violations"].setStyleSheet("font-weight: bold;")
+        if not self.tracking:
+            for value in self.session_labels.values():
+                value.setText("tracking off")
+
+        events = QtWidgets.QGroupBox("Violations")
+        el = QtWidgets.QVBoxLayout(events)
+        self.event_list = QtWidgets.QListWidget()
+        self.event_list.setIconSize(QtCore.QSize(THUMB, THUMB))
+        self.event_list.setFocusPolicy(Qt.NoFocus)
+        self.event_list.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
+        el.addWidget(self.event_list)
+
+        side = QtWidgets.QWidget()
+        side.setFixedWidth(300)
+        sv = QtWidgets.QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 0, 0)
+        for w in (perf, frame_box, session):
+            sv.addWidget(w)
+        sv.addWidget(events, 1)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.snapshot_button)
+        sv.addLayout(buttons)
+
+        central = QtWidgets.QWidget()
+        h = QtWidgets.QHBoxLayout(central)
+        h.setContentsMargins(6, 6, 6, 6)
+        h.addWidget(self.video, 1)
+        h.addWidget(side)
+        self.setCentralWidget(central)
+
+        self.source_label = QtWidgets.QLabel()
+        self.statusBar().addPermanentWidget(self.source_label)
+        self._update_source_label()
+        for w in (central, side, perf, frame_box, session, events, self.video):
+            w.setFocusPolicy(Qt.NoFocus)
+        self.setFocusPolicy(Qt.StrongFocus)
+
+    def _update_source_label(self) -> None:
+        name = short_name(self.source_name)
+        self.source_label.setText(f"{name}  ·  {self.status}" if name else self.status)
+        self.source_label.setToolTip(self.source_name)
+
+    # -- running -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.runner is not None:
+            self.worker.start()
+            self.status = "running"
+            self._update_source_label()
+
+    def _on_result_signal(self, _payload) -> None:
+        payload = self.worker.take()  # the newest, which may be newer than the one this signal carried
+        if payload is not None:
+            self.show_result(*payload)
+
+    def show_result(self, result: FrameResult, annotated: np.ndarray, stats: RunStats) -> None:
+        """Display one processed frame with its counters and events (GUI thread)."""
+        age_ms = (time.monotonic() - result.frame.captured_at) * 1000.0
+        self.current = (result, annotated)
+        self.shown_frames += 1
+        self.video.show_image(annotated)
+        self.perf_labels["age"].setText(f"{age_ms:.0f} ms")
+        self._show_frame_counts(result)
+        for ev in result.events:
+            self.add_event(ev, result.frame.image)
+        self.show_stats(stats, frame_shown=True)
+
+    def show_stats(self, stats: RunStats, frame_shown: bool = False) -> None:
+        """Update the FPS panel, session counters and status; overlay 'reconnecting' on the last frame."""
+        self.perf_labels["capture"].setText(f"{stats.capture_fps:.1f} fps")
+        self.perf_labels["processed"].setText(f"{stats.processed_fps:.1f} fps")
+        shown_skip = self.worker.replaced
+        self.perf_labels["dropped"].setText(f"{stats.dropped}" + (f" (+{shown_skip} not shown)" if shown_skip else ""))
+        if self.tracking:
+            self.session_labels["people"].setText(str(stats.people))
+            self.session_labels["masked"].setText(str(stats.people_by_label.get("mask", 0)))
+            self.session_labels["violations"].setText(str(stats.violations))
+        if self.runner is not None and self.runner.paused.is_set():
+            return
+        if not self.finished and stats.status != self.status:
+            self.status = stats.status
+            self._update_source_label()
+        if not frame_shown and self.current is not None:
+            banner = status_banner(self.current[1], stats.status)
+            if banner is not None:
+                self.video.show_image(banner)
+                self.statusBar().showMessage(f"{self.source_name}: {stats.status}")
+
+    def _show_frame_counts(self, result: FrameResult) -> None:
+        labels = list(self.labels) + sorted({f.shown_label for f in result.faces} - set(self.labels))
+        parts = []
+        for lab in labels:
+            n = result.count(lab)
+            name = display_name(lab) if lab else "unlabelled"
+            parts.append(f"<span style='color:{_hex(color_for(lab))}; font-weight:bold'>{name}</span>: {n}")
+        total = len(result.faces)
+        self.frame_counts.setText(f"faces: {total}<br>" + "<br>".join(parts))
+
+    # -- events --------------------------------------------------------------------------------
+    def add_event(self, event: Event, frame_image: np.ndarray | None = None) -> None:
+        """Put a violation event at the top of the list (with the face) and raise the alert."""
+        self.event_count += 1
+        stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
+        text = f"{stamp}  #{event.track_id}\n{display_name(event.label)} {event.confidence * 100:.0f}%"
+        item = QtWidgets.QListWidgetItem(text)
+        thumb = event_thumbnail(event, frame_image)
+        if thumb is not None and thumb.size:
+            pix = QtGui.QPixmap.fromImage(to_qimage(thumb)).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+            item.setIcon(QtGui.QIcon(pix))
+        item.setToolTip(event.snapshot or event.crop or "")
+        self.event_list.insertItem(0, item)
+        while self.event_list.count() > MAX_EVENTS:
+            self.event_list.takeItem(self.event_list.count() - 1)
+        self.alert()
+
+    def alert(self) -> None:
+        if self.alert_flash:
+            self.alert_active = True
+            self.video.set_alert(True)
+            self._flash_timer.start(FLASH_MS)
+        if self.alert_sound:
+            QtWidgets.QApplication.beep()
+
+    def _end_flash(self) -> None:
+        self.alert_active = False
+        self.video.set_alert(False)
+
+    # -- controls ------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self.runner is not None and self.runner.paused.is_set()
+
+    def toggle_pause(self) -> None:
+        if self.runner is None or self.finished:
+            return
+        if self.runner.paused.is_set():
+            self.runner.paused.clear()
+            self.pause_button.setText("Pause (Space)")
+            self.status = "running"
+        else:
+            self.runner.paused.set()
+            self.pause_button.setText("Start (Space)")
+            self.status = "paused"
+        self._update_source_label()
+
+    def snapshot(self) -> tuple[Path, Path | None] | None:
+        """Save the shown annotated frame and its raw frame as PNGs; returns their paths (None: nothing shown yet)."""
+        if self.current is None:
+            self.statusBar().showMessage("no frame to save yet", 3000)
+            return None
+        result, annotated = self.current
+        try:
+            paths = save_snapshot(self.snapshot_dir, annotated, result.frame.image, result.frame.index)
+        except FacemaskError as exc:
+            self.statusBar().showMessage(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
+            return None
+        self.statusBar().showMessage(f"snapshot saved: {paths[0]} (+ raw)", 8000)
+        return paths
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        key = event.key()
+        if key == Qt.Key_S:
+            self.snapshot()
+        elif key == Qt.Key_Space:
+            self.toggle_pause()
+        elif key in (Qt.Key_Q, Qt.Key_Escape):
+            self.close()
+        else:
+            super().keyPressEvent(event)
+
+    # -- ending --------------------------------------------------------------------------------
+    def _on_ended(self, status: str) -> None:
+        self.finished = True
+        self.status = end_message(self.source_name) if status == "ended" else status
+        self._update_source_label()
+        self.statusBar().showMessage(self.status)
+        self.pause_button.setEnabled(False)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.error = exc
+        self.finished = True
+        if isinstance(exc, FacemaskError):
+            msg, self.exit_code = str(exc), exc.exit_code
+        else:
+            msg, self.exit_code = f"internal error: {type(exc).__name__}: {exc}", 1
+        msg = mask_credentials(msg).splitlines()[0] if msg.strip() else type(exc).__name__
+        self.status = "failed"
+        self._update_source_label()
+        self.statusBar().showMessage(f"error: {msg}")
+        print(f"error: {msg}", file=sys.stderr)
+        if not isinstance(exc, FacemaskError) and self.debug:
+            traceback.print_exception(exc)
+        self.pause_button.setEnabled(False)
+        QtCore.QTimer.singleShot(self.error_close_ms, self.close)  # leave the message up briefly, then exit non-zero
+
+    def request_quit(self, exit_code: int | None = None) -> None:
+        if exit_code is not None and self.exit_code == 0:
+            self.exit_code = exit_code
+        self.close()
+
+    def shutdown(self) -> bool:
+        """Stop the worker and close the runner (capture, video, logs). True if the worker thread ended."""
+        self._flash_timer.stop()
+        return self.worker.stop(1.0)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if not self._closing:
+            self._closing = True
+            if not self.shutdown():
+                log.warning("the worker thread did not stop within a second")
+        super().closeEvent(event)
+
+
+def build_window(args) -> MainWindow:
+    """Pipeline, runner and window from the CLI options. Raises FacemaskError for bad sources/models/folders."""
+    from .cli import build_pipeline, build_runner, default_snapshot_dir
+
+    pipeline = build_pipeline(args)
+    worker = FrameWorker()
+    runner = build_runner(args, pipeline, on_result=worker.publish, annotate_frames=True)
+    return MainWindow(
+        runner,
+        worker=worker,
+        snapshot_dir=args.snapshots or default_snapshot_dir(),
+        alert_flash=args.alert_flash,
+        alert_sound=args.alert_sound,
+        debug=getattr(args, "debug", False),
+    )
+
+
+def _excepthook(window: MainWindow):
+    def hook(exc_type, exc, tb):  # an exception in a slot: one line, then exit 1 (PyQt would abort)
+        print(
+            f"error: internal error: {exc_type.__name__}: {mask_credentials(str(exc))} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        if window.debug:
+            traceback.print_exception(exc_type, exc, tb)
+        window.request_quit(1)
+
+    return hook
+
+
+def run_gui(args) -> int:
+    """Open the window on ``args.source`` and run until it is closed; returns the exit code."""
+    problem = display_problem()
+    if problem:
+        raise FacemaskError(problem)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([APP_NAME])
+    app.setApplicationName(APP_NAME)
+    window = build_window(args)  # FacemaskError before any window is shown
+    old_hook = sys.excepthook
+    sys.excepthook = _excepthook(window)
+    old_int = signal.signal(signal.SIGINT, lambda *_: window.request_quit(130))
+    old_term = signal.signal(signal.SIGTERM, lambda *_: window.request_quit(0))
+    tick = QtCore.QTimer()
+    tick.timeout.connect(lambda: None)  # lets the Python interpreter run the signal handlers
+    tick.start(200)
+    try:
+        window.show()
+        window.start()
+        app.exec_()
+    finally:
+        tick.stop()
+        window.shutdown()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        sys.excepthook = old_hook
+    if window.error is None:
+        from .cli import summary_lines
+
+        for line in summary_lines(window.runner.stats, window.runner.capture):
+            print(line, file=sys.stderr)
+    return window.exit_code

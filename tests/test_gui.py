@@ -1,0 +1,300 @@
+"""The PyQt5 window: frames shown, FPS panel, snapshots, pause, reconnect banner, events, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is imported
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PyQt5.QtCore import Qt
+
+from facemask_live import gui
+from facemask_live.capture import Capture
+from facemask_live.cli import build_parser
+from facemask_live.errors import FacemaskError, SourceError
+from facemask_live.results import Event, Face, Frame, FrameResult
+from facemask_live.runner import Runner, RunStats
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+OFFICE = SHARED / "media" / "videos" / "office_mask.mp4"
+MODEL = REPO / "models" / "mask_classifier.json"
+
+needs_model = pytest.mark.skipif(
+    not MODEL.is_file(), reason="models/mask_classifier.json is not there yet (train it with train_mobilenet.py)"
+)
+
+
+def make_video(path: Path, frames: int = 40, size: tuple[int, int] = (320, 240)) -> Path:
+    """A small MJPG clip of drawn frames: a moving bright square on a gradient."""
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+    assert writer.isOpened()
+    for i in range(frames):
+        img = np.zeros((h, w, 3), np.uint8)
+        img[:] = np.linspace(40, 160, w, dtype=np.uint8)[None, :, None]
+        x = 10 + (i * 5) % (w - 60)
+        cv2.rectangle(img, (x, 80), (x + 50, 130), (0, 220, 255), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def gui_args(source: Path, snapshots: Path, *extra: str):
+    return build_parser().parse_args(["--source", str(source), "--snapshots", str(snapshots), *extra])
+
+
+def result_for(image: np.ndarray, index: int = 0, faces=(), events=()) -> FrameResult:
+    frame = Frame(image, index, index / 25.0, time.monotonic(), None, "test")
+    return FrameResult(frame, list(faces), list(events))
+
+
+def pixel_rgb(window: gui.MainWindow, x: int, y: int) -> tuple[int, int, int]:
+    c = window.video.image.pixelColor(x, y)
+    return c.red(), c.green(), c.blue()
+
+
+# -- no pipeline needed ---------------------------------------------------------------------------
+
+
+def test_display_problem_names_the_fixes():
+    msg = gui.display_problem({}, "linux")
+    assert msg and "--headless" in msg and "QT_QPA_PLATFORM=offscreen" in msg and "\n" not in msg
+    assert gui.display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert gui.display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert gui.display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert gui.display_problem({}, "win32") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY only matters on Linux")
+def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    video = make_video(tmp_path / "clip.avi", frames=3)
+    res = subprocess.run(
+        [sys.executable, "-m", "facemask_live", "--source", str(video)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
+    )
+    assert res.returncode == FacemaskError.exit_code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no display") and "--headless" in lines[0], res.stderr
+
+
+def test_reconnecting_banner_over_the_last_frame(qtbot):
+    w = gui.MainWindow(source_name="rtsp://cam:***@10.0.0.5/live", labels=["mask", "no_mask"])
+    qtbot.addWidget(w)
+    w.show()
+    image = np.full((240, 320, 3), 90, np.uint8)
+    w.show_result(result_for(image), image, RunStats(status="running"))
+    assert not w.video.pixmap().isNull()
+    assert pixel_rgb(w, 2, 2) == (90, 90, 90)
+
+    w.show_stats(RunStats(status="reconnecting (attempt 2)"))
+    r, g, b = pixel_rgb(w, 2, 2)  # the banner across the top of the last frame, red (BGR 0,0,200)
+    assert r > 150 and g < 60 and b < 60
+    assert pixel_rgb(w, 2, 200) == (90, 90, 90)  # the rest of the last frame is still there
+    assert "reconnecting (attempt 2)" in w.source_label.text()
+    assert "reconnecting (attempt 2)" in w.statusBar().currentMessage()
+    assert image[2, 2].tolist() == [90, 90, 90]  # drawn on a copy
+
+    w.show_result(result_for(image, 1), image, RunStats(status="running"))  # frames again: banner gone
+    assert pixel_rgb(w, 2, 2) == (90, 90, 90)
+    assert "running" in w.source_label.text()
+
+
+def test_window_title_and_status_bar_show_the_masked_source(qtbot):
+    w = gui.MainWindow(source_name="rtsp://admin:secret@10.0.0.5/live")
+    qtbot.addWidget(w)
+    assert w.windowTitle() == "facemask-live — rtsp://admin:***@10.0.0.5/live"
+    assert "secret" not in w.source_label.text() and "10.0.0.5" in w.source_label.text()
+
+
+def test_violation_event_listed_with_its_face_and_flashes(qtbot):
+    w = gui.MainWindow(source_name="test", labels=["mask", "no_mask"])
+    qtbot.addWidget(w)
+    w.show()
+    image = np.full((240, 320, 3), 30, np.uint8)
+    image[60:140, 100:180] = (0, 0, 255)  # the 'face' in pure red (BGR)
+    face = Face((100, 60, 180, 140), 0.9, "no_mask", 0.95, track_id=7, track_label="no_mask", track_prob=0.95)
+    ev = Event(time.time(), "test", 7, "no_mask", 0.95, 0, face.box)
+    stats = RunStats(status="running", people=1, people_by_label={"no_mask": 1}, violations=1)
+    w.show_result(result_for(image, faces=[face], events=[ev]), image, stats)
+
+    assert w.event_list.count() == 1
+    item = w.event_list.item(0)
+    assert "#7" in item.text() and "No mask 95%" in item.text()
+    thumb = item.icon().pixmap(gui.THUMB, gui.THUMB).toImage()
+    c = thumb.pixelColor(thumb.width() // 2, thumb.height() // 2)
+    assert (c.red(), c.green(), c.blue()) == (255, 0, 0)
+    assert w.session_labels["violations"].text() == "1" and w.session_labels["people"].text() == "1"
+    assert "No mask</span>: 1" in w.frame_counts.text() and "Mask</span>: 0" in w.frame_counts.text()
+    assert w.alert_active and "#e01010" in w.video.styleSheet()
+    qtbot.waitUntil(lambda: not w.alert_active, timeout=5000)  # the flash ends by itself
+    assert "#e01010" not in w.video.styleSheet()
+
+
+def test_alert_flash_can_be_turned_off(qtbot):
+    w = gui.MainWindow(source_name="test", alert_flash=False)
+    qtbot.addWidget(w)
+    image = np.zeros((120, 160, 3), np.uint8)
+    w.show_result(
+        result_for(image, events=[Event(time.time(), "test", 1, "no_mask", 0.9, 0, (10, 10, 50, 50))]), image, RunStats()
+    )
+    assert w.event_list.count() == 1 and not w.alert_active
+
+
+def test_only_the_newest_pending_result_is_shown(qtbot):
+    w = gui.MainWindow(source_name="test")
+    qtbot.addWidget(w)
+    results = [result_for(np.full((60, 80, 3), 50 * i, np.uint8), i) for i in range(4)]
+
+    def produce():  # the worker side, faster than the GUI: nothing is processed meanwhile
+        for r in results:
+            w.worker.publish(r, r.frame.image)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: w.shown_frames >= 1, timeout=5000)
+    qtbot.wait(50)
+    assert w.shown_frames == 1
+    assert w.current[0] is results[-1]
+    assert w.worker.replaced == 3
+    assert "+3 not shown" in w.perf_labels["dropped"].text()
+
+
+class CrashingPipeline:
+    """Stands in for a pipeline that has a bug (the GUI's error handling is under test, not the pipeline)."""
+
+    labels = ["mask", "no_mask"]
+    monitor = None
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def locate(self, frame):
+        raise self.exc
+
+    def reset(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "text"),
+    [
+        (RuntimeError("boom"), 1, "error: internal error: RuntimeError: boom"),
+        (SourceError("lost camera 0"), 3, "error: lost camera 0"),
+    ],
+)
+def test_worker_crash_is_shown_and_exits_non_zero(qtbot, tmp_path, capsys, exc, code, text):
+    runner = Runner(Capture(str(make_video(tmp_path / "clip.avi", frames=5))), CrashingPipeline(exc))
+    w = gui.MainWindow(runner, snapshot_dir=tmp_path)
+    qtbot.addWidget(w)
+    w.show()
+    w.error_close_ms = 200
+    with qtbot.waitSignal(w.worker.failed, timeout=10000):
+        w.start()
+    qtbot.waitUntil(lambda: w.error is not None, timeout=5000)
+    assert w.exit_code == code
+    assert text in w.statusBar().currentMessage()
+    assert text in capsys.readouterr().err
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10000)  # closes itself, the app then exits non-zero
+    assert not w.worker.thread.is_alive()
+    assert runner.capture._cap is None
+
+
+# -- the real pipeline ------------------------------------------------------------------------------
+
+
+def open_window(qtbot, args) -> gui.MainWindow:
+    w = gui.build_window(args)
+    qtbot.addWidget(w)
+    w.show()
+    w.start()
+    return w
+
+
+@needs_model
+def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
+    source = OFFICE if OFFICE.is_file() else make_video(tmp_path / "clip.avi", frames=200)
+    snaps = tmp_path / "snaps"
+    w = open_window(qtbot, gui_args(source, snaps))
+    assert w.windowTitle() == f"facemask-live — {source}"
+    assert source.name in w.source_label.text()
+
+    qtbot.waitUntil(lambda: w.shown_frames >= 3, timeout=30000)
+    assert not w.video.pixmap().isNull() and w.video.pixmap().width() > 0
+    qtbot.waitUntil(lambda: w.perf_labels["processed"].text() not in ("–", "0.0 fps"), timeout=10000)
+    assert w.perf_labels["processed"].text().endswith(" fps")
+    assert w.perf_labels["age"].text().endswith(" ms")
+
+    before = set(snaps.glob("*.png"))
+    qtbot.mouseClick(w.snapshot_button, Qt.LeftButton)
+    result, annotated = w.current  # unchanged: the GUI thread handled the click
+    new = sorted(set(snaps.glob("*.png")) - before)
+    assert len(new) == 2, new
+    raw_path = next(p for p in new if p.stem.endswith("_raw"))
+    ann_path = next(p for p in new if not p.stem.endswith("_raw"))
+    ann, raw = cv2.imread(str(ann_path)), cv2.imread(str(raw_path))
+    assert ann.shape == raw.shape == result.frame.image.shape
+    assert np.array_equal(raw, result.frame.image) and np.array_equal(ann, annotated)
+    assert str(ann_path) in w.statusBar().currentMessage()
+
+    qtbot.keyClick(w, Qt.Key_Space)
+    assert w.paused and w.runner.paused.is_set() and "paused" in w.source_label.text()
+    qtbot.wait(300)
+    n = w.runner.stats.processed
+    qtbot.wait(500)
+    assert w.runner.stats.processed == n  # nothing processed while paused
+    qtbot.keyClick(w, Qt.Key_Space)
+    assert not w.paused
+    qtbot.waitUntil(lambda: w.runner.stats.processed > n, timeout=10000)
+
+    worker_thread, capture = w.worker.thread, w.runner.capture
+    w.close()
+    assert not worker_thread.is_alive()  # close() waits at most a second for it
+    assert not capture._thread.is_alive() and capture._cap is None
+    assert capture.stats.status == "stopped"
+
+
+@needs_model
+def test_end_of_file_keeps_the_last_frame(qtbot, tmp_path):
+    w = open_window(qtbot, gui_args(make_video(tmp_path / "short.avi", frames=6), tmp_path / "snaps"))
+    qtbot.waitUntil(lambda: w.finished, timeout=30000)
+    assert w.status == "end of short.avi"
+    assert "end of short.avi" in w.source_label.text() and "end of short.avi" in w.statusBar().currentMessage()
+    assert w.isVisible() and not w.video.pixmap().isNull()
+    assert w.current[0].frame.index == 5  # the last frame stays on screen
+    assert not w.worker.thread.is_alive()
+    qtbot.keyClick(w, Qt.Key_Space)  # nothing to pause any more
+    assert not w.paused
+    qtbot.keyClick(w, Qt.Key_Q)
+    assert not w.isVisible()
+
+
+@needs_model
+def test_bad_source_fails_before_the_window_opens(tmp_path, qapp):
+    args = gui_args(tmp_path / "missing.mp4", tmp_path / "snaps")
+    with pytest.raises(SourceError, match="source not found: .*missing.mp4"):
+        gui.run_gui(args)
+    assert not [w for w in qapp.topLevelWidgets() if isinstance(w, gui.MainWindow) and w.isVisible()]
+
+
+@needs_model
+def test_unwritable_snapshot_folder_fails_before_the_window_opens(tmp_path, qapp):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(FacemaskError, match="snapshot folder"):
+        gui.run_gui(gui_args(make_video(tmp_path / "clip.avi", frames=3), blocker / "snaps"))
