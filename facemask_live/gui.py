@@ -8,10 +8,12 @@ pending results are replaced, never queued up.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -38,20 +40,84 @@ THUMB = 56
 BANNER_BGR = (0, 0, 200)
 
 
-def display_problem(environ=None, platform: str | None = None) -> str | None:
-    """Why no window can be opened here (one line), or None. Checked before Qt, which aborts without a display."""
+# libraries Qt's xcb platform plugin loads, and the Debian/Ubuntu packages that have them
+XCB_LIBS = {
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
+NO_WINDOW_HINT = "use --headless, or set QT_QPA_PLATFORM=offscreen to run the window without showing it"
+
+
+def x_server_reachable(display: str, timeout: float = 1.0) -> bool:
+    """Whether an X server answers at ``display`` (``[host]:N[.S]``); True when the form is not understood."""
+    host, sep, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not sep or not number.isdigit() or host.startswith("/"):  # e.g. macOS launchd paths: let Qt try
+        return True
+    n = int(number)
+    try:
+        if host in ("", "unix"):
+            paths = [f"/tmp/.X11-unix/X{n}"]
+            if sys.platform.startswith("linux"):
+                paths.insert(0, f"\0/tmp/.X11-unix/X{n}")  # abstract socket
+            for path in paths:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.settimeout(timeout)
+                    try:
+                        sock.connect(path)
+                        return True
+                    except OSError:
+                        continue
+            return False
+        with socket.create_connection((host, 6000 + n), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def missing_xcb_packages() -> list[str]:
+    """Packages of the libraries Qt's xcb plugin needs that cannot be loaded here."""
+    missing = []
+    for lib, package in XCB_LIBS.items():
+        try:
+            ctypes.CDLL(lib)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
+def display_problem(environ=None, platform: str | None = None, probe: bool = False) -> str | None:
+    """Why no window can be opened here (one line), or None.
+
+    Checked before Qt starts, because Qt aborts the process when it has no display. ``probe``: also
+    check that the X server answers and that the xcb plugin's libraries are installed."""
     environ = os.environ if environ is None else environ
     platform = sys.platform if platform is None else platform
-    if environ.get("QT_QPA_PLATFORM"):
+    qpa = environ.get("QT_QPA_PLATFORM", "")
+    if qpa and not qpa.startswith("xcb"):
         return None
     if not platform.startswith("linux") and "bsd" not in platform:
         return None  # Windows and macOS always have their native platform plugin
-    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
-        return None
-    return (
-        "no display to open the window on (DISPLAY is not set): use --headless, "
-        "or set QT_QPA_PLATFORM=offscreen to run the window without showing it"
-    )
+    display = environ.get("DISPLAY", "")
+    if not display:
+        if environ.get("WAYLAND_DISPLAY") and not qpa:
+            return None
+        return f"no display to open the window on (DISPLAY is not set): {NO_WINDOW_HINT}"
+    if probe and not x_server_reachable(display):
+        return f"cannot connect to the X display {display} (no X server there?): {NO_WINDOW_HINT}"
+    if probe and platform.startswith("linux"):
+        missing = missing_xcb_packages()
+        if missing:
+            return f"Qt's xcb plugin needs libraries that are not installed; install them (apt-get install {' '.join(missing)}) or {NO_WINDOW_HINT}"
+    return None
 
 
 def status_banner(image: np.ndarray, status: str) -> np.ndarray | None:
@@ -61,16 +127,22 @@ def status_banner(image: np.ndarray, status: str) -> np.ndarray | None:
     return draw_banner(image.copy(), status, BANNER_BGR)
 
 
-def event_thumbnail(event: Event, frame_image: np.ndarray | None) -> np.ndarray | None:
-    """The face of a violation event: cut from the frame it happened in, else read from its crop file."""
+def event_thumbnail(event: Event, frame_image: np.ndarray | None, monitor=None) -> np.ndarray | None:
+    """The face of a violation event: the monitor's thumbnail (its best view of the person), else the
+    event's crop file, else cut from the frame the event happened in."""
+    thumb = monitor.thumbnail(event) if monitor is not None and hasattr(monitor, "thumbnail") else None
+    if thumb is not None and thumb.size:
+        return thumb
+    if event.crop and Path(event.crop).is_file():
+        thumb = read_image(event.crop)
+        if thumb is not None:
+            return thumb
     if frame_image is not None:
         h, w = frame_image.shape[:2]
         x1, y1, x2, y2 = event.box
         x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
         if x2 > x1 and y2 > y1:
             return frame_image[y1:y2, x1:x2].copy()
-    if event.crop:
-        return read_image(event.crop)
     return None
 
 
@@ -435,7 +507,7 @@ class MainWindow(QtWidgets.QMainWindow):
         stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
         text = f"{stamp}  #{event.track_id}\n{display_name(event.label)} {event.confidence * 100:.0f}%"
         item = QtWidgets.QListWidgetItem(text)
-        thumb = event_thumbnail(event, frame_image)
+        thumb = event_thumbnail(event, frame_image, self.runner.pipeline.monitor if self.runner is not None else None)
         if thumb is not None and thumb.size:
             pix = QtGui.QPixmap.fromImage(to_qimage(thumb)).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)
             item.setIcon(QtGui.QIcon(pix))
@@ -576,7 +648,7 @@ def _excepthook(window: MainWindow):
 
 def run_gui(args) -> int:
     """Open the window on ``args.source`` and run until it is closed; returns the exit code."""
-    problem = display_problem()
+    problem = display_problem(probe=True)
     if problem:
         raise FacemaskError(problem)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([APP_NAME])

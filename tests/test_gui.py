@@ -76,8 +76,13 @@ def test_display_problem_names_the_fixes():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY only matters on Linux")
-def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path):
+@pytest.mark.parametrize(
+    ("display", "start"), [(None, "error: no display"), (":987", "error: cannot connect to the X display :987")]
+)
+def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path, display, start):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if display:
+        env["DISPLAY"] = display  # no X server there
     video = make_video(tmp_path / "clip.avi", frames=3)
     res = subprocess.run(
         [sys.executable, "-m", "facemask_live", "--source", str(video)],
@@ -89,7 +94,7 @@ def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path):
     )
     assert res.returncode == FacemaskError.exit_code, res.stderr
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: no display") and "--headless" in lines[0], res.stderr
+    assert len(lines) == 1 and lines[0].startswith(start) and "--headless" in lines[0], res.stderr
 
 
 def test_reconnecting_banner_over_the_last_frame(qtbot):
@@ -143,6 +148,21 @@ def test_violation_event_listed_with_its_face_and_flashes(qtbot):
     assert w.alert_active and "#e01010" in w.video.styleSheet()
     qtbot.waitUntil(lambda: not w.alert_active, timeout=5000)  # the flash ends by itself
     assert "#e01010" not in w.video.styleSheet()
+
+
+def test_event_thumbnail_sources(tmp_path):
+    frame = np.zeros((100, 100, 3), np.uint8)
+    frame[20:60, 30:70] = (255, 0, 0)
+    ev = Event(time.time(), "test", 3, "no_mask", 0.9, 5, (30, 20, 70, 60))
+    assert gui.event_thumbnail(ev, frame).shape == (40, 40, 3)
+    assert (gui.event_thumbnail(ev, frame) == (255, 0, 0)).all()
+    crop = np.full((30, 24, 3), (0, 255, 0), np.uint8)
+    cv2.imwrite(str(tmp_path / "crop.png"), crop)
+    ev.crop = str(tmp_path / "crop.png")
+    assert np.array_equal(gui.event_thumbnail(ev, frame), crop)  # the saved crop wins over the frame
+    assert np.array_equal(gui.event_thumbnail(ev, None), crop)
+    ev.crop = str(tmp_path / "gone.png")
+    assert gui.event_thumbnail(ev, None) is None
 
 
 def test_alert_flash_can_be_turned_off(qtbot):
