@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
     g.add_argument("--detector-size", type=positive_int, default=300, metavar="PX", help="side of the detector's network input; larger finds smaller faces, slower (default: 300)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores)")
+    g.add_argument("--detect-every", type=positive_int, default=1, metavar="N", help="run the face detector on every Nth frame only, following faces by optical flow in between (default: 1, every frame)")
 
     g = p.add_argument_group("tracking and events")
     g.add_argument("--no-track", dest="track", action="store_false", help="label every frame on its own, without tracking people")
@@ -153,9 +154,10 @@ def build_pipeline(args, classifier=None):
         monitor = ViolationMonitor(
             classifier.violation_labels,
             cooldown=args.cooldown,
-            snapshot_dir=snap_dir if args.auto_snapshots else None,
+            snapshot_dir=snap_dir if args.auto_snapshots and (args.snapshots or args.events or not args.headless) else None,
+            max_missing=args.track_max_missing,
         )
-    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor)
+    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=getattr(args, "detect_every", 1))
 
 
 def build_runner(args, pipeline, on_result=None, annotate_frames=False):
