@@ -1,9 +1,17 @@
-"""Drives capture -> pipeline -> sinks. The headless CLI runs it in the main thread, the GUI in a worker."""
+"""Drives capture -> pipeline -> sinks. The headless CLI runs it in the main thread, the GUI in a worker.
+
+With ``pipelined=True`` (the default) a second thread runs the pipeline's first stage (face detection,
+:meth:`Pipeline.locate`) one frame ahead of the thread that calls :meth:`Runner.step` (classification,
+tracking, events, drawing, sinks). The detector and the classifier release the GIL, so on two cores the
+frame rate is set by the slower stage instead of the sum of both. At most one located frame waits
+between the stages, so a live source's newest frame is never more than about two stage times old.
+"""
 
 from __future__ import annotations
 
 import collections
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .annotate import annotate
 from .capture import Capture
-from .pipeline import Pipeline
+from .pipeline import Located, Pipeline
 from .results import FrameResult
 from .sinks import DetectionsWriter, EventLog, VideoSink
 
@@ -59,11 +67,84 @@ class RunStats:
     video_note: str | None = None
 
 
+_END = object()  # the locate thread's last item: the source ended or was stopped
+
+
+class LocateThread:
+    """Runs ``pipeline.locate`` on the frames of ``capture`` in its own thread, one frame ahead.
+
+    Items come out of :attr:`queue` in frame order: :class:`Located`, an exception raised by the capture
+    or the detector, or ``_END``. While ``paused`` is set a live source is not read (its frames are
+    dropped by the capture as usual) and on resume the frame located before the pause is thrown away.
+    """
+
+    def __init__(self, capture: Capture, pipeline: Pipeline, paused: threading.Event):
+        self.capture = capture
+        self.pipeline = pipeline
+        self.paused = paused
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="facemask-locate", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        cap, live = self.capture, self.capture.realtime
+        try:
+            while not self._stop.is_set():
+                if live and self.paused.is_set():
+                    while self.paused.is_set() and not self._stop.is_set():
+                        self._stop.wait(0.05)
+                    self._drain()  # located before the pause: stale now
+                    self.pipeline.reset()
+                    continue
+                frame = cap.read(0.25)
+                if frame is None:
+                    if cap.finished:
+                        break
+                    continue
+                if not self._put(self.pipeline.locate(frame)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(exc)
+            return
+        self._put(_END)
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._drain()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+        self._drain()
+
+
 class Runner:
     """Pulls frames from ``capture``, runs ``pipeline``, feeds the sinks and ``on_result``.
 
     ``on_result(result, annotated)`` is called for every processed frame (annotated is None unless
-    ``annotate_frames`` is set or a video sink needs it).
+    ``annotate_frames`` is set or a video sink needs it). ``pipelined``: detect the next frame in a
+    second thread while this one is classified, tracked and drawn (see the module docstring).
     """
 
     def __init__(
@@ -77,6 +158,7 @@ class Runner:
         on_result: Callable[[FrameResult, object], None] | None = None,
         annotate_frames: bool = False,
         max_frames: int | None = None,
+        pipelined: bool = True,
     ):
         self.capture = capture
         self.pipeline = pipeline
@@ -93,6 +175,9 @@ class Runner:
         self._captured_rate = RateMeter()
         self._last_captured = 0
         self._closed = False
+        self.pipelined = pipelined
+        self._locator: LocateThread | None = None
+        self._ended = False
 
     def _update_stats(self, result: FrameResult) -> None:
         s, cs = self.stats, self.capture.stats
@@ -115,14 +200,48 @@ class Runner:
             s.people_by_label = dict(monitor.people_by_label)
             s.violations = monitor.violations
 
+    def _next_located(self, timeout: float | None) -> Located | None:
+        """The next frame with its faces located, from the locate thread (pipelined) or in this thread."""
+        if not self.pipelined:
+            frame = self.capture.read(timeout)
+            return None if frame is None else self.pipeline.locate(frame)
+        if self._ended or self._closed:
+            return None
+        if self._locator is None:
+            self.capture.start()
+            self._locator = LocateThread(self.capture, self.pipeline, self.paused)
+            self._locator.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = 0.25 if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                item = self._locator.queue.get(timeout=wait) if wait > 0 else self._locator.queue.get_nowait()
+            except queue.Empty:
+                # the source ended but the last frames are still being located: wait for them
+                if self._locator.alive and self.capture.finished and not self.stop_event.is_set():
+                    continue
+                if deadline is None and self._locator.alive:
+                    continue
+                if not self._locator.alive:
+                    self._ended = True
+                return None
+            if item is _END:
+                self._ended = True
+                return None
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            return item
+
     def step(self, timeout: float | None = 0.25) -> FrameResult | None:
         """Process the next frame; None when no frame came within ``timeout`` or the source ended."""
-        frame = self.capture.read(timeout)
-        if frame is None:
+        located = self._next_located(timeout)
+        if located is None:
             self.stats.status = self.capture.stats.status
             return None
         t0 = time.perf_counter()
-        result = self.pipeline.process(frame)
+        result = self.pipeline.finish(located)
+        frame = located.frame
         annotated = None
         if self.annotate_frames:
             t1 = time.perf_counter()
@@ -136,7 +255,8 @@ class Runner:
         if self.event_log is not None:
             for ev in result.events:
                 self.event_log.write(ev)
-        result.timings["total"] = time.perf_counter() - t0
+        t = result.timings
+        t["total"] = time.perf_counter() - t0 + t.get("detect", 0.0) + t.get("flow", 0.0)
         self._update_stats(result)
         if self.on_result is not None:
             self.on_result(result, annotated)
@@ -173,6 +293,8 @@ class Runner:
             return
         self._closed = True
         self.capture.stop()
+        if self._locator is not None:
+            self._locator.stop()
         for sink in (self.video, self.detections, self.event_log):
             if sink is not None:
                 try:
