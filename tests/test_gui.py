@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import make_video
 from PyQt5.QtCore import Qt
 
 from facemask_live import gui
@@ -32,21 +33,6 @@ MODEL = REPO / "models" / "mask_classifier.json"
 needs_model = pytest.mark.skipif(
     not MODEL.is_file(), reason="models/mask_classifier.json is not there yet (train it with train_mobilenet.py)"
 )
-
-
-def make_video(path: Path, frames: int = 40, size: tuple[int, int] = (320, 240)) -> Path:
-    """A small MJPG clip of drawn frames: a moving bright square on a gradient."""
-    w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
-    assert writer.isOpened()
-    for i in range(frames):
-        img = np.zeros((h, w, 3), np.uint8)
-        img[:] = np.linspace(40, 160, w, dtype=np.uint8)[None, :, None]
-        x = 10 + (i * 5) % (w - 60)
-        cv2.rectangle(img, (x, 80), (x + 50, 130), (0, 220, 255), -1)
-        writer.write(img)
-    writer.release()
-    return path
 
 
 def gui_args(source: Path, snapshots: Path, *extra: str):
@@ -83,7 +69,7 @@ def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path, display, start)
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     if display:
         env["DISPLAY"] = display  # no X server there
-    video = make_video(tmp_path / "clip.avi", frames=3)
+    video = make_video(tmp_path / "clip.avi", n=3)
     res = subprocess.run(
         [sys.executable, "-m", "facemask_live", "--source", str(video)],
         capture_output=True,
@@ -219,7 +205,7 @@ class CrashingPipeline:
     ],
 )
 def test_worker_crash_is_shown_and_exits_non_zero(qtbot, tmp_path, capsys, exc, code, text):
-    runner = Runner(Capture(str(make_video(tmp_path / "clip.avi", frames=5))), CrashingPipeline(exc))
+    runner = Runner(Capture(str(make_video(tmp_path / "clip.avi", n=5))), CrashingPipeline(exc))
     w = gui.MainWindow(runner, snapshot_dir=tmp_path)
     qtbot.addWidget(w)
     w.show()
@@ -248,7 +234,7 @@ def open_window(qtbot, args) -> gui.MainWindow:
 
 @needs_model
 def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
-    source = OFFICE if OFFICE.is_file() else make_video(tmp_path / "clip.avi", frames=200)
+    source = OFFICE if OFFICE.is_file() else make_video(tmp_path / "clip.avi", n=200)
     snaps = tmp_path / "snaps"
     w = open_window(qtbot, gui_args(source, snaps))
     assert w.windowTitle() == f"facemask-live — {source}"
@@ -291,7 +277,7 @@ def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
 
 @needs_model
 def test_end_of_file_keeps_the_last_frame(qtbot, tmp_path):
-    w = open_window(qtbot, gui_args(make_video(tmp_path / "short.avi", frames=6), tmp_path / "snaps"))
+    w = open_window(qtbot, gui_args(make_video(tmp_path / "short.avi", n=6), tmp_path / "snaps"))
     qtbot.waitUntil(lambda: w.finished, timeout=30000)
     assert w.status == "end of short.avi"
     assert "end of short.avi" in w.source_label.text() and "end of short.avi" in w.statusBar().currentMessage()
@@ -317,4 +303,23 @@ def test_unwritable_snapshot_folder_fails_before_the_window_opens(tmp_path, qapp
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(FacemaskError, match="snapshot folder"):
-        gui.run_gui(gui_args(make_video(tmp_path / "clip.avi", frames=3), blocker / "snaps"))
+        gui.run_gui(gui_args(make_video(tmp_path / "clip.avi", n=3), blocker / "snaps"))
+
+
+@needs_model
+def test_lost_stream_shows_reconnecting_over_the_last_frame(qtbot, tmp_path, mjpeg_server):
+    w = open_window(qtbot, gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1"))
+    assert w.windowTitle() == f"facemask-live — {mjpeg_server.url}"
+    qtbot.waitUntil(lambda: w.shown_frames >= 2, timeout=30000)
+    last = w.current[0]
+
+    mjpeg_server.stop()
+    qtbot.waitUntil(lambda: "reconnecting (attempt" in w.source_label.text(), timeout=20000)
+    assert w.current[0] is last  # the last frame stays, with the banner over it
+    r, g, b = pixel_rgb(w, 2, 2)
+    assert r > 150 and g < 60 and b < 60
+    assert "reconnecting (attempt" in w.statusBar().currentMessage()
+
+    mjpeg_server.start()
+    qtbot.waitUntil(lambda: w.current[0] is not last and "running" in w.source_label.text(), timeout=30000)
+    assert w.runner.stats.reconnects >= 1
