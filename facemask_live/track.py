@@ -8,7 +8,9 @@ allowed only when the face is about the track's size and either overlaps the pre
 prediction keeps two people who cross apart, and keeps an id through short detector gaps.
 
 A track becomes a person (gets an id, is *confirmed*) after it was seen in ``initialization_delay``
-frames, and ends after ``max_missing`` frames in a row without its face. Its label is the average of
+frames, and ends after ``max_missing`` frames in a row without its face. Still images (frames with a
+``file``, from an image or a folder source) are scenes of their own: every face in one is a person at
+once, labelled by that one view, and no track carries over to the next file. Its label is the average of
 the classifier probabilities over its last ``vote_window`` sightings; it is decided once the winning
 label reaches ``min_confidence`` and then only changes when another label does (hysteresis), so one
 misread frame never flips it.
@@ -121,6 +123,7 @@ class Tracker:
         self.tracks: list[Track] = []
         self.people = 0  # confirmed tracks ever (the last id given)
         self._serial = 0
+        self._scene: str | None = None  # file name of the current still image
 
     # -- association -------------------------------------------------------------------------
     def _cost(self, track: Track, face: Face) -> float | None:
@@ -193,8 +196,8 @@ class Tracker:
         if probs:
             track.history.append(probs)
 
-    def _confirm(self, track: Track) -> None:
-        if not track.confirmed and track.hits >= self.initialization_delay:
+    def _confirm(self, track: Track, still: bool) -> None:
+        if not track.confirmed and (track.hits >= self.initialization_delay or still):
             track.confirmed = True
             self.people += 1
             track.id = self.people
@@ -203,6 +206,10 @@ class Tracker:
         """Associate this frame's faces with the live tracks and set the faces' track fields in place."""
         for face in faces:
             face.track_id = face.track_label = face.track_prob = None
+        still = frame.file is not None  # an image or a folder of images
+        if frame.file != self._scene:
+            self.tracks.clear()  # another photo: nobody walks from one photo into the next
+        self._scene = frame.file
         matches = self._match(faces)
         matched_tracks = {id(t) for t, _ in matches}
         for track in self.tracks:
@@ -222,7 +229,7 @@ class Tracker:
             self.tracks.append(track)
             matches.append((track, face))
         for track, face in matches:
-            self._confirm(track)
+            self._confirm(track, still)
             self._vote(track)
             if track.confirmed:
                 face.track_id = track.id

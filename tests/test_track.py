@@ -64,6 +64,21 @@ def test_no_delay_confirms_at_once(delay):
     assert faces[0].track_id == 1
 
 
+def test_still_images_are_scenes_of_their_own():
+    tracker = Tracker(initialization_delay=3)
+    shots = []
+    for i, name in enumerate(["a.jpg", "b.jpg", "b.jpg"]):  # the same box in two photos; b.jpg shown twice (--loop)
+        faces = [make_face(square(200, 150, 80), "mask", 0.95), make_face(square(400, 150, 80), "no_mask", 0.55)]
+        frame = make_frame(i)
+        frame.file = name
+        tracker.update(faces, frame)
+        shots.append(faces)
+    assert [f.track_id for f in shots[0]] == [1, 2]  # everyone counts at once, no delay
+    assert [f.track_id for f in shots[1]] == [3, 4]  # nobody carries over into another photo
+    assert [f.track_id for f in shots[2]] == [3, 4]  # the same photo again: the same people
+    assert [f.track_label for f in shots[0]] == ["mask", None]  # one view decides, if sure enough
+
+
 def test_keeps_id_through_short_detector_gap():
     tracker = Tracker(max_missing=15)
     frames = []
