@@ -2,8 +2,12 @@
 
 Live sources (webcams, RTSP/HTTP streams) overwrite an unconsumed frame and count it as dropped, so
 the consumer never falls behind. Files and image folders are read frame by frame without dropping,
-unless ``realtime=True`` makes a file play at its own frame rate like a live source. A live source
-that stops delivering frames is closed and reopened with exponential backoff.
+unless ``realtime=True`` makes a file play at its own frame rate like a live source.
+
+A live source that stops delivering frames (a failed read, or no new frame for ``stall_timeout``
+seconds) is closed and reopened with exponential backoff. A read blocked inside FFmpeg or a camera
+driver cannot be interrupted safely from another thread, so the supervising thread abandons the stuck
+reader (it releases its own capture whenever the read returns) and carries on with a new connection.
 """
 
 from __future__ import annotations
@@ -15,13 +19,20 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from .errors import SourceError
 from .results import Frame
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # keep FFmpeg's own chatter off the terminal
+if "OPENCV_LOG_LEVEL" not in os.environ:  # OpenCV's "[ WARN:0@...]" lines would bury our one-line errors
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # pragma: no cover - very old OpenCV
+        pass
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +80,17 @@ def parse_source(spec: str | int) -> SourceSpec:
 
 
 def read_image(path: str | Path) -> np.ndarray | None:
-    """Read any image as 3-channel BGR uint8 (grayscale and RGBA converted); None if not decodable."""
+    """Read any image as 3-channel BGR uint8 (grayscale, RGBA and 16-bit converted); None if not decodable."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
+    except (OSError, ValueError):
         return None
     if data.size == 0:
         return None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # e.g. an image over OpenCV's pixel limit
+        return None
     if img is None or img.size == 0:
         return None
     return img
@@ -86,14 +100,35 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
+def _other_files(folder: str | Path) -> list[Path]:
+    """Regular, non-hidden files of ``folder`` that are not images (skipped and counted)."""
+    return sorted(
+        p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_EXTS
+    )
+
+
 @dataclass(slots=True)
 class CaptureStats:
     captured: int = 0  # frames read from the source
     delivered: int = 0  # frames handed to the consumer
     dropped: int = 0  # live frames overwritten before the consumer took them
-    skipped: int = 0  # unreadable images/frames skipped
-    reconnects: int = 0  # successful reopenings of a live source
+    skipped: int = 0  # unreadable images/frames and non-image files skipped
+    reconnects: int = 0  # reconnections of a live source that delivered frames again
+    lost: int = 0  # times a live source was lost (failed read or stall)
     status: str = "starting"  # starting | running | reconnecting (attempt n) | ended | stopped | failed
+
+
+class _Reader:
+    """One connection to a live source, read in its own thread. Abandoned (not joined) when stuck."""
+
+    def __init__(self, cap: cv2.VideoCapture, started: float):
+        self.cap = cap
+        self.last_frame = started  # monotonic time of the newest frame (or of the connection)
+        self.frames = 0
+        self.failure: str | None = None  # why the reader ended by itself
+        self.abandoned = False
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
 
 
 class Capture:
@@ -104,6 +139,7 @@ class Capture:
     stall_timeout: seconds without a new frame before a live source is considered lost.
     max_reconnects: give up after that many failed reconnection attempts in a row (None: forever).
     backoff: (first, cap) delay in seconds between reconnection attempts, doubled each time.
+    open_timeout: seconds allowed for opening a stream.
     """
 
     def __init__(
@@ -117,13 +153,21 @@ class Capture:
         backoff: tuple[float, float] = (1.0, 30.0),
         open_timeout: float = 10.0,
     ):
+        if not stall_timeout > 0:
+            raise ValueError(f"stall_timeout must be > 0 seconds, got {stall_timeout}")
+        if max_reconnects is not None and max_reconnects < 0:
+            raise ValueError(f"max_reconnects must be >= 0 or None (forever), got {max_reconnects}")
+        if len(backoff) != 2 or not 0 < backoff[0] <= backoff[1]:
+            raise ValueError(f"backoff must be (first, cap) seconds with 0 < first <= cap, got {backoff}")
+        if not open_timeout > 0:
+            raise ValueError(f"open_timeout must be > 0 seconds, got {open_timeout}")
         self.spec = spec if isinstance(spec, SourceSpec) else parse_source(spec)
         self.realtime = self.spec.is_live if realtime is None else realtime
         self.loop = loop
-        self.stall_timeout = stall_timeout
+        self.stall_timeout = float(stall_timeout)
         self.max_reconnects = max_reconnects
-        self.backoff = backoff
-        self.open_timeout = open_timeout
+        self.backoff = (float(backoff[0]), float(backoff[1]))
+        self.open_timeout = float(open_timeout)
         self.stats = CaptureStats()
         self.fps: float | None = None
         self.frame_count: int | None = None  # known length of a file/folder (for progress bars)
@@ -135,7 +179,12 @@ class Capture:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cap: cv2.VideoCapture | None = None
+        self._reader: _Reader | None = None
+        self._abandoned: list[_Reader] = []
         self._t0 = time.monotonic()
+        self._index = 0  # next live frame index (continues across reconnections)
+        self._attempts = 0  # failed reconnection attempts in a row
+        self._reconnecting = False
         self._images: list[Path] = []
         self._open()
 
@@ -145,8 +194,12 @@ class Capture:
         if kind == "camera":
             cap = cv2.VideoCapture(int(target))
         else:
-            ms = int(self.open_timeout * 1000)
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.stall_timeout * 1000)]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                int(self.open_timeout * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,  # a backstop that frees a reader the watchdog left behind
+                int((self.stall_timeout + 1.0) * 1000),
+            ]
             cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
         if kind in ("camera", "stream"):
             try:
@@ -158,17 +211,30 @@ class Capture:
     def _open(self) -> None:
         kind, name = self.spec.kind, self.spec.name
         if kind == "folder":
-            self._images = list_images(self.spec.target)
+            try:
+                self._images = list_images(self.spec.target)
+                others = _other_files(self.spec.target)
+            except OSError as exc:
+                raise SourceError(f"cannot list folder {name}: {exc.strerror or exc} (check its permissions)") from None
             if not self._images:
                 raise SourceError(f"no images in folder {name} (looked for {', '.join(sorted(IMAGE_EXTS))})")
+            if others:
+                self.stats.skipped += len(others)
+                log.warning("skipping %d file(s) in %s that are not images (e.g. %s)", len(others), name, others[0].name)
             self.frame_count = len(self._images)
             return
         if kind == "image":
             self._images = [Path(self.spec.target)]
             if read_image(self._images[0]) is None:
-                raise SourceError(f"cannot decode image {name}: the file is empty, truncated or not an image")
+                raise SourceError(f"cannot decode image {name}: the file is empty, truncated or not an image (try another file)")
             self.frame_count = 1
             return
+        if kind == "video":
+            try:
+                if os.path.getsize(self.spec.target) == 0:
+                    raise SourceError(f"cannot read video {name}: the file is empty (0 bytes)")
+            except OSError as exc:
+                raise SourceError(f"cannot read video {name}: {exc.strerror or exc}") from None
         cap = self._open_videocapture()
         if not cap.isOpened():
             cap.release()
@@ -177,7 +243,7 @@ class Capture:
             ok, first = cap.read()
             if not ok or first is None:
                 cap.release()
-                raise SourceError(f"cannot read video {name}: no decodable frame (corrupt file or not a video)")
+                raise SourceError(f"cannot read video {name}: no decodable frame (corrupt file or not a video; try another file)")
             cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
             self.frame_count = n if n > 0 else None
@@ -188,10 +254,15 @@ class Capture:
     def _open_failure_message(self) -> str:
         kind, name = self.spec.kind, self.spec.name
         if kind == "camera":
-            return f"cannot open {name}: no such camera, or it is in use by another program (try another index)"
+            return (
+                f"cannot open {name}: no such camera, or it is in use by another program (check the cable or try another index)"
+            )
         if kind == "stream":
-            return f"cannot open stream {name}: unreachable, wrong URL/credentials, or not a video stream (check it in a player such as ffplay/VLC)"
-        return f"cannot open video {name}: not a video file or an unsupported codec"
+            return (
+                f"cannot open stream {name}: unreachable, wrong URL/credentials, or not a video stream "
+                "(check it in a player such as ffplay or VLC)"
+            )
+        return f"cannot open video {name}: not a video file or an unsupported codec (try another file)"
 
     # -- thread -------------------------------------------------------------------------------
     def start(self) -> Capture:
@@ -229,8 +300,10 @@ class Capture:
         try:
             if self.spec.kind in ("folder", "image"):
                 self._run_images()
+            elif self.spec.is_live:
+                self._run_live()
             else:
-                self._run_video()
+                self._run_file()
             if not self._stop.is_set():
                 self.stats.status = "ended"
         except BaseException as exc:  # reported to the consumer by read()
@@ -254,32 +327,33 @@ class Capture:
                 img = read_image(path)
                 if img is None:
                     self.stats.skipped += 1
-                    log.warning("skipped unreadable image %s", path.name)
+                    log.warning("skipped unreadable image %s (empty, truncated or not an image)", path.name)
                     continue
                 self.stats.captured += 1
+                if self.size is None:
+                    self.size = (img.shape[1], img.shape[0])
                 now = time.monotonic()
                 frame = Frame(img, index, float(index), now, path.name, self.spec.name)
                 index += 1
                 if not self._publish(frame):
                     return
-            if not self.loop or self.stats.captured == 0:
+            if self.stats.captured == 0:
+                raise SourceError(
+                    f"no decodable image in {self.spec.name} ({self.stats.skipped} file(s) skipped: empty, corrupt or not images)"
+                )
+            if not self.loop:
                 return
 
-    def _run_video(self) -> None:
+    def _run_file(self) -> None:
         index = 0
-        period = 1.0 / self.fps if (self.realtime and not self.spec.is_live and self.fps) else 0.0
+        period = 1.0 / self.fps if (self.realtime and self.fps) else 0.0
         next_due = time.monotonic()
-        failures = 0
         while not self._stop.is_set():
             ok, img = self._cap.read() if self._cap is not None else (False, None)
             if ok and img is not None and img.size:
-                failures = 0
                 now = time.monotonic()
-                if self.spec.is_live:
-                    ts = now - self._t0
-                else:
-                    pos = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-                    ts = pos / 1000.0 if pos and pos > 0 else (index / self.fps if self.fps else float(index))
+                pos = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+                ts = pos / 1000.0 if pos and pos > 0 else (index / self.fps if self.fps else float(index))
                 if self.size is None:
                     self.size = (img.shape[1], img.shape[0])
                 self.stats.captured += 1
@@ -294,52 +368,122 @@ class Capture:
                     else:
                         next_due = time.monotonic()
                 continue
-            if not self.spec.is_live:
-                if self.loop and self.stats.captured:
-                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    if self._cap.read()[0]:
-                        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                        continue
+            if self.loop and self.stats.captured:
+                if self._cap is not None:
                     self._cap.release()
-                    self._cap = self._open_videocapture()
-                    continue
-                return  # end of file (or a truncated file: everything decodable was read)
-            failures += 1
-            if not self._reconnect():
+                self._cap = self._open_videocapture()  # reopening rewinds reliably for every container
+                if not self._cap.isOpened():
+                    raise SourceError(f"cannot reopen video {self.spec.name} to loop it (was it deleted or moved?)")
+                log.info("reached the end of %s; looping", self.spec.name)
+                continue
+            return  # end of file (or of a truncated file: everything decodable was read)
+
+    # -- live sources -------------------------------------------------------------------------
+    def _run_live(self) -> None:
+        cap, self._cap = self._cap, None
+        while not self._stop.is_set():
+            reader = self._start_reader(cap)
+            reason = self._supervise(reader)
+            if reason is None:  # stopped
+                return
+            self.stats.lost += 1
+            log.warning("lost %s: %s", self.spec.name, reason)
+            cap = self._reconnect()
+            if cap is None:
                 return
 
-    def _reconnect(self) -> bool:
-        """Close the lost live source and reopen it with backoff. False if stopped or out of attempts."""
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-        delay, cap_delay = self.backoff
-        attempt = 0
+    def _start_reader(self, cap: cv2.VideoCapture) -> _Reader:
+        reader = _Reader(cap, time.monotonic())
+        reader.thread = threading.Thread(target=self._read_loop, args=(reader,), name=f"reader[{self.spec.name}]", daemon=True)
+        self._reader = reader
+        reader.thread.start()
+        return reader
+
+    def _read_loop(self, reader: _Reader) -> None:
+        """Read one connection until it fails, is abandoned or the capture stops; then release it."""
+        try:
+            while not self._stop.is_set() and not reader.abandoned:
+                t = time.monotonic()
+                ok, img = reader.cap.read()
+                now = time.monotonic()
+                if reader.abandoned or self._stop.is_set():
+                    break
+                if not ok or img is None or not img.size:
+                    reader.failure = "the source stopped delivering frames (read failed)"
+                    break
+                if now - t >= self.stall_timeout:  # FFmpeg's read timeout fired: whatever it returned is stale
+                    reader.failure = f"no new frame for {now - t:.1f} s"
+                    break
+                reader.last_frame = now
+                reader.frames += 1
+                if reader.frames == 1:
+                    self._connected()
+                if self.size is None:
+                    self.size = (img.shape[1], img.shape[0])
+                self.stats.captured += 1
+                frame = Frame(img, self._index, now - self._t0, now, None, self.spec.name)
+                self._index += 1
+                self._publish(frame)
+        except Exception as exc:  # a driver error is a lost source, not a crash
+            reader.failure = f"read error: {mask_credentials(str(exc))}"
+        finally:
+            try:
+                reader.cap.release()
+            except Exception:  # pragma: no cover - best effort
+                pass
+            reader.done.set()
+
+    def _connected(self) -> None:
+        """First frame of a connection: a reconnection is complete."""
+        self._attempts = 0
+        if self._reconnecting:
+            self._reconnecting = False
+            self.stats.reconnects += 1
+            log.warning("reconnected to %s", self.spec.name)
+        self.stats.status = "running"
+
+    def _supervise(self, reader: _Reader) -> str | None:
+        """Watch a reader; return why its connection is lost, or None when the capture is stopped."""
+        while True:
+            if reader.done.wait(0.05):
+                if self._stop.is_set():
+                    return None
+                return reader.failure or "the source closed the connection"
+            if self._stop.is_set():
+                return None
+            idle = time.monotonic() - reader.last_frame
+            if idle > self.stall_timeout:  # the reader is blocked in read(): leave it behind
+                reader.abandoned = True
+                self._abandoned = [r for r in self._abandoned if not r.done.is_set()] + [reader]
+                if len(self._abandoned) > 1:
+                    log.warning("%d stuck reads of %s are still blocked", len(self._abandoned), self.spec.name)
+                return f"no new frame for {idle:.1f} s"
+
+    def _reconnect(self) -> cv2.VideoCapture | None:
+        """Reopen the lost live source with backoff. None if stopped; SourceError when out of attempts."""
+        self._reconnecting = True
+        first, cap_delay = self.backoff
         while not self._stop.is_set():
-            attempt += 1
+            self._attempts += 1
+            attempt = self._attempts
             if self.max_reconnects is not None and attempt > self.max_reconnects:
                 raise SourceError(
-                    f"lost {self.spec.name} and could not reconnect after {self.max_reconnects} attempts"
+                    f"lost {self.spec.name} and could not reconnect after {self.max_reconnects} attempt(s) "
+                    "(check the camera/stream, or raise --max-reconnects)"
                 )
+            delay = min(first * 2 ** (attempt - 1), cap_delay)
             self.stats.status = f"reconnecting (attempt {attempt})"
-            log.warning("lost %s; reconnecting (attempt %d) in %.1f s", self.spec.name, attempt, delay)
+            log.warning("%s: reconnecting (attempt %d) in %.1f s", self.spec.name, attempt, delay)
             if self._stop.wait(delay):
-                return False
+                return None
             cap = self._open_videocapture()
+            if self._stop.is_set():
+                cap.release()
+                return None
             if cap.isOpened():
-                ok, img = cap.read()
-                if ok and img is not None:
-                    self._cap = cap
-                    self.stats.reconnects += 1
-                    self.stats.status = "running"
-                    log.warning("reconnected to %s after %d attempt(s)", self.spec.name, attempt)
-                    now = time.monotonic()
-                    self.stats.captured += 1
-                    idx = self.stats.captured + self.stats.skipped
-                    return self._publish(Frame(img, idx, now - self._t0, now, None, self.spec.name))
+                return cap
             cap.release()
-            delay = min(delay * 2, cap_delay)
-        return False
+        return None
 
     # -- consumer side ------------------------------------------------------------------------
     def read(self, timeout: float | None = None) -> Frame | None:
@@ -372,17 +516,21 @@ class Capture:
             return self._done and self._slot is None
 
     def stop(self, timeout: float = 1.0) -> None:
+        """Stop reading and release the source; returns within about ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(deadline - time.monotonic(), 0.0))
+        reader = self._reader
+        if reader is not None and reader.thread is not None:
+            reader.thread.join(max(deadline - time.monotonic(), 0.0))
+            if reader.thread.is_alive():
+                log.warning("a read of %s is still blocked; it is released when it returns", self.spec.name)
         if self._thread is None or not self._thread.is_alive():
             if self._cap is not None:
                 self._cap.release()
                 self._cap = None
         if self.stats.status in ("running", "starting") or self.stats.status.startswith("reconnecting"):
             self.stats.status = "stopped"
-
-
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # keep FFmpeg's own chatter off the terminal
