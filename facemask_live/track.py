@@ -22,6 +22,8 @@ import collections
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .results import Box, Face, Frame
 
 FloatBox = tuple[float, float, float, float]
@@ -126,41 +128,50 @@ class Tracker:
         self._scene: str | None = None  # file name of the current still image
 
     # -- association -------------------------------------------------------------------------
-    def _cost(self, track: Track, face: Face) -> float | None:
-        """Cost of giving ``face`` to ``track``; None when the pair is not allowed."""
-        area_t, area_f = _area(track.box), _area(face.box)
-        if area_t <= 0 or area_f <= 0:
-            return None
-        ratio = area_f / area_t
-        if not 1.0 / self.SIZE_RATIO**2 <= ratio <= self.SIZE_RATIO**2:
-            return None
-        pred = track.predicted()
-        overlap = iou(pred, face.box)
-        (px, py), (fx, fy) = _centre(pred), _centre(face.box)
-        dist = math.hypot(px - fx, py - fy) / track.size
-        gate = min(self.GATE + self.GATE_PER_MISS * track.misses, self.GATE_MAX)
-        if overlap < self.iou_threshold and dist > gate:
-            return None
-        return (1.0 - overlap) + dist
+    def _costs(self, faces: list[Face]) -> np.ndarray:
+        """(tracks x faces) cost of giving each face to each track; inf where the pair is not allowed."""
+        tracks = self.tracks
+        last = np.array([t.box for t in tracks], np.float64).reshape(-1, 4)
+        pred = np.array([t.predicted() for t in tracks], np.float64).reshape(-1, 4)
+        det = np.array([f.box for f in faces], np.float64).reshape(-1, 4)
+        misses = np.array([t.misses for t in tracks], np.float64)
+        area_t = np.clip(last[:, 2] - last[:, 0], 0, None) * np.clip(last[:, 3] - last[:, 1], 0, None)
+        area_f = np.clip(det[:, 2] - det[:, 0], 0, None) * np.clip(det[:, 3] - det[:, 1], 0, None)
+        P, D = pred[:, None, :], det[None, :, :]
+        iw = np.clip(np.minimum(P[..., 2], D[..., 2]) - np.maximum(P[..., 0], D[..., 0]), 0, None)
+        ih = np.clip(np.minimum(P[..., 3], D[..., 3]) - np.maximum(P[..., 1], D[..., 1]), 0, None)
+        inter = iw * ih
+        union = area_t[:, None] + area_f[None, :] - inter  # the prediction has the last box's size
+        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        dx = (P[..., 0] + P[..., 2] - D[..., 0] - D[..., 2]) / 2
+        dy = (P[..., 1] + P[..., 3] - D[..., 1] - D[..., 3]) / 2
+        dist = np.hypot(dx, dy) / np.sqrt(np.maximum(area_t, 1.0))[:, None]
+        gate = np.minimum(self.GATE + self.GATE_PER_MISS * misses, self.GATE_MAX)[:, None]
+        ratio = area_f[None, :] / np.maximum(area_t, 1e-9)[:, None]
+        allowed = (area_t[:, None] > 0) & (area_f[None, :] > 0)
+        allowed &= (ratio >= 1.0 / self.SIZE_RATIO**2) & (ratio <= self.SIZE_RATIO**2)
+        allowed &= (overlap >= self.iou_threshold) | (dist <= gate)
+        return np.where(allowed, 1.0 - overlap + dist, np.inf)
 
     def _match(self, faces: list[Face]) -> list[tuple[Track, Face]]:
-        pairs = []
-        for ti, track in enumerate(self.tracks):
-            for fi, face in enumerate(faces):
-                cost = self._cost(track, face)
-                if cost is not None:
-                    # ties: confirmed tracks first, then the most recently seen, then the oldest
-                    pairs.append((cost, not track.confirmed, track.misses, ti, fi))
-        pairs.sort()
+        """Greedy by cost, cheapest pair first; ties: confirmed tracks, then the most recently seen."""
+        if not self.tracks or not faces:
+            return []
+        cost = self._costs(faces)
+        ti, fi = np.nonzero(np.isfinite(cost))
+        unconfirmed = np.array([not t.confirmed for t in self.tracks])[ti]
+        misses = np.array([t.misses for t in self.tracks])[ti]
+        order = np.lexsort((fi, ti, misses, unconfirmed, cost[ti, fi]))
         used_t: set[int] = set()
         used_f: set[int] = set()
         matches = []
-        for _, _, _, ti, fi in pairs:
-            if ti in used_t or fi in used_f:
+        for k in order.tolist():
+            t, f = int(ti[k]), int(fi[k])
+            if t in used_t or f in used_f:
                 continue
-            used_t.add(ti)
-            used_f.add(fi)
-            matches.append((self.tracks[ti], faces[fi]))
+            used_t.add(t)
+            used_f.add(f)
+            matches.append((self.tracks[t], faces[f]))
         return matches
 
     # -- labels -------------------------------------------------------------------------------
