@@ -32,6 +32,7 @@ from .runner import Runner, RunStats
 from .sinks import save_snapshot
 
 log = logging.getLogger(__name__)
+Qt = QtCore.Qt
 
 APP_NAME = "facemask-live"
 FLASH_MS = 1500
@@ -163,9 +164,6 @@ def short_name(source_name: str, limit: int = 48) -> str:
 
 def end_message(source_name: str) -> str:
     return f"end of {short_name(source_name)}"
-
-
-Qt = QtCore.Qt
 
 
 def to_qimage(image: np.ndarray) -> QtGui.QImage:
@@ -651,7 +649,11 @@ def run_gui(args) -> int:
     problem = display_problem(probe=True)
     if problem:
         raise FacemaskError(problem)
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([APP_NAME])
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        QtCore.QCoreApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)  # sharp text on HiDPI screens
+        QtCore.QCoreApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+        app = QtWidgets.QApplication([APP_NAME])
     app.setApplicationName(APP_NAME)
     window = build_window(args)  # FacemaskError before any window is shown
     old_hook = sys.excepthook
