@@ -13,16 +13,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import MODEL_JSON as MODEL
+from conftest import REPO, SHARED, run_cli, wait_until
 
 from facemask_live.events import ViolationMonitor
 from facemask_live.results import Face, Frame, FrameResult
 from facemask_live.sinks import EVENT_FIELDS
 from facemask_live.track import Tracker
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 VIDEOS = SHARED / "media" / "videos"
-MODEL = REPO / "models" / "mask_classifier.json"
 FPS = 25.0
 VIOLATIONS = ("no_mask", "incorrect_mask")
 SKIN = (90, 150, 210)  # BGR of the synthetic faces
@@ -210,9 +209,8 @@ needs_model = pytest.mark.skipif(
 )
 
 
-def cli(*args, **kw):
-    cmd = [sys.executable, "-m", "facemask_live", "--headless", "--no-progress", *map(str, args)]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, **kw)
+def headless(*args):
+    return run_cli("--headless", "--no-progress", *map(str, args), timeout=300)
 
 
 def read_events(path: Path) -> list[dict]:
@@ -226,7 +224,7 @@ def read_events(path: Path) -> list[dict]:
 @needs_model
 def test_cli_street_video_gives_exactly_one_violation_with_a_snapshot(tmp_path):
     ev_file, snaps = tmp_path / "ev.jsonl", tmp_path / "snaps"
-    proc = cli("--source", VIDEOS / "street_nomask.mp4", "--events", ev_file, "--snapshots", snaps)
+    proc = headless("--source", VIDEOS / "street_nomask.mp4", "--events", ev_file, "--snapshots", snaps)
     assert proc.returncode == 0, proc.stderr
     events = read_events(ev_file)
     assert len(events) == 1, events
@@ -241,7 +239,7 @@ def test_cli_street_video_gives_exactly_one_violation_with_a_snapshot(tmp_path):
 @needs_model
 def test_cli_office_video_with_a_mask_gives_no_event(tmp_path):
     ev_file, snaps = tmp_path / "ev.jsonl", tmp_path / "snaps"
-    proc = cli("--source", VIDEOS / "office_mask.mp4", "--events", ev_file, "--snapshots", snaps)
+    proc = headless("--source", VIDEOS / "office_mask.mp4", "--events", ev_file, "--snapshots", snaps)
     assert proc.returncode == 0, proc.stderr
     assert read_events(ev_file) == []
     assert not list(snaps.glob("*.png"))
@@ -250,24 +248,23 @@ def test_cli_office_video_with_a_mask_gives_no_event(tmp_path):
 
 @needs_model
 def test_killed_run_leaves_a_valid_events_file(tmp_path):
+    """SIGKILL a looping run that reports the same person every 0.5 s of video: every line is a whole record."""
     ev_file, snaps = tmp_path / "ev.jsonl", tmp_path / "snaps"
     cmd = [sys.executable, "-m", "facemask_live", "--headless", "--no-progress", "--loop", "--cooldown", "0.5"]
     cmd += ["--source", str(VIDEOS / "street_nomask.mp4"), "--events", str(ev_file), "--snapshots", str(snaps)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            if ev_file.exists() and ev_file.read_bytes().count(b"\n") >= 3:
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            started = wait_until(
+                lambda: proc.poll() is not None or (ev_file.exists() and ev_file.read_bytes().count(b"\n") >= 3), 240
+            )
+            assert started and proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+            proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-        proc.stderr.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
     assert ev_file.read_bytes().endswith(b"\n")  # no half-written record
     events = read_events(ev_file)
