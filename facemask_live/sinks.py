@@ -80,10 +80,17 @@ class DetectionsWriter:
         self.path = Path(path)
         self._fh = open_for_append(path, "detections")
         self._fh.truncate(0)
+        self.stopped_reason: str | None = None
 
     def write(self, result: FrameResult) -> None:
-        self._fh.write(json.dumps(frame_record(result), separators=(",", ":")) + "\n")
-        self._fh.flush()
+        if self.stopped_reason:
+            return
+        try:
+            self._fh.write(json.dumps(frame_record(result), separators=(",", ":")) + "\n")
+            self._fh.flush()
+        except OSError as exc:  # e.g. a full disk: stop this log, keep running, say so
+            self.stopped_reason = f"writing detections to {self.path} stopped: {exc.strerror or exc}"
+            log.error(self.stopped_reason)
 
     def close(self) -> None:
         self._fh.close()
@@ -116,18 +123,26 @@ class EventLog:
         is_new = not self.path.exists() or self.path.stat().st_size == 0
         self._fh = open_for_append(path, "event log", newline="" if self.csv else None)
         self._writer = csv.DictWriter(self._fh, fieldnames=EVENT_FIELDS) if self.csv else None
+        self.stopped_reason: str | None = None
         if self._writer and is_new:
             self._writer.writeheader()
             self._fh.flush()
 
     def write(self, ev: Event) -> None:
+        if self.stopped_reason:
+            return
         rec = event_record(ev)
-        if self._writer:
-            rec["box"] = " ".join(map(str, rec["box"]))
-            self._writer.writerow(rec)
-        else:
-            self._fh.write(json.dumps(rec) + "\n")
-        self._fh.flush()
+        try:
+            if self._writer:
+                rec["box"] = " ".join(map(str, rec["box"]))
+                self._writer.writerow(rec)
+            else:
+                self._fh.write(json.dumps(rec) + "\n")
+            self._fh.flush()
+        except OSError as exc:  # e.g. a full disk: stop this log, keep running, say so
+            self.stopped_reason = f"writing events to {self.path} stopped: {exc.strerror or exc}"
+            log.error(self.stopped_reason)
+            return
         try:
             os.fsync(self._fh.fileno())
         except OSError:
@@ -184,10 +199,20 @@ class VideoSink:
         self._fourcc = cv2.VideoWriter_fourcc(*fourcc)
 
     def _disk_full(self) -> bool:
+        """True when the disk has no room left for a few more frames and the file's index (written on close).
+
+        OpenCV's writer does not report a failed write, so the free space is checked before every frame:
+        a video cut off by a full disk would not play at all, one stopped here plays to its last frame.
+        """
         try:
-            return shutil.disk_usage(self.path.parent if str(self.path.parent) else ".").free < self.MIN_FREE_BYTES
+            size = self.path.stat().st_size
+            free = shutil.disk_usage(self.path.parent if str(self.path.parent) else ".").free
         except OSError:
             return False
+        frame_bytes = max(size - self._last_size, self._frame_bytes)  # the largest growth per frame seen
+        self._frame_bytes, self._last_size = frame_bytes, size
+        reserve = min(self.MIN_FREE_BYTES, 8 * frame_bytes + 64 * self.frames + 256 * 1024)
+        return free < reserve
 
     def write(self, image: np.ndarray) -> None:
         if self.stopped_reason:
@@ -199,10 +224,11 @@ class VideoSink:
                 self._writer = None
                 raise OutputError(f"cannot create output video {self.path} (unsupported extension or unwritable folder; try .mp4 or .avi)")
             self._size = (w, h)
+            self._last_size, self._frame_bytes = 0, w * h // 4  # until measured: a generous guess
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size)
-        if self.frames % 50 == 0 and self._disk_full():
-            self.stopped_reason = f"recording to {self.path} stopped: disk is almost full"
+        if self._disk_full():
+            self.stopped_reason = f"recording to {self.path} stopped after {self.frames} frames: the disk is full (free some space)"
             log.error(self.stopped_reason)
             self.close()
             return
