@@ -11,7 +11,9 @@ What it measures, in this order:
 3. with ``--realtime``: the same at the clip's own frame rate, dropping frames like a live camera: the age
    of the newest result behind capture (what the window shows);
 4. the detector alone on the same frames (decoding timed separately), for the ratio full pipeline /
-   detector only.
+   detector only;
+5. for comparison, the straightforward loop (decode, detect, one classifier call per face, draw) on the
+   same frames with all cores.
 
 ``--faces 2..4`` runs on a 2x2 mosaic of the clip (half-size cells, the same frame size as the clip) with
 that many faces in view. Prints a table; ``--json FILE`` writes every figure.
@@ -381,6 +383,49 @@ def detector_only(opts, source: str, frames: int, threads: int) -> dict:
     }
 
 
+def plain_loop(opts, source: str, frames: int, threads: int) -> dict:
+    """The straightforward implementation, for comparison: one loop of decode -> detect -> one
+    classifier call per face -> draw, with the runtimes' thread setting ``threads``."""
+    import cv2
+
+    from .annotate import annotate
+    from .classify import MaskClassifier, default_model_path
+    from .detect import FaceDetector
+    from .results import Frame, FrameResult
+
+    cv2.setNumThreads(threads)
+    det = FaceDetector(opts.detector_dir)
+    clf = MaskClassifier(opts.model or default_model_path(), threads=threads)
+    cap = cv2.VideoCapture(source)
+    n = 0
+    ok, img = cap.read()
+    if ok:  # warm-up, not counted
+        for face in det.detect(img):
+            clf.predict([crop_of(img, face, clf.crop_margin)])
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    t0 = time.perf_counter()
+    for i in range(frames):
+        ok, img = cap.read()
+        if not ok:
+            break
+        faces = det.detect(img)
+        for face in faces:
+            probs = clf.predict([crop_of(img, face, clf.crop_margin)])[0]
+            k = int(probs.argmax())
+            face.label, face.prob = clf.labels[k], float(probs[k])
+        annotate(img, FrameResult(Frame(img, i, 0.0, 0.0), faces))
+        n += 1
+    wall = time.perf_counter() - t0
+    cap.release()
+    return {"frames": n, "threads": threads, "fps": round(n / wall, 2) if wall > 0 else None}
+
+
+def crop_of(image, face, margin: float):
+    from .pipeline import crop_faces
+
+    return crop_faces(image, [face], margin)[0]
+
+
 # ------------------------------------------------------------------------------------------ report
 def machine_info() -> dict:
     info = {
@@ -418,6 +463,8 @@ def format_table(rep: dict) -> str:
         f"{'end to end':<28}{e2e['fps'] or 0:>8.1f} frames/s   (wall incl. warm-up {e2e['fps_wall'] or 0:.1f})",
         f"{'detector only':<28}{det['fps'] or 0:>8.1f} frames/s   ({det['threads']} threads)",
         f"{'end to end / detector only':<28}{(rep['ratio_to_detector'] or 0) * 100:>7.0f} %",
+        f"{'plain loop (for comparison)':<28}{rep['plain_loop']['fps'] or 0:>8.1f} frames/s   "
+        f"(decode, detect, one classifier call per face, draw; {rep['plain_loop']['threads']} threads)",
         "",
         f"{'stage':<12}{'median ms':>10}{'p95 ms':>10}{'frames':>8}",
     ]
@@ -501,6 +548,7 @@ def run(opts) -> dict:
                 "frame_age_ms": _ms_dist(rt["frame_age_ms"][1:] if len(rt["frame_age_ms"]) > 1 else rt["frame_age_ms"]),
             }
         det = detector_only(opts, source, frames, opts.detector_only_threads or cores)
+        plain = plain_loop(opts, source, frames, cores)
         cv2.setNumThreads(settings["detect_threads"])
 
     stages = {name: _dist([t[name] for t in e2e["timings"][1:] if name in t]) for name in STAGES if name != "decode"}
@@ -522,6 +570,8 @@ def run(opts) -> dict:
         "detector_only": det,
         "detector_only_fps": det["fps"],
         "ratio_to_detector": round(e2e["fps"] / det["fps"], 3) if e2e["fps"] and det["fps"] else None,
+        "plain_loop": plain,
+        "plain_loop_fps": plain["fps"],
         "stages": stages,
         "faces_per_frame": {
             "mean": round(sum(faces) / len(faces), 3) if faces else 0.0,

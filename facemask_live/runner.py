@@ -90,7 +90,10 @@ class LocateThread:
         self.thread.start()
 
     def _put(self, item) -> bool:
+        """Hand ``item`` on, waiting while the consumer is busy. False if stopped."""
         while not self._stop.is_set():
+            if isinstance(item, Located) and self._pause_point():
+                return True  # the item went stale during the pause: dropped
             try:
                 self.queue.put(item, timeout=0.1)
                 return True
@@ -98,15 +101,21 @@ class LocateThread:
                 continue
         return False
 
+    def _pause_point(self) -> bool:
+        """While a live source is paused: throw away what was located, wait, start afresh. True if paused."""
+        if not (self.capture.realtime and self.paused.is_set()):
+            return False
+        self._drain()  # the consumer is paused too: nothing located before the pause is shown after it
+        while self.paused.is_set() and not self._stop.is_set():
+            self._stop.wait(0.05)
+        self.pipeline.reset()  # optical flow must not bridge the pause
+        return True
+
     def _run(self) -> None:
-        cap, live = self.capture, self.capture.realtime
+        cap = self.capture
         try:
             while not self._stop.is_set():
-                if live and self.paused.is_set():
-                    while self.paused.is_set() and not self._stop.is_set():
-                        self._stop.wait(0.05)
-                    self._drain()  # located before the pause: stale now
-                    self.pipeline.reset()
+                if self._pause_point():
                     continue
                 frame = cap.read(0.25)
                 if frame is None:

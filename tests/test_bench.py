@@ -15,7 +15,7 @@ STAGE_KEYS = {"median_ms", "p95_ms", "count"}
 TOP_KEYS = {
     "tool", "command", "source", "faces_mode", "frame_size", "frames", "machine", "settings", "end_to_end", "fps",
     "detector_only", "detector_only_fps", "ratio_to_detector", "stages", "faces_per_frame", "peak_rss_mb", "startup",
-    "startup_s", "realtime", "frame_age_ms",
+    "startup_s", "realtime", "frame_age_ms", "plain_loop", "plain_loop_fps",
 }  # fmt: skip
 
 
@@ -36,6 +36,7 @@ def test_bench_json_has_every_field(clip, classifier_model, tmp_path, capsys):
     assert rep["fps"] > 0 and rep["detector_only_fps"] > 0
     assert rep["ratio_to_detector"] == pytest.approx(rep["fps"] / rep["detector_only_fps"], rel=0.01)
     assert rep["detector_only"]["frames"] == 8 and rep["detector_only"]["faces_mean"] == 1.0
+    assert rep["plain_loop"]["frames"] == 8 and rep["plain_loop_fps"] > 0
     assert set(rep["stages"]) == set(bench.STAGES)
     for name, d in rep["stages"].items():
         assert set(d) == STAGE_KEYS, name

@@ -3,6 +3,8 @@ optical flow) gives the same boxes and labels as the straightforward loop on a r
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -192,3 +194,25 @@ def test_pipeline_process_on_image_without_faces(classifier_model):
     for i in range(4):  # nothing to carry: every frame runs the detector
         result = pipeline.process(Frame(blank, i, i / 25, 0.0))
         assert result.faces == [] and "detect" in result.timings
+
+
+def test_pipelined_runner_shows_no_stale_frame_after_pause(clip, classifier_model):
+    """A live-rate source paused in the window: the first frame after resuming was captured after it."""
+    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model), detect_every=2)
+    runner = Runner(Capture(str(clip), realtime=True), pipeline)
+    try:
+        first = None
+        while first is None:
+            first = runner.step(1.0)
+        runner.paused.set()
+        time.sleep(0.6)  # the capture keeps playing (and dropping) meanwhile
+        resumed = time.monotonic()
+        runner.paused.clear()
+        after = None
+        while after is None:
+            after = runner.step(1.0)
+        assert after.frame.captured_at >= resumed
+        assert after.frame.index > first.frame.index + 10  # 0.6 s at 25 fps went by
+        assert "detect" in after.timings  # optical flow does not bridge the pause
+    finally:
+        runner.close()
