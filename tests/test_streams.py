@@ -193,3 +193,5 @@ def test_cli_headless_rides_through_an_rtsp_outage(rtsp_server, tmp_path, classi
     assert sum(len(r["faces"]) >= 1 for r in recs) >= len(recs) * 0.8
     frames = [r["frame"] for r in recs]
     assert frames == sorted(set(frames))
+    tracks = {f["track"] for r in recs for f in r["faces"] if f.get("track") is not None}
+    assert len(tracks) == 1, f"the person's track must survive the short outage, got tracks {tracks}"
