@@ -246,10 +246,10 @@ def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
     assert w.perf_labels["processed"].text().endswith(" fps")
     assert w.perf_labels["age"].text().endswith(" ms")
 
-    before = set(snaps.glob("*.png"))
+    before = set(snaps.glob("snapshot_*.png"))  # (violation events may add their own violation_*.png)
     qtbot.mouseClick(w.snapshot_button, Qt.LeftButton)
     result, annotated = w.current  # unchanged: the GUI thread handled the click
-    new = sorted(set(snaps.glob("*.png")) - before)
+    new = sorted(set(snaps.glob("snapshot_*.png")) - before)
     assert len(new) == 2, new
     raw_path = next(p for p in new if p.stem.endswith("_raw"))
     ann_path = next(p for p in new if not p.stem.endswith("_raw"))
@@ -257,6 +257,9 @@ def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
     assert ann.shape == raw.shape == result.frame.image.shape
     assert np.array_equal(raw, result.frame.image) and np.array_equal(ann, annotated)
     assert str(ann_path) in w.statusBar().currentMessage()
+    qtbot.wait(5)  # snapshot names carry the millisecond
+    qtbot.keyClick(w, Qt.Key_S)  # the S key does the same
+    assert len(set(snaps.glob("snapshot_*.png")) - before) == 4
 
     qtbot.keyClick(w, Qt.Key_Space)
     assert w.paused and w.runner.paused.is_set() and "paused" in w.source_label.text()
