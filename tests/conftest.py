@@ -1,6 +1,6 @@
 """Shared fixtures and helpers: shared data, generated videos, real RTSP and MJPEG servers on 127.0.0.1, the CLI.
 
-Helpers other test files may import: ``make_video``, ``encode_seq``/``decode_seq``, ``run_cli``,
+Helpers other test files may import: ``make_video``, ``count_frames``, ``read_all``, ``encode_seq``/``decode_seq``, ``run_cli``,
 ``MjpegServer``, ``RtspServer``, ``REPO``, ``SHARED``.
 """
 
@@ -96,6 +96,14 @@ def make_video(
         writer.write(frame)
     writer.release()
     return path
+
+
+def read_all(cap, limit: int = 10_000, timeout: float = 10) -> list:
+    """Frames from a started Capture until it ends (or ``limit`` frames, or ``timeout`` s without one)."""
+    frames = []
+    while len(frames) < limit and (f := cap.read(timeout)) is not None:
+        frames.append(f)
+    return frames
 
 
 def count_frames(path: Path) -> int:

@@ -10,20 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import count_frames, make_video, pattern_frame, run_cli
+from conftest import count_frames, make_video, pattern_frame, read_all, run_cli
 
 from facemask_live import cli
 from facemask_live.capture import Capture
 from facemask_live.detect import FaceDetector
 from facemask_live.errors import ModelError, OutputError, SourceError
 from facemask_live.sinks import DetectionsWriter, EventLog, VideoSink, ensure_dir, save_snapshot
-
-
-def read_all(cap: Capture, limit: int = 10_000) -> list:
-    frames = []
-    while len(frames) < limit and (f := cap.read(10)) is not None:
-        frames.append(f)
-    return frames
 
 
 # -- videos -------------------------------------------------------------------------------------

@@ -8,20 +8,10 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import decode_seq, make_video, pattern_frame, wait_until
+from conftest import decode_seq, make_video, pattern_frame, read_all, wait_until
 
 from facemask_live.capture import Capture, list_images, mask_credentials, parse_source, read_image
 from facemask_live.errors import SourceError
-
-
-def read_all(cap: Capture, limit: int = 10_000, timeout: float = 10) -> list:
-    frames = []
-    while len(frames) < limit:
-        f = cap.read(timeout)
-        if f is None:
-            break
-        frames.append(f)
-    return frames
 
 
 def test_parse_source_kinds(tmp_path):

@@ -103,6 +103,16 @@ def test_source_vanishing_mid_run_exits_with_an_error(tmp_path, classifier_model
     assert "Traceback" not in err
 
 
+def test_end_of_file_is_not_a_failure(tmp_path, classifier_model):
+    clip = make_video(tmp_path / "clip.avi", n=6)
+    det = tmp_path / "det.jsonl"
+    proc = start_cli("--source", str(clip), "--model", str(classifier_model), "--detections", str(det))
+    err = finish(proc, timeout=60)
+    assert proc.returncode == 0, err
+    assert f"reached the end of {clip}" in err
+    assert len(lines(det)) == 6
+
+
 def test_capture_thread_failure_reaches_the_consumer(tmp_path):
     clip = make_video(tmp_path / "clip.avi", n=5)
     cap = Capture(str(clip), loop=True).start()

@@ -122,6 +122,19 @@ def test_unreachable_stream_is_a_clear_error(url):
     assert "s3cret" not in msg and "user:***@" in msg
 
 
+def test_server_that_never_answers_times_out_at_open():
+    """A camera that accepts the connection but never answers (hung firmware): the open gives up after open_timeout."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)  # the kernel completes the handshake; nobody ever reads or answers
+        port = sock.getsockname()[1]
+        for url in (f"rtsp://127.0.0.1:{port}/live", f"http://127.0.0.1:{port}/video"):
+            with pytest.raises(SourceError, match="cannot open stream"):
+                Capture(url, open_timeout=1.5)
+
+
 def test_rtsp_reconnects_after_server_loss_and_stall(rtsp_server):
     """H.264 over RTSP from GStreamer: faces are found before and after the server is killed and restarted,
     and after it freezes (SIGSTOP) so that no frame comes although the connection stays open."""
