@@ -167,7 +167,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
         raise OutputError(f"cannot write snapshot {path} (folder missing, read-only or disk full)")
 
 
-def save_snapshot(folder: str | Path, annotated: np.ndarray, raw: np.ndarray | None, frame_index: int, prefix: str = "snapshot") -> tuple[Path, Path | None]:
+def save_snapshot(
+    folder: str | Path, annotated: np.ndarray, raw: np.ndarray | None, frame_index: int, prefix: str = "snapshot"
+) -> tuple[Path, Path | None]:
     """Write the annotated frame (and the raw frame) as timestamped PNGs; returns their paths."""
     folder = Path(folder)
     base = timestamp_name(prefix, frame_index)
@@ -222,13 +224,17 @@ class VideoSink:
             self._writer = cv2.VideoWriter(str(self.path), self._fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 self._writer = None
-                raise OutputError(f"cannot create output video {self.path} (unsupported extension or unwritable folder; try .mp4 or .avi)")
+                raise OutputError(
+                    f"cannot create output video {self.path} (unsupported extension or unwritable folder; try .mp4 or .avi)"
+                )
             self._size = (w, h)
             self._last_size, self._frame_bytes = 0, w * h // 4  # until measured: a generous guess
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size)
         if self._disk_full():
-            self.stopped_reason = f"recording to {self.path} stopped after {self.frames} frames: the disk is full (free some space)"
+            self.stopped_reason = (
+                f"recording to {self.path} stopped after {self.frames} frames: the disk is full (free some space)"
+            )
             log.error(self.stopped_reason)
             self.close()
             return
