@@ -326,3 +326,18 @@ def test_lost_stream_shows_reconnecting_over_the_last_frame(qtbot, tmp_path, mjp
     mjpeg_server.start()
     qtbot.waitUntil(lambda: w.current[0] is not last and "running" in w.source_label.text(), timeout=30000)
     assert w.runner.stats.reconnects >= 1
+
+
+@needs_model
+def test_giving_up_on_a_lost_stream_exits_with_the_source_error(qtbot, tmp_path, mjpeg_server, capsys):
+    w = open_window(qtbot, gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1", "--max-reconnects", "1"))
+    w.error_close_ms = 200
+    qtbot.waitUntil(lambda: w.shown_frames >= 1, timeout=30000)
+    mjpeg_server.stop()
+    qtbot.waitUntil(lambda: w.error is not None, timeout=30000)
+    assert w.exit_code == SourceError.exit_code
+    msg = w.statusBar().currentMessage()
+    assert msg.startswith("error: lost ") and "could not reconnect" in msg
+    assert msg in capsys.readouterr().err
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10000)
+    assert not w.worker.thread.is_alive()
