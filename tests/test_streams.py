@@ -75,6 +75,9 @@ def test_mjpeg_stall_is_detected_by_the_watchdog(mjpeg_server: MjpegServer):
         stalled_at = len(pump.frames)
         mjpeg_server.stalled.clear()
         assert pump.run(20, until=lambda: cap.stats.reconnects >= 1 and len(pump.frames) >= stalled_at + 3), pump.statuses
+        # the reader left blocked in the stalled read ends by itself and releases its connection
+        assert cap._abandoned, "the watchdog, not FFmpeg's read timeout, must notice the stall first"
+        assert wait_until(lambda: all(r.done.is_set() for r in cap._abandoned), 10)
     finally:
         cap.stop()
     assert all(b > a for a, b in zip(pump.frames, pump.frames[1:]))
