@@ -1,0 +1,248 @@
+"""facemask_live.classify: the committed default model in the app runtime, batching, bad model files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facemask_live.classify import MaskClassifier, default_model_path
+from facemask_live.errors import FacemaskError, ModelError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO_JSON = REPO / "models" / "mask_classifier.json"
+DEFAULT_JSON = Path(os.environ.get("FACEMASK_TEST_MODEL") or REPO_JSON)  # override: test another trained model
+MODELS = DEFAULT_JSON.parent
+
+
+@pytest.fixture(scope="module")
+def meta() -> dict:
+    assert DEFAULT_JSON.is_file(), "the default model metadata models/mask_classifier.json is not committed"
+    return json.loads(DEFAULT_JSON.read_text())
+
+
+@pytest.fixture(scope="module")
+def clf() -> MaskClassifier:
+    return MaskClassifier(DEFAULT_JSON, threads=1)
+
+
+@pytest.fixture(scope="module")
+def val_dir() -> Path:
+    d = SHARED / "data" / "masks-2class" / "val"
+    if not SHARED.is_dir():
+        pytest.skip(f"shared folder {SHARED} not present")
+    return d
+
+
+def synthetic_crops(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    crops = []
+    for i in range(n):
+        h, w = int(rng.integers(20, 200)), int(rng.integers(20, 200))
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        cv2.ellipse(img, (w // 2, h // 2), (w // 3, h // 3), 0, 0, 360, (90, 130, 200), -1)
+        crops.append(img)
+    return crops
+
+
+def test_default_model_metadata_follows_schema(meta):
+    assert meta["format"] == "facemask-live-classifier/1"
+    assert meta["engine"] in ("onnxruntime", "litert")
+    assert meta["model_file"] == "mask_classifier." + ("onnx" if meta["engine"] == "onnxruntime" else "tflite")
+    assert (MODELS / meta["model_file"]).is_file()
+    assert meta["labels"] == ["mask", "no_mask"]
+    assert meta["violation_labels"] == ["no_mask"]
+    inp = meta["input"]
+    assert inp["color"] == "RGB" and inp["layout"] == "NHWC" and inp["dtype"] == "float32"
+    assert len(inp["size"]) == 2 and all(isinstance(v, int) for v in inp["size"])
+    assert isinstance(inp["scale"], float) and isinstance(inp["offset"], float)
+    assert isinstance(meta["crop_margin"], float)
+    assert meta["folders"]["with_mask"] == "mask" and meta["folders"]["without_mask"] == "no_mask"
+    for key in ("training", "validation", "benchmark", "created", "versions"):
+        assert key in meta
+    if not os.environ.get("FACEMASK_TEST_MODEL"):
+        assert meta["validation"]["balanced_accuracy"] >= 0.99
+
+
+def test_default_model_loads(clf, meta):
+    assert clf.labels == ["mask", "no_mask"]
+    assert clf.violation_labels == frozenset({"no_mask"})
+    assert clf.input_size == tuple(meta["input"]["size"])
+    assert clf.crop_margin == meta["crop_margin"]
+    assert clf.is_violation("no_mask") and not clf.is_violation("mask")
+    # the model file itself is accepted too (metadata = same stem + .json)
+    clf2 = MaskClassifier(MODELS / meta["model_file"])
+    assert clf2.labels == clf.labels
+
+
+def test_default_model_path_points_at_repo_models(monkeypatch, tmp_path):
+    monkeypatch.delenv("FACEMASK_MODELS", raising=False)
+    assert default_model_path() == REPO_JSON
+    monkeypatch.setenv("FACEMASK_MODELS", str(tmp_path))
+    (tmp_path / "mask_classifier.json").write_text("{}")
+    assert default_model_path() == tmp_path / "mask_classifier.json"
+
+
+def test_classifies_real_val_crops(clf, val_dir):
+    for folder, label in (("with_mask", "mask"), ("without_mask", "no_mask")):
+        files = sorted((val_dir / folder).iterdir())[:6]
+        crops = [cv2.imread(str(f)) for f in files]
+        probs = clf.predict(crops)
+        k = clf.labels.index(label)
+        correct = int((probs.argmax(axis=1) == k).sum())
+        assert correct >= 5, f"{folder}: {correct}/6 correct, probs {probs.round(3).tolist()}"
+
+
+def test_batch_equals_single_calls(clf):
+    crops = synthetic_crops(7)
+    batch = clf.predict(crops)
+    assert batch.shape == (7, len(clf.labels)) and batch.dtype == np.float32
+    assert np.allclose(batch.sum(axis=1), 1.0, atol=1e-5)
+    singles = np.concatenate([clf.predict([c]) for c in crops])
+    assert np.allclose(batch, singles, atol=1e-4)
+    # varying batch sizes one after the other (the LiteRT interpreter is resized per call)
+    for n in (3, 1, 7, 2):
+        assert np.allclose(clf.predict(crops[:n]), singles[:n], atol=1e-4)
+
+
+def test_empty_batch(clf):
+    out = clf.predict([])
+    assert out.shape == (0, len(clf.labels)) and out.dtype == np.float32
+
+
+def test_preprocess_matches_metadata(clf, meta):
+    crop = synthetic_crops(1, seed=5)[0]
+    h, w = clf.input_size
+    expected = cv2.cvtColor(cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    expected = expected.astype(np.float32) * meta["input"]["scale"] + meta["input"]["offset"]
+    got = clf.preprocess([crop])
+    assert got.shape == (1, h, w, 3) and got.dtype == np.float32
+    assert np.allclose(got[0], expected, atol=1e-5)
+
+
+def test_views_into_a_frame_and_grayscale_are_accepted(clf):
+    frame = synthetic_crops(1, seed=9)[0]
+    frame = cv2.resize(frame, (320, 240))
+    view = frame[50:130, 100:170]  # non-contiguous view, like the pipeline's crops
+    assert not view.flags["C_CONTIGUOUS"]
+    assert np.allclose(clf.predict([view]), clf.predict([view.copy()]), atol=1e-6)
+    gray = cv2.cvtColor(view, cv2.COLOR_BGR2GRAY)
+    assert clf.predict([gray]).shape == (1, len(clf.labels))
+
+
+# -- bad model files: ModelError with a one-line message -------------------------------------------
+
+
+def copy_model(tmp_path: Path, meta: dict) -> tuple[Path, Path]:
+    model = tmp_path / meta["model_file"]
+    shutil.copy(MODELS / meta["model_file"], model)
+    js = tmp_path / "mask_classifier.json"
+    js.write_text(json.dumps(meta))
+    return js, model
+
+
+def assert_model_error(excinfo, *words):
+    msg = str(excinfo.value)
+    assert "\n" not in msg
+    assert isinstance(excinfo.value, FacemaskError) and excinfo.value.exit_code == 4
+    for w in words:
+        assert w in msg, msg
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(tmp_path / "nope.json")
+    assert_model_error(e, "classifier model not found", "nope.json", "train_mobilenet.py")
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(tmp_path / "nope.onnx")
+    assert_model_error(e, "classifier model not found")
+
+
+def test_metadata_naming_a_missing_model_file(tmp_path, meta):
+    js = tmp_path / "m.json"
+    js.write_text(json.dumps({**meta, "model_file": "gone.onnx"}))
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, "not found", "gone.onnx")
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.05])
+def test_truncated_model(tmp_path, meta, cut):
+    js, model = copy_model(tmp_path, meta)
+    data = model.read_bytes()
+    model.write_bytes(data[: int(len(data) * cut)])
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, "corrupt", str(model))
+
+
+def test_garbage_model(tmp_path, meta):
+    js, model = copy_model(tmp_path, meta)
+    model.write_bytes(b"not a model at all" * 100)
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(model)  # by model path: metadata found next to it
+    assert_model_error(e, "corrupt")
+
+
+def test_wrong_label_count(tmp_path, meta):
+    js, _ = copy_model(tmp_path, {**meta, "labels": ["mask", "no_mask", "incorrect_mask"]})
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, "3 labels", "output")
+
+
+def test_wrong_input_size(tmp_path, meta):
+    js, _ = copy_model(tmp_path, {**meta, "input": {**meta["input"], "size": [77, 77]}})
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, "77x77")
+
+
+@pytest.mark.parametrize("text,words", [
+    ("{not json", ["not valid JSON"]),
+    ("[1, 2]", ["JSON object"]),
+    ('{"model_file": "mask_classifier.onnx"}', ["missing key", "labels"]),
+])
+def test_bad_metadata(tmp_path, meta, text, words):
+    js, _ = copy_model(tmp_path, meta)
+    js.write_text(text)
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, *words)
+
+
+def test_model_without_metadata(tmp_path, meta):
+    js, model = copy_model(tmp_path, meta)
+    js.unlink()
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(model)
+    assert_model_error(e, "metadata not found")
+
+
+def test_runtime_does_not_import_tensorflow():
+    code = (
+        "import sys, numpy as np\n"
+        "from facemask_live.classify import MaskClassifier, default_model_path\n"
+        "clf = MaskClassifier(default_model_path())\n"
+        "p = clf.predict([np.zeros((50, 40, 3), np.uint8)])\n"
+        "assert p.shape == (1, len(clf.labels))\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEMASK_MODELS": str(MODELS)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False"]
+
+
+def test_source_never_imports_tensorflow_or_pickle():
+    src = (REPO / "facemask_live" / "classify.py").read_text()
+    for bad in ("import tensorflow", "import keras", "import pickle", "allow_pickle", "from tensorflow", "from keras"):
+        assert bad not in src

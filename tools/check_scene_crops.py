@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Score the app's mask classifier on face crops cut from annotated real scenes (PASCAL VOC).
+
+    python tools/check_scene_crops.py [--scenes ../shared/data/scenes-dev] [--model models/mask_classifier.json]
+                                      [--min-height 40] [--margin M] [--json out.json]
+
+For every annotated face at least --min-height pixels high, the box is widened by the model's
+``crop_margin`` (fraction of the box size on each side, or --margin), clipped to the image and
+classified with facemask_live.classify (the app runtime).  mask_weared_incorrect faces are left
+out unless the model has an ``incorrect_mask`` label.  Prints balanced accuracy, per-class recall
+and the confusion matrix.  For checking only - never train on these scenes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from facemask_live.classify import MaskClassifier, default_model_path  # noqa: E402
+from facemask_live.errors import FacemaskError  # noqa: E402
+
+VOC_LABELS = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect_mask"}
+
+
+def read_voc(xml_path: Path):
+    root = ET.parse(xml_path).getroot()
+    fname = root.findtext("filename") or ""
+    boxes = []
+    for obj in root.iter("object"):
+        bb = obj.find("bndbox")
+        if bb is None:
+            continue
+        x0, y0, x1, y1 = (float(bb.findtext(k, "0")) for k in ("xmin", "ymin", "xmax", "ymax"))
+        boxes.append((obj.findtext("name", ""), x0, y0, x1, y1))
+    return fname, boxes
+
+
+def find_image(images: Path, xml_path: Path, fname: str) -> Path | None:
+    for cand in [images / fname] + [images / (xml_path.stem + ext) for ext in (".png", ".jpg", ".jpeg")]:
+        if cand.is_file():
+            return cand
+    return None
+
+
+def cut(img: np.ndarray, box, margin: float) -> np.ndarray:
+    _, x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    H, W = img.shape[:2]
+    xa = int(max(0, round(x0 - margin * w)))
+    ya = int(max(0, round(y0 - margin * h)))
+    xb = int(min(W, round(x1 + margin * w)))
+    yb = int(min(H, round(y1 + margin * h)))
+    return img[ya:yb, xa:xb]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenes", default=str(ROOT.parent / "shared" / "data" / "scenes-dev"),
+                   help="folder with images/ and annotations/ (VOC xml)")
+    p.add_argument("--model", default=None, help="classifier .json/.onnx/.tflite (default: the app's default model)")
+    p.add_argument("--min-height", type=int, default=40, help="only faces at least this many pixels high")
+    p.add_argument("--margin", type=float, default=None, help="override the model's crop_margin")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    args = p.parse_args(argv)
+    try:
+        clf = MaskClassifier(args.model or default_model_path(), threads=args.threads)
+    except FacemaskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    scenes = Path(args.scenes)
+    ann_dir, img_dir = scenes / "annotations", scenes / "images"
+    if not ann_dir.is_dir() or not img_dir.is_dir():
+        print(f"error: {scenes} needs images/ and annotations/ sub-folders", file=sys.stderr)
+        return 2
+    margin = clf.crop_margin if args.margin is None else args.margin
+    labels = clf.labels
+    crops, y_true, skipped_small, skipped_class, heights = [], [], 0, 0, []
+    for xml_path in sorted(ann_dir.glob("*.xml")):
+        fname, boxes = read_voc(xml_path)
+        ip = find_image(img_dir, xml_path, fname)
+        if ip is None:
+            continue
+        img = cv2.imread(str(ip), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        for box in boxes:
+            lab = VOC_LABELS.get(box[0], box[0])
+            if lab not in labels:
+                skipped_class += 1
+                continue
+            if box[4] - box[2] < args.min_height:
+                skipped_small += 1
+                continue
+            c = cut(img, box, margin)
+            if c.size == 0:
+                continue
+            crops.append(c)
+            y_true.append(labels.index(lab))
+            heights.append(box[4] - box[2])
+    if not crops:
+        print("error: no faces matched", file=sys.stderr)
+        return 2
+    probs = np.concatenate([clf.predict(crops[i:i + 64]) for i in range(0, len(crops), 64)])
+    y_pred = probs.argmax(1)
+    y_true = np.array(y_true)
+    k = len(labels)
+    cm = np.zeros((k, k), int)
+    for t, q in zip(y_true, y_pred):
+        cm[t, q] += 1
+    recall = {labels[i]: (cm[i, i] / cm[i].sum() if cm[i].sum() else None) for i in range(k)}
+    present = [r for r in recall.values() if r is not None]
+    bal = float(np.mean(present))
+    print(f"model: {clf.model_path.name} ({clf.engine}), crop margin {margin:g}, faces >= {args.min_height} px high")
+    print(f"faces: {len(crops)} (skipped {skipped_small} smaller, {skipped_class} of classes the model lacks)")
+    print(f"balanced accuracy: {bal:.4f}")
+    for i, lab in enumerate(labels):
+        if cm[i].sum():
+            print(f"  recall {lab:<15} {recall[lab]:.4f}  ({cm[i, i]}/{cm[i].sum()})")
+    print("confusion (rows = true, columns = predicted): " + ", ".join(labels))
+    for i, lab in enumerate(labels):
+        print(f"  {lab:<15} {cm[i].tolist()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "balanced_accuracy": round(bal, 5), "recall": recall, "confusion": cm.tolist(), "labels": labels,
+            "faces": len(crops), "min_height": args.min_height, "crop_margin": margin,
+        }, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
