@@ -346,14 +346,11 @@ def run_pipeline(opts, source: str, frames: int, realtime: bool, settings: dict)
     }
 
 
-def detector_only(opts, source: str, frames: int, threads: int) -> dict:
-    """The detector alone on the first ``frames`` frames; decoding timed separately."""
+def detector_only(det, source: str, frames: int, threads: int) -> dict:
+    """The detector ``det`` (the pipeline's own) alone on the first ``frames`` frames; decoding timed separately."""
     import cv2
 
-    from .detect import FaceDetector
-
     cv2.setNumThreads(threads)
-    det = FaceDetector(opts.detector_dir)
     cap = cv2.VideoCapture(source)
     decode, detect, faces = [], [], []
     ok, img = cap.read()
@@ -383,18 +380,16 @@ def detector_only(opts, source: str, frames: int, threads: int) -> dict:
     }
 
 
-def plain_loop(opts, source: str, frames: int, threads: int) -> dict:
-    """The straightforward implementation, for comparison: one loop of decode -> detect -> one
-    classifier call per face -> draw, with the runtimes' thread setting ``threads``."""
+def plain_loop(opts, det, source: str, frames: int, threads: int) -> dict:
+    """The straightforward implementation, for comparison: one loop of decode -> detect (``det``, the
+    pipeline's own detector) -> one classifier call per face -> draw, with ``threads`` for both runtimes."""
     import cv2
 
     from .annotate import annotate
     from .classify import MaskClassifier, default_model_path
-    from .detect import FaceDetector
     from .results import Frame, FrameResult
 
     cv2.setNumThreads(threads)
-    det = FaceDetector(opts.detector_dir)
     clf = MaskClassifier(opts.model or default_model_path(), threads=threads)
     cap = cv2.VideoCapture(source)
     n = 0
@@ -547,8 +542,9 @@ def run(opts) -> dict:
                 "dropped": rt["dropped"],
                 "frame_age_ms": _ms_dist(rt["frame_age_ms"][1:] if len(rt["frame_age_ms"]) > 1 else rt["frame_age_ms"]),
             }
-        det = detector_only(opts, source, frames, opts.detector_only_threads or cores)
-        plain = plain_loop(opts, source, frames, cores)
+        detector = e2e["pipeline"].detector
+        det = detector_only(detector, source, frames, opts.detector_only_threads or cores)
+        plain = plain_loop(opts, detector, source, frames, cores)
         cv2.setNumThreads(settings["detect_threads"])
 
     stages = {name: _dist([t[name] for t in e2e["timings"][1:] if name in t]) for name in STAGES if name != "decode"}
