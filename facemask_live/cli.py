@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--confidence", type=unit_float, default=0.5, metavar="P", help="face detector confidence threshold (default: 0.5)")
     g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
     g.add_argument("--detector-size", type=positive_int, default=300, metavar="PX", help="side of the detector's network input; larger finds smaller faces, slower (default: 300)")
+    g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
+    g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores)")
     g.add_argument("--detect-every", type=positive_int, default=1, metavar="N", help="run the face detector on every Nth frame only, following faces by optical flow in between (default: 1, every frame)")
 
@@ -126,17 +128,30 @@ def setup_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def build_detector(args):
+    """The face detector from the "models" options (also used by ``python -m facemask_live.evaluate``)."""
+    from .detect import FaceDetector
+
+    return FaceDetector(
+        args.detector_dir,
+        confidence=args.confidence,
+        min_size=args.min_face,
+        input_size=args.detector_size,
+        verify_candidates=args.verify_faces,
+        candidate_confidence=args.candidate_confidence,
+    )
+
+
 def build_pipeline(args, classifier=None):
     """Detector, classifier, tracker and event monitor from the options."""
     import cv2
 
     from .classify import MaskClassifier, default_model_path
-    from .detect import FaceDetector
     from .pipeline import Pipeline
 
     threads = args.threads or cv2.getNumberOfCPUs() or 1
     cv2.setNumThreads(threads)
-    detector = FaceDetector(args.detector_dir, confidence=args.confidence, min_size=args.min_face, input_size=args.detector_size)
+    detector = build_detector(args)
     if classifier is None:
         classifier = MaskClassifier(args.model or default_model_path(), threads=threads)
     tracker = monitor = None

@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import ModelError
 from .results import Face
+from .track import iou
 
 PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
@@ -42,11 +43,20 @@ def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, i
 
 
 class FaceDetector:
-    """res10 SSD face detector.
+    """res10 SSD face detector, with an optional second look at low-confidence candidates.
 
     ``confidence``: minimum detector score; ``min_size``: minimum face height and width in pixels
     of the original frame; ``input_size``: side of the square network input (300 is what the model
     was trained on; larger finds smaller faces at a higher cost).
+
+    The SSD was trained on unmasked faces and gives many masked faces a low score.  Up to
+    ``verify_candidates`` candidates per frame scoring between ``candidate_confidence`` and
+    ``confidence`` (and not overlapping a face already found) are re-checked: the square region
+    around each, ``verify_context`` times the candidate's size, is run through the SSD again at
+    ``verify_size`` x ``verify_size`` (all candidates of a frame in one batch), where the face fills
+    two thirds of the input instead of a few percent of it.  A candidate is kept when that second look finds a face on
+    it (IoU >= 0.4) with a score of at least ``verify_confidence``; its score is then that score.
+    ``verify_candidates=0`` turns this off (one network pass per frame).
     """
 
     def __init__(
@@ -55,26 +65,41 @@ class FaceDetector:
         confidence: float = 0.5,
         min_size: int = 20,
         input_size: int = 300,
+        verify_candidates: int = 2,
+        candidate_confidence: float = 0.15,
+        verify_confidence: float = 0.5,
+        verify_size: int = 150,
+        verify_context: float = 1.5,
     ):
         if not 0.0 < confidence <= 1.0:
             raise ValueError(f"detector confidence must be in (0, 1], got {confidence}")
         if min_size < 0:
             raise ValueError(f"min_size must be >= 0, got {min_size}")
+        if input_size < 32:
+            raise ValueError(f"input_size must be >= 32 pixels, got {input_size}")
+        if verify_candidates < 0:
+            raise ValueError(f"verify_candidates must be >= 0, got {verify_candidates}")
+        if not 0.0 < candidate_confidence <= 1.0:
+            raise ValueError(f"candidate_confidence must be in (0, 1], got {candidate_confidence}")
+        if not 0.0 < verify_confidence <= 1.0:
+            raise ValueError(f"verify_confidence must be in (0, 1], got {verify_confidence}")
+        if verify_size < 32:
+            raise ValueError(f"verify_size must be >= 32 pixels, got {verify_size}")
+        if not 1.0 <= verify_context <= 8.0:
+            raise ValueError(f"verify_context must be in [1, 8], got {verify_context}")
         model_dir = Path(model_dir) if model_dir else models_dir()
-        proto, weights = model_dir / PROTOTXT, model_dir / CAFFEMODEL
-        for p in (proto, weights):
-            if not p.is_file():
-                raise ModelError(f"face detector file not found: {p} (pass --detector-dir DIR with {PROTOTXT} and {CAFFEMODEL})")
-        try:
-            self.net = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
-        except cv2.error as exc:
-            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-            raise ModelError(f"face detector model is corrupt or unreadable: {weights} ({first})") from None
-        if self.net.empty():
-            raise ModelError(f"face detector model is empty: {weights}")
+        self._model_dir = model_dir
+        self.net = load_net(model_dir)
         self.confidence = confidence
         self.min_size = min_size
         self.input_size = input_size
+        self.verify_candidates = verify_candidates
+        self.candidate_confidence = candidate_confidence
+        self.verify_confidence = verify_confidence
+        self.verify_size = verify_size
+        self.verify_context = verify_context
+        # a second network for the second look, so neither has to change its input shape every frame
+        self._verify_net = load_net(model_dir) if verify_candidates else None
 
     def raw(self, image: np.ndarray) -> np.ndarray:
         """Run the network once; returns an (N, 5) array of [score, x1, y1, x2, y2] in relative units."""
@@ -84,16 +109,100 @@ class FaceDetector:
         out = self.net.forward()
         return out[0, 0, :, 2:7]
 
+    def _face(self, score: float, box: np.ndarray, width: int, height: int) -> Face | None:
+        b = clip_box(np.round(box), width, height)
+        m = max(self.min_size, 1)
+        if b[2] - b[0] < m or b[3] - b[1] < m:
+            return None
+        return Face(box=b, score=float(score))
+
     def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in a BGR image, highest score first, boxes clipped to the image."""
+        if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError(f"image must be a non-empty HxWx3 BGR array, got shape {image.shape}")
         h, w = image.shape[:2]
         det = self.raw(image)
-        det = det[det[:, 0] >= self.confidence]
-        faces: list[Face] = []
+        det = det[np.argsort(-det[:, 0], kind="stable")]
         scale = np.array([w, h, w, h], dtype=np.float32)
-        for row in det:
-            box = clip_box(np.round(row[1:5] * scale), w, h)
-            if box[2] - box[0] < max(self.min_size, 1) or box[3] - box[1] < max(self.min_size, 1):
-                continue
-            faces.append(Face(box=box, score=float(row[0])))
+        faces: list[Face] = []
+        for row in det[det[:, 0] >= self.confidence]:
+            face = self._face(row[0], row[1:5] * scale, w, h)
+            if face is not None:
+                faces.append(face)
+        if self.verify_candidates:
+            low = det[(det[:, 0] >= self.candidate_confidence) & (det[:, 0] < self.confidence)]
+            candidates: list[Face] = []
+            for row in low:
+                cand = self._face(row[0], row[1:5] * scale, w, h)
+                if cand is None or any(_overlaps(cand.box, f.box) for f in faces + candidates):
+                    continue
+                candidates.append(cand)
+                if len(candidates) >= self.verify_candidates:
+                    break
+            faces += self.verify(image, candidates)
         faces.sort(key=lambda f: -f.score)
         return faces
+
+    def verify(self, image: np.ndarray, candidates: list[Face]) -> list[Face]:
+        """The candidates the SSD confirms on a larger view of the region around them (see the class doc)."""
+        if not candidates:
+            return []
+        if self._verify_net is None:
+            self._verify_net = load_net(self._model_dir)
+        s = self.verify_size
+        crops, origins = [], []
+        for cand in candidates:
+            crop, x0, y0, side = square_region(image, cand.box, self.verify_context)
+            crops.append(cv2.resize(crop, (s, s), interpolation=cv2.INTER_LINEAR))
+            origins.append((x0, y0, side))
+        self._verify_net.setInput(cv2.dnn.blobFromImages(crops, 1.0, (s, s), MEAN_BGR))
+        out = self._verify_net.forward()[0, 0]  # rows: [image id, class, score, x1, y1, x2, y2]
+        kept = []
+        for i, cand in enumerate(candidates):
+            x0, y0, side = origins[i]
+            rows = out[(out[:, 0] == i) & (out[:, 2] >= self.verify_confidence)]
+            best = 0.0
+            for row in rows:
+                box = (x0 + row[3] * side, y0 + row[4] * side, x0 + row[5] * side, y0 + row[6] * side)
+                if iou(box, cand.box) >= 0.4:
+                    best = max(best, float(row[2]))
+            if best:
+                kept.append(Face(box=cand.box, score=best))
+        return kept
+
+
+def load_net(model_dir: Path):
+    """The res10 SSD from ``model_dir``; :class:`ModelError` if a file is missing or unreadable."""
+    proto, weights = model_dir / PROTOTXT, model_dir / CAFFEMODEL
+    for p in (proto, weights):
+        if not p.is_file():
+            raise ModelError(f"face detector file not found: {p} (pass --detector-dir DIR with {PROTOTXT} and {CAFFEMODEL})")
+    try:
+        net = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
+    except cv2.error as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise ModelError(f"face detector model is corrupt or unreadable: {weights} ({first})") from None
+    if net.empty():
+        raise ModelError(f"face detector model is empty: {weights}")
+    return net
+
+
+def square_region(image: np.ndarray, box: tuple[int, int, int, int], context: float) -> tuple[np.ndarray, int, int, int]:
+    """The square of side ``context`` x the box's longer side centred on ``box``, padded with the SSD's mean
+    colour where it leaves the image. Returns (crop, x0, y0, side): crop pixel (0, 0) is image pixel (x0, y0)."""
+    h, w = image.shape[:2]
+    side = max(int(round(context * max(box[2] - box[0], box[3] - box[1]))), 1)
+    x0 = int(round((box[0] + box[2] - side) / 2))
+    y0 = int(round((box[1] + box[3] - side) / 2))
+    sx1, sy1, sx2, sy2 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    crop = image[sy1:sy2, sx1:sx2]
+    pad = (sy1 - y0, y0 + side - sy2, sx1 - x0, x0 + side - sx2)
+    if any(pad):
+        crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_CONSTANT, value=MEAN_BGR)
+    return crop, x0, y0, side
+
+
+def _overlaps(cand: tuple[int, int, int, int], face: tuple[int, int, int, int]) -> bool:
+    """A candidate is the same face as one already found if they overlap (IoU > 0.3) or its centre lies in it."""
+    cx, cy = (cand[0] + cand[2]) / 2, (cand[1] + cand[3]) / 2
+    return face[0] <= cx <= face[2] and face[1] <= cy <= face[3] or iou(cand, face) > 0.3

@@ -1,0 +1,569 @@
+"""Score the full per-frame pipeline (face detector + mask classifier) on PASCAL VOC annotated scenes.
+
+    python -m facemask_live.evaluate --images DIR --annotations DIR [--json out.json] [--limit N]
+        [--model PATH] [--confidence P] [--min-face PX] [--detector-size PX] ...
+
+Every image is run exactly as the app runs one frame (detector, then one batched classifier call; no
+tracker), and compared with the annotated face boxes (labels ``with_mask``, ``without_mask``,
+``mask_weared_incorrect``):
+
+* detection recall per class and precision, a detection matching a face at IoU >= ``--iou``
+  (greedy one-to-one: detections by decreasing score, each takes the free face it overlaps most);
+* classification accuracy on matched faces (classes the model does not have are left out);
+* the share of unmasked people flagged (detected AND labelled as a violation) and of masked people
+  shown as masked;
+
+all for every face and for faces at least ``--min-height`` pixels high.  In that split a face counts by
+its own box height; for precision, detections matched to a smaller face and unmatched detections smaller
+than the limit are left out.  The scoring itself is :func:`score`, a pure function of boxes and faces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FacemaskError, OutputError, SourceError
+from .results import Box, Face
+from .track import iou  # noqa: F401 - also part of this module's API
+
+LABEL_MAP = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect_mask"}
+CLASSES = ("mask", "no_mask", "incorrect_mask")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """One annotated face: box (x1, y1, x2, y2) in pixels and class (mask, no_mask, incorrect_mask)."""
+
+    box: Box
+    label: str
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+@dataclass(slots=True)
+class Scene:
+    """One annotated image."""
+
+    image: Path
+    annotation: Path
+    objects: list[GroundTruth]
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def parse_voc(path: Path) -> tuple[str | None, list[GroundTruth]]:
+    """(image file name from <filename> or None, faces) of one PASCAL VOC file; unknown labels are an error."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise SourceError(f"annotation {path} is not a readable PASCAL VOC XML file ({exc})") from None
+    if root.tag != "annotation":
+        raise SourceError(f"annotation {path} is not a PASCAL VOC file (root element <{root.tag}>, expected <annotation>)")
+    filename = (root.findtext("filename") or "").strip() or None
+    objects = []
+    for obj in root.iter("object"):
+        name = (obj.findtext("name") or "").strip()
+        if name not in LABEL_MAP:
+            known = ", ".join(LABEL_MAP)
+            raise SourceError(f"annotation {path}: unknown label {name!r} (expected one of {known})")
+        bb = obj.find("bndbox")
+        try:
+            x1, y1, x2, y2 = (int(round(float(bb.findtext(k)))) for k in ("xmin", "ymin", "xmax", "ymax"))
+        except (AttributeError, TypeError, ValueError):
+            raise SourceError(f"annotation {path}: an object {name!r} has no valid <bndbox> xmin/ymin/xmax/ymax") from None
+        if x2 <= x1 or y2 <= y1:
+            raise SourceError(f"annotation {path}: empty box {x1},{y1},{x2},{y2} for {name!r}")
+        objects.append(GroundTruth((x1, y1, x2, y2), LABEL_MAP[name]))
+    return filename, objects
+
+
+def find_image(images: Path, annotation: Path, filename: str | None) -> Path | None:
+    """The image of an annotation: <filename> if it exists, else any image with the same stem as it or the XML."""
+    if filename and (images / filename).is_file():
+        return images / filename
+    stems = [annotation.stem] + ([Path(filename).stem] if filename else [])
+    for stem in stems:
+        for suffix in IMAGE_SUFFIXES:
+            for cand in (images / (stem + suffix), images / (stem + suffix.upper())):
+                if cand.is_file():
+                    return cand
+    return None
+
+
+def load_scenes(images: str | Path, annotations: str | Path, limit: int | None = None) -> list[Scene]:
+    """Pair every ``*.xml`` in ``annotations`` (sorted by name; the first ``limit``) with its image."""
+    images, annotations = Path(images), Path(annotations)
+    for what, d in (("images", images), ("annotations", annotations)):
+        if not d.is_dir():
+            raise SourceError(f"{what} folder not found: {d} (pass --{what} DIR)")
+    xmls = sorted(p for p in annotations.iterdir() if p.suffix.lower() == ".xml" and p.is_file())
+    if not xmls:
+        raise SourceError(f"no PASCAL VOC .xml files in {annotations} (pass the folder with the annotations as --annotations)")
+    if limit is not None:
+        xmls = xmls[:limit]
+    scenes = []
+    for xml in xmls:
+        filename, objects = parse_voc(xml)
+        image = find_image(images, xml, filename)
+        if image is None:
+            raise SourceError(f"no image for annotation {xml} in {images} (expected {filename or xml.stem + '.jpg'})")
+        scenes.append(Scene(image, xml, objects))
+    return scenes
+
+
+# -------------------------------------------------------------------------------------------- scoring
+
+
+def match(truth: Sequence[GroundTruth], faces: Sequence[Face], min_iou: float) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching: faces by decreasing score, each takes the unmatched ground truth it overlaps
+    most if that IoU is >= ``min_iou``.  Returns (face index, truth index, IoU) triples."""
+    taken: set[int] = set()
+    pairs = []
+    for fi in sorted(range(len(faces)), key=lambda i: -faces[i].score):
+        best, best_iou = -1, min_iou
+        for ti, gt in enumerate(truth):
+            if ti in taken:
+                continue
+            v = iou(faces[fi].box, gt.box)
+            if v >= best_iou:
+                best, best_iou = ti, v
+        if best >= 0:
+            taken.add(best)
+            pairs.append((fi, best, best_iou))
+    return pairs
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts of one split (every face, or faces at least N px high)."""
+
+    truth: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    flagged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    shown_masked: int = 0
+    detections: int = 0
+    true_positives: int = 0
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # truth -> predicted label -> count
+    ious: list[float] = field(default_factory=list)
+
+    def figures(self, model_labels: Sequence[str] | None) -> dict:
+        total_truth, total_found = sum(self.truth.values()), sum(self.found.values())
+        out: dict = {
+            "faces": dict(self.truth),
+            "detected": dict(self.found),
+            "recall": {c: _ratio(self.found[c], self.truth[c]) for c in CLASSES} | {"all": _ratio(total_found, total_truth)},
+            "detections": self.detections,
+            "true_positives": self.true_positives,
+            "false_positives": self.detections - self.true_positives,
+            "precision": _ratio(self.true_positives, self.detections),
+            "match_iou": _iou_summary(self.ious),
+        }
+        if model_labels is None:
+            return out
+        known = [c for c in CLASSES if c in model_labels]
+        per_class = {}
+        for c in known:
+            row = self.confusion.get(c, {})
+            n = sum(row.values())
+            per_class[c] = {"faces": n, "correct": row.get(c, 0), "accuracy": _ratio(row.get(c, 0), n)}
+        n_eval = sum(v["faces"] for v in per_class.values())
+        n_correct = sum(v["correct"] for v in per_class.values())
+        out["classification"] = {
+            "faces": n_eval,
+            "correct": n_correct,
+            "accuracy": _ratio(n_correct, n_eval),
+            "per_class": per_class,
+            "confusion": {c: dict(self.confusion[c]) for c in CLASSES if c in self.confusion},
+            "left_out": [c for c in CLASSES if c not in model_labels],
+        }
+        out["unmasked_flagged"] = {
+            "faces": self.truth["no_mask"],
+            "count": self.flagged["no_mask"],
+            "share": _ratio(self.flagged["no_mask"], self.truth["no_mask"]),
+        }
+        out["masked_shown_masked"] = {
+            "faces": self.truth["mask"],
+            "count": self.shown_masked,
+            "share": _ratio(self.shown_masked, self.truth["mask"]),
+        }
+        out["incorrect_flagged"] = {
+            "faces": self.truth["incorrect_mask"],
+            "count": self.flagged["incorrect_mask"],
+            "share": _ratio(self.flagged["incorrect_mask"], self.truth["incorrect_mask"]),
+        }
+        return out
+
+
+def _iou_summary(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    a = np.asarray(values)
+    return {"mean": float(a.mean()), "p10": float(np.percentile(a, 10)), "median": float(np.median(a)), "min": float(a.min())}
+
+
+class Scorer:
+    """Accumulates :func:`match` results over images; :meth:`figures` gives every number as a dict.
+
+    ``violation_labels`` are the classifier labels that count as "flagged"; ``model_labels`` are the
+    classifier's labels, or None to score detection only (faces are then not expected to have labels).
+    """
+
+    def __init__(
+        self,
+        violation_labels: Iterable[str] = ("no_mask", "incorrect_mask"),
+        model_labels: Sequence[str] | None = None,
+        min_iou: float = 0.4,
+        min_height: int = 40,
+    ):
+        if not 0.0 < min_iou <= 1.0:
+            raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
+        if min_height < 0:
+            raise ValueError(f"min_height must be >= 0, got {min_height}")
+        self.violation_labels = frozenset(violation_labels)
+        self.model_labels = list(model_labels) if model_labels is not None else None
+        self.min_iou = min_iou
+        self.min_height = min_height
+        self.all = Tally()
+        self.large = Tally()
+        self.images = 0
+
+    def add(self, truth: Sequence[GroundTruth], faces: Sequence[Face]) -> dict:
+        """Score one image; returns its own counts (faces, found, detections, false)."""
+        self.images += 1
+        pairs = match(truth, faces, self.min_iou)
+        face_to_truth = {fi: (ti, v) for fi, ti, v in pairs}
+        truth_found = {ti for _, ti, _ in pairs}
+        big = [gt.height >= self.min_height for gt in truth]
+        for ti, gt in enumerate(truth):
+            for tally, inside in ((self.all, True), (self.large, big[ti])):
+                if inside:
+                    tally.truth[gt.label] += 1
+        for fi, face in enumerate(faces):
+            if fi in face_to_truth:
+                ti, v = face_to_truth[fi]
+                gt = truth[ti]
+                for tally, inside in ((self.all, True), (self.large, big[ti])):
+                    if not inside:
+                        continue
+                    tally.detections += 1
+                    tally.true_positives += 1
+                    tally.found[gt.label] += 1
+                    tally.ious.append(v)
+                    if self.model_labels is not None:
+                        if face.label in self.violation_labels:
+                            tally.flagged[gt.label] += 1
+                        if gt.label == "mask" and face.label == "mask":
+                            tally.shown_masked += 1
+                        if gt.label in self.model_labels:
+                            row = tally.confusion.setdefault(gt.label, {})
+                            row[face.label] = row.get(face.label, 0) + 1
+            else:
+                self.all.detections += 1
+                if face.height >= self.min_height:
+                    self.large.detections += 1
+        return {"faces": len(truth), "found": len(truth_found), "detections": len(faces), "false": len(faces) - len(pairs)}
+
+    def figures(self) -> dict:
+        return {
+            "images": self.images,
+            "iou": self.min_iou,
+            "min_height": self.min_height,
+            "classifier_labels": self.model_labels,
+            "violation_labels": sorted(self.violation_labels) if self.model_labels is not None else None,
+            "all": self.all.figures(self.model_labels),
+            f"min_height_{self.min_height}": self.large.figures(self.model_labels),
+        }
+
+
+def score(
+    images: Iterable[tuple[Sequence[GroundTruth], Sequence[Face]]],
+    violation_labels: Iterable[str] = ("no_mask", "incorrect_mask"),
+    model_labels: Sequence[str] | None = None,
+    min_iou: float = 0.4,
+    min_height: int = 40,
+) -> dict:
+    """Every figure for a set of images, each given as (annotated faces, pipeline faces)."""
+    scorer = Scorer(violation_labels, model_labels, min_iou, min_height)
+    for truth, faces in images:
+        scorer.add(truth, faces)
+    return scorer.figures()
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:5.1f} %"
+
+
+def _frac(num: int, den: int) -> str:
+    return f"{_pct(_ratio(num, den))} ({num}/{den})"
+
+
+def format_table(figures: dict) -> str:
+    """The figures of :meth:`Scorer.figures` as a readable two-column table (every face | faces >= N px high)."""
+    big_key = f"min_height_{figures['min_height']}"
+    cols = [figures["all"], figures[big_key]]
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(name: str, fn) -> None:
+        rows.append((name, [fn(c) for c in cols]))
+
+    row("annotated faces (mask/no_mask/incorrect)", lambda c: "/".join(str(c["faces"][k]) for k in CLASSES))
+    for k in CLASSES:
+        row(f"detection recall {k}", lambda c, k=k: _frac(c["detected"][k], c["faces"][k]))
+    row("detection recall, every face", lambda c: _frac(sum(c["detected"].values()), sum(c["faces"].values())))
+    row("detection precision", lambda c: _frac(c["true_positives"], c["detections"]))
+    row(
+        "IoU of matches: median (10th pct)",
+        lambda c: "-" if not c["match_iou"] else f"{c['match_iou']['median']:.2f} ({c['match_iou']['p10']:.2f})",
+    )
+    if figures["classifier_labels"] is not None:
+        row(
+            "classification accuracy (matched faces)",
+            lambda c: _frac(c["classification"]["correct"], c["classification"]["faces"]),
+        )
+        for k in CLASSES:
+            if k in figures["classifier_labels"]:
+                row(
+                    f"  accuracy on {k}",
+                    lambda c, k=k: _frac(
+                        c["classification"]["per_class"][k]["correct"], c["classification"]["per_class"][k]["faces"]
+                    ),
+                )
+        row("unmasked people flagged", lambda c: _frac(c["unmasked_flagged"]["count"], c["unmasked_flagged"]["faces"]))
+        row(
+            "masked people shown as masked", lambda c: _frac(c["masked_shown_masked"]["count"], c["masked_shown_masked"]["faces"])
+        )
+        row("incorrect-mask people flagged", lambda c: _frac(c["incorrect_flagged"]["count"], c["incorrect_flagged"]["faces"]))
+    heads = ["every face", f"faces >= {figures['min_height']} px high"]
+    w0 = max(len(r[0]) for r in rows)
+    w = [max(len(heads[i]), *(len(r[1][i]) for r in rows)) for i in range(2)]
+    lines = [f"{'':{w0}}  {heads[0]:>{w[0]}}  {heads[1]:>{w[1]}}"]
+    lines += [f"{name:{w0}}  {a:>{w[0]}}  {b:>{w[1]}}" for name, (a, b) in rows]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cli import non_negative_int, positive_int, unit_float
+
+    p = argparse.ArgumentParser(
+        prog="python -m facemask_live.evaluate",
+        description="Score face detection and mask classification on PASCAL VOC annotated images "
+        "(labels with_mask, without_mask, mask_weared_incorrect), exactly as the app runs each frame.",
+    )
+    p.add_argument("--images", required=True, metavar="DIR", help="folder with the images")
+    p.add_argument("--annotations", required=True, metavar="DIR", help="folder with one PASCAL VOC .xml file per image")
+    p.add_argument("--json", metavar="FILE", help="also write every figure (and per-image counts) to FILE")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N annotation files (sorted by name)")
+    p.add_argument(
+        "--iou", type=unit_float, default=0.4, help="minimum IoU for a detection to match an annotated face (default: 0.4)"
+    )
+    p.add_argument(
+        "--min-height", type=non_negative_int, default=40, metavar="PX", help="height limit of the second column (default: 40)"
+    )
+    p.add_argument("--detection-only", action="store_true", help="score the face detector only (no classifier needed)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
+    g = p.add_argument_group("models (as in the app)")
+    g.add_argument(
+        "--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)"
+    )
+    g.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
+    g.add_argument("--confidence", type=unit_float, default=None, help="face detector confidence threshold (default: the app's)")
+    g.add_argument(
+        "--min-face",
+        type=non_negative_int,
+        default=None,
+        metavar="PX",
+        help="ignore faces smaller than this (default: the app's)",
+    )
+    g.add_argument(
+        "--detector-size",
+        type=positive_int,
+        default=None,
+        metavar="PX",
+        help="side of the detector's network input (default: the app's)",
+    )
+    g.add_argument(
+        "--verify-faces",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="low-confidence candidates re-checked per image (default: the app's; 0 = off)",
+    )
+    g.add_argument(
+        "--candidate-confidence",
+        type=unit_float,
+        default=None,
+        metavar="P",
+        help="lowest score of a re-checked candidate (default: the app's)",
+    )
+    g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads (default: all cores)")
+    return p
+
+
+MODEL_OPTIONS = (
+    "model",
+    "detector_dir",
+    "confidence",
+    "min_face",
+    "detector_size",
+    "verify_faces",
+    "candidate_confidence",
+    "threads",
+)
+
+
+def app_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The app's own options (its defaults, no tracker) with the model options given here."""
+    from .cli import build_parser as app_parser
+
+    out = app_parser().parse_args(["--no-track"])
+    for name in MODEL_OPTIONS:
+        v = getattr(args, name, None)
+        if v is not None:
+            setattr(out, name, v)
+    if hasattr(out, "detect_every"):
+        out.detect_every = 1  # every image is its own scene
+    return out
+
+
+def evaluate(args: argparse.Namespace, out=None) -> dict:
+    """Run the pipeline over the annotated images named by ``args``; returns the figures (also printed)."""
+    import cv2
+
+    from .classify import default_model_path
+    from .results import Frame
+
+    out = out or sys.stdout
+    scenes = load_scenes(args.images, args.annotations, args.limit)
+    if args.json:
+        parent = Path(args.json).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise OutputError(f"cannot write {args.json}: folder {parent} does not exist")
+    opts = app_args(args)
+    detection_only = args.detection_only
+    if not detection_only and not opts.model and not Path(default_model_path()).is_file():
+        print(
+            f"note: no classifier model at {default_model_path()}: scoring face detection only (pass --model PATH)",
+            file=sys.stderr,
+        )
+        detection_only = True
+    from .cli import build_pipeline
+
+    if detection_only:
+        from .cli import build_detector
+
+        cv2.setNumThreads(opts.threads or cv2.getNumberOfCPUs() or 1)
+        detector, pipeline = build_detector(opts), None
+        scorer = Scorer(min_iou=args.iou, min_height=args.min_height)
+    else:
+        pipeline = build_pipeline(opts)
+        detector = pipeline.detector
+        clf = pipeline.classifier
+        scorer = Scorer(clf.violation_labels, list(clf.labels), min_iou=args.iou, min_height=args.min_height)
+    bar = None
+    if args.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(scenes), unit="image", desc="evaluate", file=sys.stderr, leave=False)
+    per_image = []
+    times = {"detect": 0.0, "classify": 0.0}
+    try:
+        for i, scene in enumerate(scenes):
+            image = cv2.imread(str(scene.image), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError(f"cannot read image {scene.image} (not an image or corrupt)")
+            if pipeline is None:
+                t0 = time.perf_counter()
+                faces = detector.detect(image)
+                times["detect"] += time.perf_counter() - t0
+            else:
+                result = pipeline.process(Frame(image, i, 0.0, time.monotonic(), file=scene.image.name, source=str(args.images)))
+                faces = result.faces
+                times["detect"] += result.timings.get("detect", 0.0)
+                times["classify"] += result.timings.get("classify", 0.0)
+            counts = scorer.add(scene.objects, faces)
+            per_image.append({"image": scene.image.name, **counts})
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    figures = scorer.figures()
+    n = max(len(scenes), 1)
+    figures["ms_per_image"] = {k: 1000 * v / n for k, v in times.items() if pipeline is not None or k == "detect"}
+    figures["settings"] = {
+        "images": str(args.images),
+        "annotations": str(args.annotations),
+        "limit": args.limit,
+        "model": None if detection_only else str(getattr(pipeline.classifier, "model_path", opts.model)),
+        "detector": detector_settings(detector),
+    }
+    figures["per_image"] = per_image
+    what = "face detection only" if detection_only else f"detector + classifier ({', '.join(pipeline.classifier.labels)})"
+    print(f"{len(scenes)} images, {what}, match at IoU >= {args.iou:g}", file=out)
+    print(format_table(figures), file=out)
+    ms = figures["ms_per_image"]
+    print("time per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()), file=out)
+    if args.json:
+        try:
+            Path(args.json).expanduser().write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {args.json}: {exc.strerror or exc}") from None
+    return figures
+
+
+def detector_settings(detector) -> dict:
+    keys = (
+        "confidence",
+        "min_size",
+        "input_size",
+        "verify_candidates",
+        "candidate_confidence",
+        "verify_confidence",
+        "verify_size",
+        "verify_context",
+    )
+    return {k: getattr(detector, k) for k in keys if hasattr(detector, k)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        evaluate(args)
+        return 0
+    except FacemaskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
