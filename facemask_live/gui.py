@@ -344,6 +344,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.current: tuple[FrameResult, np.ndarray] | None = None  # what the video shows (result, annotated)
         self.shown_frames = 0
         self.alert_active = False
+        self.banner_shown = False
         self.event_count = 0
         self.finished = False  # the source ended or failed: the status stays as it is
         self._closing = False
@@ -482,11 +483,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.finished and stats.status != self.status:
             self.status = stats.status
             self._update_source_label()
-        if not frame_shown and self.current is not None:
+        if self.current is not None:
             banner = status_banner(self.current[1], stats.status)
-            if banner is not None:
+            if banner is not None:  # also over frames still in flight when the source was lost
                 self.video.show_image(banner)
+                self.banner_shown = True
                 self.statusBar().showMessage(f"{self.source_name}: {stats.status}")
+            elif self.banner_shown:
+                self.banner_shown = False
+                self.statusBar().clearMessage()
+                if not frame_shown:  # back without a new frame yet: the plain last frame
+                    self.video.show_image(self.current[1])
 
     def _show_frame_counts(self, result: FrameResult) -> None:
         labels = list(self.labels) + sorted({f.shown_label for f in result.faces} - set(self.labels))

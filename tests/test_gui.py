@@ -100,9 +100,15 @@ def test_reconnecting_banner_over_the_last_frame(qtbot):
     assert "reconnecting (attempt 2)" in w.statusBar().currentMessage()
     assert image[2, 2].tolist() == [90, 90, 90]  # drawn on a copy
 
-    w.show_result(result_for(image, 1), image, RunStats(status="running"))  # frames again: banner gone
+    w.show_stats(RunStats(status="running"))  # reconnected, no new frame yet: the plain last frame
     assert pixel_rgb(w, 2, 2) == (90, 90, 90)
-    assert "running" in w.source_label.text()
+    assert "running" in w.source_label.text() and w.statusBar().currentMessage() == ""
+
+    w.show_stats(RunStats(status="reconnecting (attempt 1)"))
+    w.show_result(result_for(image, 1), image, RunStats(status="reconnecting (attempt 1)"))  # a frame still in flight
+    assert pixel_rgb(w, 2, 2)[0] > 150
+    w.show_result(result_for(image, 2), image, RunStats(status="running"))  # frames again: banner gone
+    assert pixel_rgb(w, 2, 2) == (90, 90, 90)
 
 
 def test_window_title_and_status_bar_show_the_masked_source(qtbot):
@@ -314,13 +320,15 @@ def test_lost_stream_shows_reconnecting_over_the_last_frame(qtbot, tmp_path, mjp
     w = open_window(qtbot, gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1"))
     assert w.windowTitle() == f"facemask-live — {mjpeg_server.url}"
     qtbot.waitUntil(lambda: w.shown_frames >= 2, timeout=30000)
-    last = w.current[0]
 
     mjpeg_server.stop()
     qtbot.waitUntil(lambda: "reconnecting (attempt" in w.source_label.text(), timeout=20000)
-    assert w.current[0] is last  # the last frame stays, with the banner over it
+    last, annotated = w.current  # the last frame stays, with the banner over it
+    h, wd = annotated.shape[:2]
+    assert (w.video.image.width(), w.video.image.height()) == (wd, h)
     r, g, b = pixel_rgb(w, 2, 2)
     assert r > 150 and g < 60 and b < 60
+    assert pixel_rgb(w, wd // 2, h - 2) == tuple(int(v) for v in annotated[h - 2, wd // 2][::-1])
     assert "reconnecting (attempt" in w.statusBar().currentMessage()
 
     mjpeg_server.start()
