@@ -459,6 +459,8 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
         parent = Path(args.json).expanduser().resolve().parent
         if not parent.is_dir():
             raise OutputError(f"cannot write {args.json}: folder {parent} does not exist")
+        if Path(args.json).expanduser().is_dir():
+            raise OutputError(f"cannot write {args.json}: it is a folder (pass a file name such as figures.json)")
     opts = app_args(args)
     detection_only = args.detection_only
     if not detection_only and not opts.model and not Path(default_model_path()).is_file():

@@ -185,6 +185,8 @@ def test_cli_bad_folders_and_files(tmp_path, capsys):
         capsys, "--images", str(img), "--annotations", str(ann), "--detection-only", "--json", str(tmp_path / "no" / "x.json")
     )
     assert code == 5 and "does not exist" in one_line_error(err)
+    code, _, err = run_cli(capsys, "--images", str(img), "--annotations", str(ann), "--detection-only", "--json", str(tmp_path))
+    assert code == 5 and "it is a folder" in one_line_error(err)
     code, _, err = run_cli(capsys, "--images", str(img), "--annotations", str(ann), "--model", str(tmp_path / "none.json"))
     assert code == 4 and "classifier model not found" in one_line_error(err)
     code, _, err = run_cli(
