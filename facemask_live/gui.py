@@ -358,7 +358,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.status_changed.connect(self.show_stats, Qt.QueuedConnection)
         self.worker.ended.connect(self._on_ended, Qt.QueuedConnection)
         self.worker.failed.connect(self._on_failed, Qt.QueuedConnection)
-        self.resize(1180, 680)
+        self.resize(1280, 640)
 
     # -- layout --------------------------------------------------------------------------------
     def _build(self) -> None:

@@ -28,6 +28,7 @@ from facemask_live.runner import Runner, RunStats
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OFFICE = SHARED / "media" / "videos" / "office_mask.mp4"
+STREET = SHARED / "media" / "videos" / "street_nomask.mp4"
 MODEL = REPO / "models" / "mask_classifier.json"
 
 needs_model = pytest.mark.skipif(
@@ -230,19 +231,30 @@ def test_worker_crash_is_shown_and_exits_non_zero(qtbot, tmp_path, capsys, exc, 
 # -- the real pipeline ------------------------------------------------------------------------------
 
 
-def open_window(qtbot, args) -> gui.MainWindow:
-    w = gui.build_window(args)
-    qtbot.addWidget(w)
-    w.show()
-    w.start()
-    return w
+@pytest.fixture
+def open_window(qtbot):
+    """Opens the real window on CLI options and closes it after the test (pytest-qt only keeps weak references)."""
+    windows: list[gui.MainWindow] = []
+
+    def open_(args) -> gui.MainWindow:
+        w = gui.build_window(args)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.show()
+        w.start()
+        return w
+
+    yield open_
+    for w in windows:
+        w.close()
+        assert not w.worker.thread.is_alive()
 
 
 @needs_model
-def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
+def test_window_plays_file_snapshots_pauses_and_closes(qtbot, open_window, tmp_path):
     source = OFFICE if OFFICE.is_file() else make_video(tmp_path / "clip.avi", n=200)
     snaps = tmp_path / "snaps"
-    w = open_window(qtbot, gui_args(source, snaps))
+    w = open_window(gui_args(source, snaps))
     assert w.windowTitle() == f"facemask-live — {source}"
     assert source.name in w.source_label.text()
 
@@ -285,8 +297,8 @@ def test_window_plays_file_snapshots_pauses_and_closes(qtbot, tmp_path):
 
 
 @needs_model
-def test_end_of_file_keeps_the_last_frame(qtbot, tmp_path):
-    w = open_window(qtbot, gui_args(make_video(tmp_path / "short.avi", n=6), tmp_path / "snaps"))
+def test_end_of_file_keeps_the_last_frame(qtbot, open_window, tmp_path):
+    w = open_window(gui_args(make_video(tmp_path / "short.avi", n=6), tmp_path / "snaps"))
     qtbot.waitUntil(lambda: w.finished, timeout=30000)
     assert w.status == "end of short.avi"
     assert "end of short.avi" in w.source_label.text() and "end of short.avi" in w.statusBar().currentMessage()
@@ -316,8 +328,8 @@ def test_unwritable_snapshot_folder_fails_before_the_window_opens(tmp_path, qapp
 
 
 @needs_model
-def test_lost_stream_shows_reconnecting_over_the_last_frame(qtbot, tmp_path, mjpeg_server):
-    w = open_window(qtbot, gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1"))
+def test_lost_stream_shows_reconnecting_over_the_last_frame(qtbot, open_window, tmp_path, mjpeg_server):
+    w = open_window(gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1"))
     assert w.windowTitle() == f"facemask-live — {mjpeg_server.url}"
     qtbot.waitUntil(lambda: w.shown_frames >= 2, timeout=30000)
 
@@ -337,8 +349,8 @@ def test_lost_stream_shows_reconnecting_over_the_last_frame(qtbot, tmp_path, mjp
 
 
 @needs_model
-def test_giving_up_on_a_lost_stream_exits_with_the_source_error(qtbot, tmp_path, mjpeg_server, capsys):
-    w = open_window(qtbot, gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1", "--max-reconnects", "1"))
+def test_giving_up_on_a_lost_stream_exits_with_the_source_error(qtbot, open_window, tmp_path, mjpeg_server, capsys):
+    w = open_window(gui_args(mjpeg_server.url, tmp_path / "snaps", "--stall-timeout", "1", "--max-reconnects", "1"))
     w.error_close_ms = 200
     qtbot.waitUntil(lambda: w.shown_frames >= 1, timeout=30000)
     mjpeg_server.stop()
@@ -349,3 +361,17 @@ def test_giving_up_on_a_lost_stream_exits_with_the_source_error(qtbot, tmp_path,
     assert msg in capsys.readouterr().err
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=10000)
     assert not w.worker.thread.is_alive()
+
+
+@needs_model
+@pytest.mark.skipif(not STREET.is_file(), reason="../shared/media/videos/street_nomask.mp4 is not present")
+def test_real_violation_listed_with_face_and_flash(qtbot, open_window, tmp_path):
+    snaps = tmp_path / "snaps"
+    w = open_window(gui_args(STREET, snaps))
+    qtbot.waitUntil(lambda: w.event_list.count() >= 1, timeout=60000)
+    assert w.alert_active and "#e01010" in w.video.styleSheet()
+    item = w.event_list.item(w.event_list.count() - 1)  # the first event
+    assert "No mask" in item.text() and "#" in item.text()
+    assert not item.icon().isNull()
+    assert int(w.session_labels["violations"].text()) >= 1 and int(w.session_labels["people"].text()) >= 1
+    assert list(snaps.glob("violation_*_crop.png"))  # the automatic snapshot the thumbnail may come from
