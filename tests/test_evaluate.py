@@ -252,6 +252,8 @@ def test_cli_on_scenes_dev_subset_prints_every_figure(tmp_path, capsys):
     rows = ["detection recall mask", "detection recall no_mask", "detection recall incorrect_mask", "detection precision"]
     if with_model:
         rows += ["classification accuracy", "unmasked people flagged", "masked people shown as masked"]
-        assert big["classification"]["faces"] > 0 and big["classification"]["accuracy"] > 0.5
+        # measured with the first trained classifier: 49 of 49 found faces labelled right
+        assert big["classification"]["faces"] >= 40 and big["classification"]["accuracy"] >= 0.9
+        assert big["masked_shown_masked"]["share"] >= 0.7
     for r in rows:
         assert r in out
