@@ -92,14 +92,14 @@ def test_headless_image_folder_gives_a_record_per_image(tmp_path):
     for i in range(3):
         cv2.imwrite(str(folder / f"img{i}.png"), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
-    (folder / "notes.txt").write_text("ignored")
+    (folder / "notes.txt").write_text("not an image: skipped and counted too (issue #6)")
     det = tmp_path / "det.jsonl"
     res = cli("--headless", "--source", str(folder), "--detections", str(det), "--no-track")
     assert res.returncode == 0, res.stderr
     records = read_jsonl(det)
     assert [r["file"] for r in records] == ["img0.png", "img1.png", "img2.png"]
     assert all(r["faces"] == [] for r in records)  # noise has no faces, and still gets a record
-    assert "skipped: 1" in res.stderr
+    assert "skipped: 2" in res.stderr  # broken.jpg and notes.txt
 
 
 @needs_shared
