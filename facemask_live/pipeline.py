@@ -161,7 +161,8 @@ class Pipeline:
     tracker: object with ``update(faces, frame) -> None`` that sets track ids/labels on the faces.
     monitor: object with ``update(result) -> list[Event]`` raising violation events.
     detect_every: run the detector on every Nth frame only; the frames in between carry the boxes
-      by optical flow and keep their labels (1 = detector on every frame).
+      by optical flow and keep their labels (1 = detector on every frame). Still images (frames with
+      a ``file``) and frames after one without faces always run the detector.
 
     ``result.timings`` (seconds): ``detect`` (detector frames) or ``flow`` (frames in between),
     ``preprocess`` (crop + resize + scale), ``classify`` (the runtime call), ``track``, ``events``.
@@ -188,8 +189,9 @@ class Pipeline:
         clock = time.perf_counter
         t0 = clock()
         flow = self._flow
-        if flow is None or self._since_detect == 0 or not self._last:
-            # no faces to carry (empty scene) also runs the detector: new faces are found at once
+        if flow is None or self._since_detect == 0 or not self._last or frame.file is not None:
+            # no faces to carry (empty scene) also runs the detector: new faces are found at once;
+            # so does every still image (image and folder sources): there is no motion to follow
             faces = self.detector.detect(frame.image)
             located = Located(frame, faces, True, [None] * len(faces))
             key = "detect"

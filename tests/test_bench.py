@@ -37,6 +37,7 @@ def test_bench_json_has_every_field(clip, classifier_model, tmp_path, capsys):
     assert rep["ratio_to_detector"] == pytest.approx(rep["fps"] / rep["detector_only_fps"], rel=0.01)
     assert rep["detector_only"]["frames"] == 8 and rep["detector_only"]["faces_mean"] == 1.0
     assert rep["plain_loop"]["frames"] == 8 and rep["plain_loop_fps"] > 0
+    assert rep["end_to_end"]["cpu_ms_per_frame"] > 0 and rep["detector_only"]["cpu_ms_per_frame"] > 0
     assert set(rep["stages"]) == set(bench.STAGES)
     for name, d in rep["stages"].items():
         assert set(d) == STAGE_KEYS, name

@@ -217,3 +217,13 @@ def test_pipelined_runner_shows_no_stale_frame_after_pause(clip, classifier_mode
         assert "detect" in after.timings  # optical flow does not bridge the pause
     finally:
         runner.close()
+
+
+def test_detect_every_n_never_carries_boxes_between_still_images(clip_frames, classifier_model):
+    """Folder and image sources: every image runs the detector, even with detect_every > 1."""
+    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model), detect_every=3)
+    face_image = clip_frames[0]
+    blank = np.full_like(face_image, 127)
+    found = [pipeline.process(Frame(img, i, float(i), 0.0, f"{i}.jpg")) for i, img in enumerate([face_image, blank, face_image])]
+    assert all("detect" in r.timings for r in found)
+    assert [len(r.faces) for r in found] == [1, 0, 1]
