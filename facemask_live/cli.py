@@ -25,7 +25,7 @@ sources:
   folder/                         every image in a folder (unreadable files are skipped and counted)
 
 keys in the window: S snapshot, Space pause/resume, Q or Esc quit.
-exit codes: 0 ok, 1 internal error, 2 bad option, 3 source error, 4 model error, 5 output error, 130 interrupted.
+exit codes: 0 ok, 1 internal error, 2 bad option, 3 source error, 4 model error, 5 output error, 130 interrupted (Ctrl+C; SIGTERM stops cleanly with 0).
 """
 
 
@@ -55,6 +55,13 @@ def unit_float(text: str) -> float:
     return v
 
 
+def positive_float(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
 def non_negative_float(text: str) -> float:
     v = float(text)
     if v < 0:
@@ -75,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, dropping frames like a live camera")
     g.add_argument("--loop", action="store_true", help="replay a video file or folder when it ends")
     g.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing this many frames")
-    g.add_argument("--stall-timeout", type=float, default=5.0, metavar="S", help="seconds without a frame before a live source counts as lost (default: 5)")
+    g.add_argument("--stall-timeout", type=positive_float, default=5.0, metavar="S", help="seconds without a frame before a live source counts as lost (default: 5)")
     g.add_argument("--max-reconnects", type=non_negative_int, metavar="N", help="give up after N failed reconnection attempts in a row (default: retry forever)")
 
     g = p.add_argument_group("models")
@@ -250,11 +257,13 @@ def run_headless(args) -> int:
     def on_signal(signum, _frame):
         runner.stop()
 
+    interrupted = False
     old = signal.signal(signal.SIGTERM, on_signal)
     t0 = time.monotonic()
     try:
         stats = runner.run(progress)
     except KeyboardInterrupt:
+        interrupted = True
         runner.close()
         stats = runner.stats
         print("interrupted", file=sys.stderr)
@@ -270,7 +279,7 @@ def run_headless(args) -> int:
     for line in summary_lines(stats, cap):
         print(line, file=sys.stderr)
     print(f"time: {elapsed:.1f} s ({stats.processed / elapsed if elapsed else 0:.1f} frames/s)", file=sys.stderr)
-    return 0
+    return 130 if interrupted else 0
 
 
 def main(argv: list[str] | None = None) -> int:
