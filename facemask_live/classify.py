@@ -8,6 +8,7 @@ and never executes anything from a model file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -42,6 +43,23 @@ def default_model_path() -> Path:
         if c.is_file():
             return c
     return candidates[0] if env else repo
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send what native code writes to fd 2 to /dev/null for the duration (Python exceptions are unaffected)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _not_found(path: Path) -> ModelError:
@@ -208,7 +226,8 @@ class MaskClassifier:
         except ImportError:
             raise ModelError("ai-edge-litert is not installed (pip install ai-edge-litert)") from None
         try:
-            interp = Interpreter(model_path=str(self.model_path), num_threads=self.threads)
+            with _native_stderr_silenced():  # LiteRT prints "INFO: Created ... XNNPACK delegate" on fd 2
+                interp = Interpreter(model_path=str(self.model_path), num_threads=self.threads)
             inp = interp.get_input_details()
             out = interp.get_output_details()
         except Exception as e:  # noqa: BLE001 - the interpreter raises ValueError/RuntimeError
@@ -225,7 +244,8 @@ class MaskClassifier:
         self._out_index = out[0]["index"]
         self._tfl_batch = int(inp[0]["shape"][0])
         try:
-            interp.allocate_tensors()
+            with _native_stderr_silenced():
+                interp.allocate_tensors()
         except Exception as e:  # noqa: BLE001
             raise ModelError(f"cannot load classifier model {self.model_path}: {_one_line(e)}") from None
 

@@ -250,8 +250,8 @@ def run_headless(args) -> int:
             bar.update(1)
         st = cap.stats.status
         if st != last_status[0]:
-            if st != "ended":  # the end of a file is reported once, after the run
-                log.warning("%s: %s", cap.spec.name, st)
+            if last_status[0].startswith("reconnecting") and st == "running":
+                log.warning("%s: reconnected", cap.spec.name)
             last_status[0] = st
 
     def on_signal(signum, _frame):
