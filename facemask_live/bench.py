@@ -95,17 +95,9 @@ def _ms_dist(values: list[float]) -> dict | None:
 
 
 # ------------------------------------------------------------------------------------------ options
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from .cli import positive_int
+
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.bench",
         description="Measure the facemask-live pipeline headless on a video: frames/s, per-stage times, memory, start-up.",
@@ -536,7 +528,7 @@ def run(opts) -> dict:
         settings = {
             "pipelined": True if opts.pipelined is None else opts.pipelined,
             "detect_threads": opts.detect_threads or opts.threads or default_threads,
-            "classify_threads": opts.classify_threads or opts.threads or default_threads,
+            "classify_threads": opts.classify_threads or opts.threads or 1,  # as cli.build_pipeline
             "detect_every": opts.detect_every or getattr(defaults, "detect_every", 1),
             "track": opts.track,
         }

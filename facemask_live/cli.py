@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--detector-size", type=positive_int, default=300, metavar="PX", help="side of the detector's network input; larger finds smaller faces, slower (default: 300)")
     g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
     g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores)")
-    g.add_argument("--detect-every", type=positive_int, default=1, metavar="N", help="run the face detector on every Nth frame only, following faces by optical flow in between (default: 1, every frame)")
+    g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores for the detector, 1 for the classifier, which runs beside it)")
+    g.add_argument("--detect-every", type=positive_int, default=2, metavar="N", help="run the face detector on every Nth frame of a video only, following faces by optical flow in between (default: 2; 1 = every frame)")
 
     g = p.add_argument_group("tracking and events")
     g.add_argument("--no-track", dest="track", action="store_false", help="label every frame on its own, without tracking people")
@@ -160,7 +160,7 @@ def build_pipeline(args, classifier=None):
     cv2.setNumThreads(threads)
     detector = build_detector(args)
     if classifier is None:
-        classifier = MaskClassifier(args.model or default_model_path(), threads=threads)
+        classifier = MaskClassifier(args.model or default_model_path(), threads=args.threads or 1)
     tracker = monitor = None
     if args.track:
         from .events import ViolationMonitor
