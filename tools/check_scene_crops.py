@@ -51,9 +51,15 @@ def find_image(images: Path, xml_path: Path, fname: str) -> Path | None:
     return None
 
 
-def cut(img: np.ndarray, box, margin: float) -> np.ndarray:
+def cut(img: np.ndarray, box, margin: float, jitter: float = 0.0, rng=None) -> np.ndarray:
     _, x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
+    if jitter and rng is not None:  # detector-like box noise: shift and scale by up to `jitter`
+        cx = (x0 + x1) / 2 + rng.uniform(-jitter, jitter) * w
+        cy = (y0 + y1) / 2 + rng.uniform(-jitter, jitter) * h
+        f = 1.0 + rng.uniform(-jitter, jitter)
+        w, h = w * f, h * f
+        x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
     H, W = img.shape[:2]
     xa = int(max(0, round(x0 - margin * w)))
     ya = int(max(0, round(y0 - margin * h)))
@@ -69,6 +75,11 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None, help="classifier .json/.onnx/.tflite (default: the app's default model)")
     p.add_argument("--min-height", type=int, default=40, help="only faces at least this many pixels high")
     p.add_argument("--margin", type=float, default=None, help="override the model's crop_margin")
+    p.add_argument("--jitter", type=float, default=0.0,
+                   help="robustness check: shift/scale each box randomly by up to this fraction (seeded)")
+    p.add_argument("--max-side", type=int, default=0,
+                   help="robustness check: downscale each crop so its longer side is at most this many pixels")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the metrics to this JSON file")
     args = p.parse_args(argv)
@@ -84,6 +95,7 @@ def main(argv=None) -> int:
         return 2
     margin = clf.crop_margin if args.margin is None else args.margin
     labels = clf.labels
+    rng = np.random.default_rng(args.seed)
     crops, y_true, skipped_small, skipped_class, heights = [], [], 0, 0, []
     for xml_path in sorted(ann_dir.glob("*.xml")):
         fname, boxes = read_voc(xml_path)
@@ -101,9 +113,13 @@ def main(argv=None) -> int:
             if box[4] - box[2] < args.min_height:
                 skipped_small += 1
                 continue
-            c = cut(img, box, margin)
+            c = cut(img, box, margin, args.jitter, rng)
             if c.size == 0:
                 continue
+            if args.max_side and max(c.shape[:2]) > args.max_side:
+                f = args.max_side / max(c.shape[:2])
+                c = cv2.resize(c, (max(1, round(c.shape[1] * f)), max(1, round(c.shape[0] * f))),
+                               interpolation=cv2.INTER_AREA)
             crops.append(c)
             y_true.append(labels.index(lab))
             heights.append(box[4] - box[2])
@@ -120,7 +136,8 @@ def main(argv=None) -> int:
     recall = {labels[i]: (cm[i, i] / cm[i].sum() if cm[i].sum() else None) for i in range(k)}
     present = [r for r in recall.values() if r is not None]
     bal = float(np.mean(present))
-    print(f"model: {clf.model_path.name} ({clf.engine}), crop margin {margin:g}, faces >= {args.min_height} px high")
+    extra = (f", box jitter {args.jitter:g}" if args.jitter else "") + (f", crops <= {args.max_side} px" if args.max_side else "")
+    print(f"model: {clf.model_path.name} ({clf.engine}), crop margin {margin:g}, faces >= {args.min_height} px high{extra}")
     print(f"faces: {len(crops)} (skipped {skipped_small} smaller, {skipped_class} of classes the model lacks)")
     print(f"balanced accuracy: {bal:.4f}")
     for i, lab in enumerate(labels):
@@ -133,6 +150,7 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({
             "balanced_accuracy": round(bal, 5), "recall": recall, "confusion": cm.tolist(), "labels": labels,
             "faces": len(crops), "min_height": args.min_height, "crop_margin": margin,
+            "jitter": args.jitter, "max_side": args.max_side,
         }, indent=2) + "\n")
     return 0
 
