@@ -45,7 +45,7 @@ def val_dir() -> Path:
 def synthetic_crops(n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     crops = []
-    for i in range(n):
+    for _ in range(n):
         h, w = int(rng.integers(20, 200)), int(rng.integers(20, 200))
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         cv2.ellipse(img, (w // 2, h // 2), (w // 3, h // 3), 0, 0, 360, (90, 130, 200), -1)
