@@ -870,6 +870,7 @@ def export_all(tf, keras, model, labels, fmap, size, scale, offset, info, histor
         "input": {"size": [size, size], "color": "RGB", "layout": "NHWC", "dtype": "float32",
                   "scale": scale, "offset": offset, "resize": "cv2.INTER_AREA"},
         "crop_margin": args.crop_margin,
+        "violation_threshold": 0.5,  # tune on your scenes: tools/check_scene_crops.py / evaluate --violation-threshold
         "folders": dict(sorted(fmap.items())),
         "training": info,
     }

@@ -76,14 +76,22 @@ class MaskClassifier:
     """Batched mask classifier.
 
     ``MaskClassifier(path, threads=1)``: *path* is the metadata ``.json`` or the ``.onnx``/``.tflite``
-    model (the metadata is then the same stem + ``.json``)."""
+    model (the metadata is then the same stem + ``.json``).
+
+    ``violation_threshold`` (default: the metadata's ``violation_threshold``, else 0.5): the
+    probability of the violation labels from which a face counts as a violation. The returned
+    probabilities are rescaled to match (a prior shift: violation columns times ``(1 - t) / t``, rows
+    normalised again), so that the most probable label, the tracker's vote over frames and the recorded
+    ``probs`` all agree; with two classes a face is ``no_mask`` exactly when the model's own
+    ``p(no_mask) >= t``. At 0.5 the probabilities are the model's softmax unchanged."""
 
     labels: list[str]
     violation_labels: frozenset[str]
     input_size: tuple[int, int]  # (H, W)
     crop_margin: float
+    violation_threshold: float
 
-    def __init__(self, model_path: str | Path, threads: int = 1):
+    def __init__(self, model_path: str | Path, threads: int = 1, violation_threshold: float | None = None):
         path = Path(model_path)
         if path.suffix.lower() == ".json":
             meta_path = path
@@ -113,6 +121,11 @@ class MaskClassifier:
         self.engine = engine
         self.threads = max(1, int(threads))
         self._parse_metadata(meta, meta_path)
+        if violation_threshold is not None:
+            if not 0.0 < violation_threshold < 1.0:
+                raise ModelError(f"violation threshold must be between 0 and 1 (exclusive), got {violation_threshold}")
+            self.violation_threshold = float(violation_threshold)
+        self._set_prior_shift()
         self._batch_buf: np.ndarray | None = None
         self._tfl_batch = -1
         if engine == "onnxruntime":
@@ -181,6 +194,20 @@ class MaskClassifier:
             raise ModelError(f"{bad}: 'crop_margin' must be a number") from None
         if not 0.0 <= self.crop_margin <= 2.0:
             raise ModelError(f"{bad}: 'crop_margin' {self.crop_margin} out of range 0..2")
+        t = meta.get("violation_threshold", 0.5)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
+            raise ModelError(f"{bad}: 'violation_threshold' must be a number between 0 and 1 (exclusive), got {t!r}")
+        self.violation_threshold = float(t)
+
+    def _set_prior_shift(self) -> None:
+        """Column weights that move the violation decision to ``violation_threshold`` (None: no change)."""
+        cols = [i for i, lab in enumerate(self.labels) if lab in self.violation_labels]
+        t = self.violation_threshold
+        self._prior: np.ndarray | None = None
+        if cols and len(cols) < len(self.labels) and abs(t - 0.5) > 1e-9:
+            w = np.ones(len(self.labels), np.float32)
+            w[cols] = (1.0 - t) / t
+            self._prior = w
 
     def _check_io(self, in_shape, out_shape) -> None:
         h, w = self.input_size
@@ -305,6 +332,9 @@ class MaskClassifier:
         if np.any(out < 0) or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
             e = np.exp(out - out.max(axis=1, keepdims=True))
             out = e / e.sum(axis=1, keepdims=True)
+        if self._prior is not None:
+            out = out * self._prior
+            out /= out.sum(axis=1, keepdims=True)
         return out
 
     def predict(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -318,7 +348,7 @@ class MaskClassifier:
 
     def __repr__(self) -> str:
         return (f"MaskClassifier({str(self.model_path)!r}, engine={self.engine}, labels={self.labels}, "
-                f"input={self.input_size}, threads={self.threads})")
+                f"input={self.input_size}, violation_threshold={self.violation_threshold}, threads={self.threads})")
 
 
 def _dim(d):

@@ -55,6 +55,13 @@ def unit_float(text: str) -> float:
     return v
 
 
+def open_unit_float(text: str) -> float:
+    v = float(text)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return v
+
+
 def positive_float(text: str) -> float:
     v = float(text)
     if not v > 0:
@@ -87,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("models")
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)")
+    g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.3 for the shipped model)")
     g.add_argument("--detector-dir", metavar="DIR", help="folder with deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: models/)")
     g.add_argument("--confidence", type=unit_float, default=0.5, metavar="P", help="face detector confidence threshold (default: 0.5)")
     g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
@@ -160,7 +168,8 @@ def build_pipeline(args, classifier=None):
     cv2.setNumThreads(threads)
     detector = build_detector(args)
     if classifier is None:
-        classifier = MaskClassifier(args.model or default_model_path(), threads=args.threads or 1)
+        classifier = MaskClassifier(args.model or default_model_path(), threads=args.threads or 1,
+                                    violation_threshold=args.violation_threshold)
     tracker = monitor = None
     if args.track:
         from .events import ViolationMonitor
@@ -254,11 +263,19 @@ def run_headless(args) -> int:
                 log.warning("%s: reconnected", cap.spec.name)
             last_status[0] = st
 
+    interrupted = False
+
     def on_signal(signum, _frame):
+        # Only set a flag here: the loop ends after the frame in hand, then the video is finalised and
+        # the logs flushed. An exception thrown at a random point of the loop could leave a worker
+        # thread waiting forever. A second Ctrl+C falls back to Python's KeyboardInterrupt.
+        nonlocal interrupted
+        if signum == signal.SIGINT:
+            interrupted = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         runner.stop()
 
-    interrupted = False
-    old = signal.signal(signal.SIGTERM, on_signal)
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     t0 = time.monotonic()
     try:
         stats = runner.run(progress)
@@ -266,11 +283,13 @@ def run_headless(args) -> int:
         interrupted = True
         runner.close()
         stats = runner.stats
-        print("interrupted", file=sys.stderr)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         if bar is not None:
             bar.close()
+    if interrupted:
+        print("interrupted", file=sys.stderr)
     if cap.error is not None:
         raise cap.error if isinstance(cap.error, FacemaskError) else FacemaskError(str(cap.error))
     elapsed = time.monotonic() - t0

@@ -362,7 +362,7 @@ def format_table(figures: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import non_negative_int, positive_int, unit_float
+    from .cli import non_negative_int, open_unit_float, positive_int, unit_float
 
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.evaluate",
@@ -385,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("models (as in the app)")
     g.add_argument(
         "--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)"
+    )
+    g.add_argument(
+        "--violation-threshold",
+        type=open_unit_float,
+        default=None,
+        metavar="P",
+        help="probability of a violation label from which a face is flagged (default: the model's)",
     )
     g.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
     g.add_argument("--confidence", type=unit_float, default=None, help="face detector confidence threshold (default: the app's)")
@@ -422,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 MODEL_OPTIONS = (
     "model",
+    "violation_threshold",
     "detector_dir",
     "confidence",
     "min_face",

@@ -138,6 +138,56 @@ def test_views_into_a_frame_and_grayscale_are_accepted(clf):
     assert clf.predict([gray]).shape == (1, len(clf.labels))
 
 
+def varied_crops(val_dir_or_none) -> list[np.ndarray]:
+    """Real val crops of both classes when the shared data is there, else synthetic ones."""
+    if val_dir_or_none is None:
+        return synthetic_crops(24, seed=3)
+    files = sorted((val_dir_or_none / "with_mask").iterdir())[:12] + sorted((val_dir_or_none / "without_mask").iterdir())[:12]
+    return [cv2.imread(str(f)) for f in files]
+
+
+@pytest.mark.parametrize("t", [0.2, 0.3, 0.7])
+def test_violation_threshold_moves_the_decision(tmp_path, meta, t):
+    js, _ = copy_model(tmp_path, {**meta, "violation_threshold": 0.5})
+    raw_clf = MaskClassifier(js)
+    assert raw_clf.violation_threshold == 0.5
+    crops = varied_crops(SHARED / "data" / "masks-2class" / "val" if SHARED.is_dir() else None)
+    raw = raw_clf.predict(crops)
+    shifted = MaskClassifier(js, violation_threshold=t).predict(crops)
+    v = raw_clf.labels.index("no_mask")
+    assert np.allclose(shifted.sum(axis=1), 1.0, atol=1e-5)
+    # Bayes prior shift: p' = w p / (w p + 1 - p) with w = (1 - t) / t, computed here by hand
+    w = (1 - t) / t
+    expected = w * raw[:, v] / (w * raw[:, v] + 1 - raw[:, v])
+    assert np.allclose(shifted[:, v], expected, atol=1e-5)
+    # so the label is no_mask exactly when the model's own p(no_mask) >= t
+    far = np.abs(raw[:, v] - t) > 1e-4
+    assert np.array_equal((shifted.argmax(axis=1) == v)[far], (raw[:, v] >= t)[far])
+    if SHARED.is_dir():  # real crops of both classes give both labels at the plain threshold
+        assert set(raw.argmax(axis=1).tolist()) == {0, 1}
+
+
+def test_violation_threshold_comes_from_the_metadata(tmp_path, meta, clf):
+    assert clf.violation_threshold == meta.get("violation_threshold", 0.5)
+    js, _ = copy_model(tmp_path, {k: v for k, v in meta.items() if k != "violation_threshold"})
+    assert MaskClassifier(js).violation_threshold == 0.5  # older metadata: the plain argmax
+    crops = synthetic_crops(5)
+    assert np.allclose(MaskClassifier(js).predict(crops), MaskClassifier(js, violation_threshold=0.5).predict(crops))
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, "0.3", True, None])
+def test_bad_violation_threshold(tmp_path, meta, value):
+    js, _ = copy_model(tmp_path, {**meta, "violation_threshold": value})
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, "violation_threshold", "between 0 and 1")
+    js, _ = copy_model(tmp_path, meta)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with pytest.raises(ModelError) as e:
+            MaskClassifier(js, violation_threshold=value)
+        assert_model_error(e, "violation threshold", "between 0 and 1")
+
+
 # -- bad model files: ModelError with a one-line message -------------------------------------------
 
 

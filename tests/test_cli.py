@@ -52,6 +52,8 @@ def test_bad_option_value_is_one_line():
     assert res.returncode == 2
     assert "must be in (0, 1]" in res.stderr
     assert "Traceback" not in res.stderr
+    res = cli("--headless", "--violation-threshold", "1", timeout=60)
+    assert res.returncode == 2 and "--violation-threshold: must be between 0 and 1" in res.stderr, res.stderr
 
 
 @needs_shared

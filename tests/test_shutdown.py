@@ -57,7 +57,9 @@ def test_signal_finalises_video_and_logs(tmp_path, classifier_model, face_frame,
         proc.send_signal(sig)
     err = finish(proc)
     assert "Traceback" not in err
-    assert proc.returncode in ((0,) if sig == signal.SIGTERM else (0, 130)), err
+    assert proc.returncode == (0 if sig == signal.SIGTERM else 130), err
+    assert ("interrupted" in err) == (sig == signal.SIGINT), err
+    assert "people seen" in err, "the summary is printed on the way out"
     records = [json.loads(line) for line in lines(det)]  # every line complete
     assert len(records) >= 30
     assert count_frames(out) == len(records), "the video must play to the last processed frame"

@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None, help="classifier .json/.onnx/.tflite (default: the app's default model)")
     p.add_argument("--min-height", type=int, default=40, help="only faces at least this many pixels high")
     p.add_argument("--margin", type=float, default=None, help="override the model's crop_margin")
+    p.add_argument("--violation-threshold", type=float, default=None,
+                   help="override the model's violation_threshold (probability from which a face is a violation)")
     p.add_argument("--jitter", type=float, default=0.0,
                    help="robustness check: shift/scale each box randomly by up to this fraction (seeded)")
     p.add_argument("--max-side", type=int, default=0,
@@ -84,7 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the metrics to this JSON file")
     args = p.parse_args(argv)
     try:
-        clf = MaskClassifier(args.model or default_model_path(), threads=args.threads)
+        clf = MaskClassifier(args.model or default_model_path(), threads=args.threads,
+                             violation_threshold=args.violation_threshold)
     except FacemaskError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
@@ -137,7 +140,8 @@ def main(argv=None) -> int:
     present = [r for r in recall.values() if r is not None]
     bal = float(np.mean(present))
     extra = (f", box jitter {args.jitter:g}" if args.jitter else "") + (f", crops <= {args.max_side} px" if args.max_side else "")
-    print(f"model: {clf.model_path.name} ({clf.engine}), crop margin {margin:g}, faces >= {args.min_height} px high{extra}")
+    print(f"model: {clf.model_path.name} ({clf.engine}), crop margin {margin:g}, "
+          f"violation threshold {clf.violation_threshold:g}, faces >= {args.min_height} px high{extra}")
     print(f"faces: {len(crops)} (skipped {skipped_small} smaller, {skipped_class} of classes the model lacks)")
     print(f"balanced accuracy: {bal:.4f}")
     for i, lab in enumerate(labels):
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({
             "balanced_accuracy": round(bal, 5), "recall": recall, "confusion": cm.tolist(), "labels": labels,
             "faces": len(crops), "min_height": args.min_height, "crop_margin": margin,
-            "jitter": args.jitter, "max_side": args.max_side,
+            "jitter": args.jitter, "max_side": args.max_side, "violation_threshold": clf.violation_threshold,
         }, indent=2) + "\n")
     return 0
 
