@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facemask_live.errors import FacemaskError, ModelError, OutputError  # noqa: E402
+from facemask_live.errors import FacemaskError, ModelError, OutputError, exit_code_of  # noqa: E402
 
 FOLDER_LABELS = {
     "with_mask": "mask",
@@ -1037,6 +1037,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write the metrics to this JSON file")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--batch-size", type=int, default=32)
+    for sp in (t, x, e):
+        sp.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     return p
 
 
@@ -1049,21 +1051,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args = parser.parse_args(argv)
-    try:
-        if args.command == "evaluate":
-            return cmd_evaluate(args)
-        if args.command == "export":
-            return cmd_export(args)
-        return train(args)
-    except FacemaskError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("error: out of memory (try a smaller --batch-size or --input-size)", file=sys.stderr)
-        return 1
+    commands = {"evaluate": cmd_evaluate, "export": cmd_export}
+    return exit_code_of(lambda: commands.get(args.command, train)(args), debug=args.debug)
 
 
 if __name__ == "__main__":

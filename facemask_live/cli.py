@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .capture import Capture, mask_credentials, parse_source
-from .errors import FacemaskError, OutputError
+from .errors import FacemaskError, OutputError, exit_code_of
 
 log = logging.getLogger("facemask_live")
 
@@ -305,23 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    try:
+
+    def action() -> int:
         if args.headless:
             return run_headless(args)
         from .gui import run_gui
 
         return run_gui(args)
-    except FacemaskError as exc:
-        print(f"error: {mask_credentials(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: one line unless --debug
-        if args.debug:
-            raise
-        print(f"error: internal error: {type(exc).__name__}: {mask_credentials(str(exc))} (run with --debug for details)", file=sys.stderr)
-        return 1
+
+    return exit_code_of(action, debug=args.debug, clean=mask_credentials)
 
 
 def run() -> None:

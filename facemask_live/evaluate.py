@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FacemaskError, OutputError, SourceError
+from .errors import OutputError, SourceError, exit_code_of
 from .results import Box, Face
 from .track import iou  # noqa: F401 - also part of this module's API
 
@@ -559,20 +559,12 @@ def detector_settings(detector) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
+
+    def action() -> int:
         evaluate(args)
         return 0
-    except FacemaskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: one line unless --debug
-        if args.debug:
-            raise
-        print(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
-        return 1
+
+    return exit_code_of(action, debug=args.debug)
 
 
 if __name__ == "__main__":

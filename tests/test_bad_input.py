@@ -15,7 +15,7 @@ from conftest import count_frames, make_video, pattern_frame, read_all, run_cli
 from facemask_live import cli
 from facemask_live.capture import Capture
 from facemask_live.detect import FaceDetector
-from facemask_live.errors import ModelError, OutputError, SourceError
+from facemask_live.errors import ModelError, OutputError, SourceError, exit_code_of
 from facemask_live.sinks import DetectionsWriter, EventLog, VideoSink, ensure_dir, save_snapshot
 
 
@@ -261,3 +261,24 @@ def test_cli_never_shows_a_stream_password(tmp_path, classifier_model):
         assert ":***@127.0.0.1:1" in r.stderr
         assert r.stderr.strip().splitlines()[-1].startswith("error: cannot open stream")
         assert "Traceback" not in r.stderr
+
+
+def test_every_command_turns_exceptions_into_one_line_and_an_exit_code(capsys):
+    def raising(exc):
+        def action():
+            raise exc
+        return action
+
+    cases = [
+        (SourceError("cannot open stream rtsp://u:secret@cam/x"), 3, "error: cannot open stream rtsp://u:***@cam/x"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (MemoryError(), 1, "error: out of memory"),
+        (ZeroDivisionError("division by zero"), 1, "error: internal error: ZeroDivisionError: division by zero"),
+    ]
+    for exc, code, line in cases:
+        assert exit_code_of(raising(exc), clean=cli.mask_credentials) == code
+        err = capsys.readouterr().err
+        assert err.startswith(line) and err.count("\n") == 1 and "Traceback" not in err, err
+    assert exit_code_of(lambda: 0) == 0
+    with pytest.raises(ZeroDivisionError):  # --debug shows the real traceback
+        exit_code_of(raising(ZeroDivisionError()), debug=True)
