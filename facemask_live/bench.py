@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=positive_int, default=200, help="frames to process (default: 200, at most the clip's length)")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     p.add_argument("--model", metavar="PATH", help="classifier metadata .json (default: models/mask_classifier.json)")
-    p.add_argument("--detector-dir", metavar="DIR", help="folder with the res10 SSD files (default: models/)")
+    p.add_argument("--detector", choices=("retinaface", "ssd"), help="face detector (default: as the app)")
+    p.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="threads for detector and classifier (default: as the app)")
     p.add_argument(
         "--detect-threads", type=positive_int, metavar="N", help="OpenCV threads (cv2.setNumThreads), overrides --threads"
@@ -145,15 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def model_argv(opts) -> list[str]:
+    """The model options of this benchmark run as app command-line arguments."""
+    argv = []
+    for flag, value in (("--model", opts.model), ("--detector", opts.detector), ("--detector-dir", opts.detector_dir)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
 def app_args(opts, source: str, frames: int, realtime: bool = False, threads: int | None = None) -> argparse.Namespace:
     """The app's own options (cli defaults) for this benchmark run."""
     from .cli import build_parser as cli_parser
 
-    argv = ["--headless", "--no-progress", "--source", source, "--max-frames", str(frames)]
-    if opts.model:
-        argv += ["--model", opts.model]
-    if opts.detector_dir:
-        argv += ["--detector-dir", opts.detector_dir]
+    argv = ["--headless", "--no-progress", "--source", source, "--max-frames", str(frames), *model_argv(opts)]
     if threads:
         argv += ["--threads", str(threads)]
     if not opts.track:
@@ -204,11 +210,7 @@ def measure_startup(opts, source: str) -> dict:
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    probe = [sys.executable, "-m", "facemask_live.bench", "--startup-probe", "--source", source]
-    if opts.model:
-        probe += ["--model", opts.model]
-    if opts.detector_dir:
-        probe += ["--detector-dir", opts.detector_dir]
+    probe = [sys.executable, "-m", "facemask_live.bench", "--startup-probe", "--source", source, *model_argv(opts)]
     if not opts.track:
         probe.append("--no-track")
     out: dict = {}
@@ -226,11 +228,8 @@ def measure_startup(opts, source: str) -> dict:
         raise RuntimeError(f"start-up probe failed: {last}")
     out["breakdown_s"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in marks.items()}
 
-    cmd = [sys.executable, "-m", "facemask_live", "--headless", "--no-progress", "--max-frames", "1", "--source", source]
-    if opts.model:
-        cmd += ["--model", opts.model]
-    if opts.detector_dir:
-        cmd += ["--detector-dir", opts.detector_dir]
+    cmd = [sys.executable, "-m", "facemask_live", "--headless", "--no-progress", "--max-frames", "1", "--source", source,
+           *model_argv(opts)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -456,7 +455,7 @@ def format_table(rep: dict) -> str:
         f"facemask-live benchmark: {rep['source']} ({rep['frame_size'][0]}x{rep['frame_size'][1]}, faces per frame "
         f"{rep['faces_per_frame']['mean']:.2f}), {e2e['processed']} frames",
         f"machine: {rep['machine']['cpu_model']}, {rep['machine']['nproc']} cores, load {rep['machine']['loadavg_1min']}",
-        f"settings: {'pipelined' if s['pipelined'] else 'serial'}, detect threads {s['detect_threads']}, "
+        f"settings: detector {s['detector']} {s['detector_input']}, {'pipelined' if s['pipelined'] else 'serial'}, detect threads {s['detect_threads']}, "
         f"classify threads {s['classify_threads']}, detect every {s['detect_every']}, tracking {'on' if s['track'] else 'off'}, "
         f"classifier {s['classifier_engine']} {s['classifier_input']}",
         "",
@@ -537,6 +536,7 @@ def run(opts) -> dict:
         clf = e2e["pipeline"].classifier
         settings["classifier_engine"] = getattr(clf, "engine", type(clf).__name__)
         settings["classifier_input"] = "x".join(str(v) for v in getattr(clf, "input_size", ()))
+        settings["detector"] = getattr(e2e["pipeline"].detector, "name", type(e2e["pipeline"].detector).__name__)
         settings["detector_input"] = getattr(e2e["pipeline"].detector, "input_size", None)
         realtime = None
         if opts.realtime:

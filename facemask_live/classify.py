@@ -72,6 +72,23 @@ def _one_line(e: BaseException) -> str:
     return msg[:200]
 
 
+def onnx_session(path: Path, threads: int, what: str):
+    """An onnxruntime CPU session on ``path`` with ``threads`` intra-op threads; ModelError if it cannot load."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError("onnxruntime is not installed (pip install onnxruntime)") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises several private exception types
+        raise ModelError(f"cannot load {what} {path}: corrupt or not an ONNX model ({_one_line(e)})") from None
+
+
 class MaskClassifier:
     """Batched mask classifier.
 
@@ -226,19 +243,7 @@ class MaskClassifier:
 
     # ---------------------------------------------------------------- engines
     def _load_onnx(self) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ModelError("onnxruntime is not installed (pip install onnxruntime)") from None
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        try:
-            sess = ort.InferenceSession(str(self.model_path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises several private exception types
-            raise ModelError(f"cannot load classifier model {self.model_path}: corrupt or not an ONNX model ({_one_line(e)})") from None
+        sess = onnx_session(self.model_path, self.threads, "classifier model")
         ins, outs = sess.get_inputs(), sess.get_outputs()
         if len(ins) != 1 or len(outs) < 1:
             raise ModelError(f"classifier model {self.model_path}: expected one input and one output")

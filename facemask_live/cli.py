@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .capture import Capture, mask_credentials, parse_source
+from .detect import DETECTORS, RETINAFACE_ONNX
 from .errors import FacemaskError, OutputError, exit_code_of
 
 log = logging.getLogger("facemask_live")
@@ -95,12 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("models")
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)")
     g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.3 for the shipped model)")
-    g.add_argument("--detector-dir", metavar="DIR", help="folder with deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: models/)")
-    g.add_argument("--confidence", type=unit_float, default=0.5, metavar="P", help="face detector confidence threshold (default: 0.5)")
+    g.add_argument("--detector", choices=DETECTORS, default="retinaface", help="face detector: retinaface (RetinaFace-MobileNet0.25, finds masked faces) or ssd (OpenCV's res10 SSD) (default: retinaface)")
+    g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: models/)")
+    g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface, 0.5 for ssd)")
     g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
-    g.add_argument("--detector-size", type=positive_int, default=300, metavar="PX", help="side of the detector's network input; larger finds smaller faces, slower (default: 300)")
-    g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
-    g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
+    g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: retinaface resizes the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for retinaface, 300 for ssd)")
+    g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="ssd only: re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
+    g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="ssd only: lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores for the detector, 1 for the classifier, which runs beside it)")
     g.add_argument("--detect-every", type=positive_int, default=2, metavar="N", help="run the face detector on every Nth frame of a video only, following faces by optical flow in between (default: 2; 1 = every frame)")
 
@@ -145,13 +147,17 @@ def setup_logging(verbose: bool) -> None:
 
 def build_detector(args):
     """The face detector from the "models" options (also used by ``python -m facemask_live.evaluate``)."""
-    from .detect import FaceDetector
+    import cv2
 
-    return FaceDetector(
+    from .detect import create_detector
+
+    return create_detector(
+        args.detector,
         args.detector_dir,
         confidence=args.confidence,
         min_size=args.min_face,
         input_size=args.detector_size,
+        threads=args.threads or cv2.getNumberOfCPUs() or 1,
         verify_candidates=args.verify_faces,
         candidate_confidence=args.candidate_confidence,
     )

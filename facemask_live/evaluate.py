@@ -393,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="probability of a violation label from which a face is flagged (default: the model's)",
     )
+    g.add_argument("--detector", choices=("retinaface", "ssd"), default=None, help="face detector (default: the app's)")
     g.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
     g.add_argument("--confidence", type=unit_float, default=None, help="face detector confidence threshold (default: the app's)")
     g.add_argument(
@@ -429,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 MODEL_OPTIONS = (
     "model",
+    "detector",
     "violation_threshold",
     "detector_dir",
     "confidence",
@@ -544,6 +546,7 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
 
 def detector_settings(detector) -> dict:
     keys = (
+        "name",
         "confidence",
         "min_size",
         "input_size",

@@ -14,7 +14,7 @@ from conftest import count_frames, make_video, pattern_frame, read_all, run_cli
 
 from facemask_live import cli
 from facemask_live.capture import Capture
-from facemask_live.detect import FaceDetector
+from facemask_live.detect import create_detector
 from facemask_live.errors import ModelError, OutputError, SourceError, exit_code_of
 from facemask_live.sinks import DetectionsWriter, EventLog, VideoSink, ensure_dir, save_snapshot
 
@@ -76,7 +76,7 @@ def test_huge_grayscale_and_rgba_images_find_the_face(tmp_path, face_frame):
     cv2.imwrite(str(folder / "b_gray.png"), cv2.cvtColor(face_frame, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(folder / "c_rgba.png"), cv2.cvtColor(face_frame, cv2.COLOR_BGR2BGRA))
     cv2.imwrite(str(folder / "d_gray16.png"), cv2.cvtColor(face_frame, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
-    detector = FaceDetector()
+    detector = create_detector()  # the app's default detector
     cap = Capture(str(folder)).start()
     frames = read_all(cap)
     assert [f.file for f in frames] == ["a_huge.jpg", "b_gray.png", "c_rgba.png", "d_gray16.png"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from facemask_live.classify import default_model_path
-from facemask_live.detect import FaceDetector
+from facemask_live.detect import create_detector
 from facemask_live.evaluate import GroundTruth, iou, load_scenes, main, match, parse_voc, score
 from facemask_live.results import Face
 
@@ -218,7 +218,7 @@ def test_cli_on_a_small_voc_set_matches_the_detector(tmp_path, capsys):
     figures = json.loads(out_json.read_text())
 
     # the same images through the detector and the scoring function, directly
-    detector = FaceDetector()
+    detector = create_detector()  # the app's default detector
     pairs = []
     for scene in load_scenes(img, ann):
         pairs.append((scene.objects, detector.detect(cv2.imread(str(scene.image)))))

@@ -11,7 +11,7 @@ import pytest
 
 from facemask_live.capture import Capture
 from facemask_live.classify import MaskClassifier
-from facemask_live.detect import FaceDetector
+from facemask_live.detect import RetinaFaceDetector, create_detector
 from facemask_live.pipeline import BoxFlow, Pipeline, crop_faces
 from facemask_live.results import Face, Frame
 from facemask_live.runner import Runner
@@ -42,7 +42,7 @@ def clip_frames(clip):
 def reference(clip_frames, classifier_model):
     """The plain loop: detector.detect, then classifier.predict on each crop on its own, one thread."""
     cv2.setNumThreads(1)
-    detector = FaceDetector()
+    detector = create_detector()
     classifier = MaskClassifier(classifier_model, threads=1)
     out = []
     for img in clip_frames:
@@ -58,7 +58,7 @@ def reference(clip_frames, classifier_model):
 
 def run_runner(clip, classifier_model, *, threads: int, pipelined: bool, detect_every: int = 1, frames: int = N_FRAMES):
     cv2.setNumThreads(threads)
-    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model, threads=threads), detect_every=detect_every)
+    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model, threads=threads), detect_every=detect_every)
     results = []
     runner = Runner(
         Capture(str(clip)),
@@ -133,7 +133,7 @@ def test_detect_every_n(clip, classifier_model, reference, pipelined, every):
 
 def test_box_flow_follows_a_shifted_frame(clip_frames):
     img = clip_frames[0]
-    face = FaceDetector().detect(img)[0]
+    face = create_detector().detect(img)[0]
     flow = BoxFlow()
     flow.remember(img)
     dx, dy = 17, -9
@@ -154,10 +154,10 @@ def test_box_flow_follows_a_shifted_frame(clip_frames):
 def test_detect_every_must_be_positive(classifier_model):
     clf = MaskClassifier(classifier_model)
     with pytest.raises(ValueError, match="detect_every"):
-        Pipeline(FaceDetector(), clf, detect_every=0)
+        Pipeline(create_detector(), clf, detect_every=0)
 
 
-class FailingDetector(FaceDetector):
+class FailingDetector(RetinaFaceDetector):
     """The real detector that breaks on its 5th frame (e.g. a corrupt frame)."""
 
     calls = 0
@@ -180,7 +180,7 @@ def test_pipelined_runner_raises_errors_of_the_detect_thread(clip, classifier_mo
 
 
 def test_pipelined_runner_stops_promptly(clip, classifier_model):
-    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model))
+    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model))
     runner = Runner(Capture(str(clip)), pipeline, max_frames=None)
     runner.on_result = lambda r, a: runner.stop() if r.frame.index == 3 else None
     stats = runner.run()
@@ -189,7 +189,7 @@ def test_pipelined_runner_stops_promptly(clip, classifier_model):
 
 
 def test_pipeline_process_on_image_without_faces(classifier_model):
-    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model), detect_every=3)
+    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model), detect_every=3)
     blank = np.full((240, 320, 3), 127, np.uint8)
     for i in range(4):  # nothing to carry: every frame runs the detector
         result = pipeline.process(Frame(blank, i, i / 25, 0.0))
@@ -198,7 +198,7 @@ def test_pipeline_process_on_image_without_faces(classifier_model):
 
 def test_pipelined_runner_shows_no_stale_frame_after_pause(clip, classifier_model):
     """A live-rate source paused in the window: the first frame after resuming was captured after it."""
-    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model), detect_every=2)
+    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model), detect_every=2)
     runner = Runner(Capture(str(clip), realtime=True), pipeline)
     try:
         first = None
@@ -221,7 +221,7 @@ def test_pipelined_runner_shows_no_stale_frame_after_pause(clip, classifier_mode
 
 def test_detect_every_n_never_carries_boxes_between_still_images(clip_frames, classifier_model):
     """Folder and image sources: every image runs the detector, even with detect_every > 1."""
-    pipeline = Pipeline(FaceDetector(), MaskClassifier(classifier_model), detect_every=3)
+    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model), detect_every=3)
     face_image = clip_frames[0]
     blank = np.full_like(face_image, 127)
     found = [pipeline.process(Frame(img, i, float(i), 0.0, f"{i}.jpg")) for i, img in enumerate([face_image, blank, face_image])]

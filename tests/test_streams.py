@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, MjpegServer, decode_seq, wait_until
 
 from facemask_live.capture import Capture
-from facemask_live.detect import FaceDetector
+from facemask_live.detect import create_detector
 from facemask_live.errors import SourceError
 
 
@@ -141,7 +141,7 @@ def test_server_that_never_answers_times_out_at_open():
 def test_rtsp_reconnects_after_server_loss_and_stall(rtsp_server):
     """H.264 over RTSP from GStreamer: faces are found before and after the server is killed and restarted,
     and after it freezes (SIGSTOP) so that no frame comes although the connection stays open."""
-    detector = FaceDetector()
+    detector = create_detector()  # the app's default detector
     cap = Capture(rtsp_server.url, stall_timeout=2.0, backoff=(0.5, 2.0), open_timeout=10).start()
     pump = Pump(cap, on_frame=lambda f: (f.index, len(detector.detect(f.image))))
     try:
