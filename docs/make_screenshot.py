@@ -2,7 +2,7 @@
 
     xvfb-run -s "-screen 0 1280x800x24" python docs/make_screenshot.py [--seconds 15] [--out docs/screenshot.png]
 
-Draws two cartoon people (one with a surgical mask) that the res10 face detector finds, writes them as
+Draws two cartoon people (one with a surgical mask) that the face detector finds, writes them as
 a short looping video, opens the window on it with the default models and saves the window as PNG.
 """
 
