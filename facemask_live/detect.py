@@ -285,12 +285,13 @@ class RetinaFaceDetector:
 
 def create_detector(name: str = "retinaface", model_dir: str | Path | None = None, *, confidence: float | None = None,
                     min_size: int = 20, input_size: int | None = None, threads: int = 1, **ssd_options):
-    """The face detector called ``name`` (see :data:`DETECTORS`); None means that detector's default."""
+    """The face detector called ``name`` (see :data:`DETECTORS`); None means that detector's default.
+    ``ssd_options`` (``verify_candidates`` ...) apply to the SSD only; the SSD's threads are OpenCV's
+    (``cv2.setNumThreads``)."""
+    opts = {k: v for k, v in (("confidence", confidence), ("input_size", input_size)) if v is not None}
     if name == "retinaface":
-        opts = {k: v for k, v in (("confidence", confidence), ("input_size", input_size)) if v is not None}
         return RetinaFaceDetector(model_dir, min_size=min_size, threads=threads, **opts)
     if name == "ssd":
-        opts = {k: v for k, v in (("confidence", confidence), ("input_size", input_size)) if v is not None}
         return FaceDetector(model_dir, min_size=min_size, **opts, **ssd_options)
     raise ValueError(f"unknown detector {name!r} (choose from {', '.join(DETECTORS)})")
 
