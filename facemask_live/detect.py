@@ -80,12 +80,7 @@ class FaceDetector:
         verify_size: int = 150,
         verify_context: float = 1.5,
     ):
-        if not 0.0 < confidence <= 1.0:
-            raise ValueError(f"detector confidence must be in (0, 1], got {confidence}")
-        if min_size < 0:
-            raise ValueError(f"min_size must be >= 0, got {min_size}")
-        if input_size < 32:
-            raise ValueError(f"input_size must be >= 32 pixels, got {input_size}")
+        check_settings(confidence, min_size, input_size)
         if verify_candidates < 0:
             raise ValueError(f"verify_candidates must be >= 0, got {verify_candidates}")
         if not 0.0 < candidate_confidence <= 1.0:
@@ -184,6 +179,16 @@ def make_face(score: float, box, width: int, height: int, min_size: int) -> Face
     return Face(box=b, score=float(score))
 
 
+def check_settings(confidence: float, min_size: int, input_size: int) -> None:
+    """ValueError for settings no detector can use."""
+    if not 0.0 < confidence <= 1.0:
+        raise ValueError(f"detector confidence must be in (0, 1], got {confidence}")
+    if min_size < 0:
+        raise ValueError(f"min_size must be >= 0, got {min_size}")
+    if input_size < 32:
+        raise ValueError(f"input_size must be >= 32 pixels, got {input_size}")
+
+
 def check_image(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image must be a non-empty HxWx3 BGR array, got shape {image.shape}")
@@ -212,12 +217,7 @@ class RetinaFaceDetector:
         input_size: int = 700,
         threads: int = 1,
     ):
-        if not 0.0 < confidence <= 1.0:
-            raise ValueError(f"detector confidence must be in (0, 1], got {confidence}")
-        if min_size < 0:
-            raise ValueError(f"min_size must be >= 0, got {min_size}")
-        if input_size < 32:
-            raise ValueError(f"input_size must be >= 32 pixels, got {input_size}")
+        check_settings(confidence, min_size, input_size)
         from .classify import onnx_session
 
         model = (Path(model_dir) if model_dir else models_dir()) / RETINAFACE_ONNX

@@ -191,8 +191,8 @@ def test_retinaface_finds_masked_faces_the_ssd_misses():
     ssd, rf = create_detector("ssd"), create_detector("retinaface", threads=2)
     a = score([(s.objects, ssd.detect(im)) for s, im in zip(scenes, images)])["min_height_40"]
     b = score([(s.objects, rf.detect(im)) for s, im in zip(scenes, images)])["min_height_40"]
-    # measured on these 60 images (faces >= 40 px): masked found 56 -> 66 of 69, precision 0.95 -> 0.96
-    assert b["detected"]["mask"] >= a["detected"]["mask"] + 6, (a["detected"], b["detected"])
+    # measured on these 60 images (faces >= 40 px): masked found 64 -> 71 of 74, precision 0.986 -> 0.988
+    assert b["detected"]["mask"] >= a["detected"]["mask"] + 5, (a["detected"], b["detected"])
     assert b["recall"]["mask"] >= 0.9
     assert b["precision"] >= 0.93
 
