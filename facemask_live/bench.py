@@ -97,6 +97,7 @@ def _ms_dist(values: list[float]) -> dict | None:
 # ------------------------------------------------------------------------------------------ options
 def build_parser() -> argparse.ArgumentParser:
     from .cli import positive_int
+    from .detect import DETECTORS
 
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.bench",
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=positive_int, default=200, help="frames to process (default: 200, at most the clip's length)")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     p.add_argument("--model", metavar="PATH", help="classifier metadata .json (default: models/mask_classifier.json)")
-    p.add_argument("--detector", choices=("retinaface", "ssd"), help="face detector (default: as the app)")
+    p.add_argument("--detector", choices=DETECTORS, help="face detector (default: as the app)")
     p.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="threads for detector and classifier (default: as the app)")
     p.add_argument(

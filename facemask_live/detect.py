@@ -19,7 +19,7 @@ from .track import iou
 
 DETECTORS = ("retinaface", "ssd")
 RETINAFACE_ONNX = "retinaface_mnet025.onnx"
-RETINAFACE_MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
+RETINAFACE_MEAN_BGR = (104.0, 117.0, 123.0)
 PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 MEAN_BGR = (104.0, 177.0, 123.0)
@@ -232,12 +232,12 @@ class RetinaFaceDetector:
         self.min_size = min_size
         self.input_size = input_size
         self.threads = threads
-        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+        self._anchors: tuple[tuple[int, int], np.ndarray] | None = None  # (input size, anchors) of the last frame size
 
     def anchors(self, width: int, height: int) -> np.ndarray:
         """(N, 4) anchors [cx, cy, w, h] in input pixels, in the network's output order."""
         key = (width, height)
-        if key not in self._anchors:
+        if self._anchors is None or self._anchors[0] != key:  # one size kept: a folder of mixed sizes stays small
             parts = []
             for stride, sizes in self.STEPS:
                 ny, nx = -(-height // stride), -(-width // stride)
@@ -245,31 +245,31 @@ class RetinaFaceDetector:
                 centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
                 for_cell = [np.hstack([centres, np.full((len(centres), 2), s, np.float64)]) for s in sizes]
                 parts.append(np.stack(for_cell, axis=1).reshape(-1, 4))  # sizes vary fastest
-            self._anchors[key] = np.concatenate(parts).astype(np.float32)
-        return self._anchors[key]
+            self._anchors = (key, np.concatenate(parts).astype(np.float32))
+        return self._anchors[1]
 
-    def raw(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One network pass: (scores (N,), boxes (N, 4) [x1, y1, x2, y2] in pixels of ``image``), unfiltered."""
+    def raw(self, image: np.ndarray, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """One network pass: (scores (N,), boxes (N, 4) [x1, y1, x2, y2] in pixels of ``image``) of the anchors
+        scoring at least ``min_score``; only those are decoded."""
         h, w = image.shape[:2]
         f = self.input_size / max(h, w)
         iw, ih = max(1, round(w * f)), max(1, round(h * f))
         resized = image if (iw, ih) == (w, h) else cv2.resize(image, (iw, ih), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-        blob = (resized.astype(np.float32) - RETINAFACE_MEAN_BGR).transpose(2, 0, 1)[None]
+        blob = cv2.dnn.blobFromImage(resized, 1.0, (iw, ih), RETINAFACE_MEAN_BGR)  # NCHW float32, mean subtracted
         loc, conf = self.session.run(["loc", "conf"], {"input": blob})
-        a = self.anchors(iw, ih)
-        d = loc[0]
+        scores = conf[0, :, 1]
+        keep = np.flatnonzero(scores >= min_score)
+        a, d = self.anchors(iw, ih)[keep], loc[0, keep]
         centre = a[:, :2] + d[:, :2] * 0.1 * a[:, 2:]
         size = a[:, 2:] * np.exp(d[:, 2:] * 0.2)
         boxes = np.hstack([centre - size / 2, centre + size / 2]) * np.array([w / iw, h / ih, w / iw, h / ih], np.float32)
-        return conf[0, :, 1], boxes
+        return scores[keep], boxes
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR image, highest score first, boxes clipped to the image."""
         check_image(image)
         h, w = image.shape[:2]
-        scores, boxes = self.raw(image)
-        keep = scores >= self.confidence
-        scores, boxes = scores[keep], boxes[keep]
+        scores, boxes = self.raw(image, self.confidence)
         if not len(scores):
             return []
         xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])

@@ -363,6 +363,7 @@ def format_table(figures: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from .cli import non_negative_int, open_unit_float, positive_int, unit_float
+    from .detect import DETECTORS
 
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.evaluate",
@@ -393,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="probability of a violation label from which a face is flagged (default: the model's)",
     )
-    g.add_argument("--detector", choices=("retinaface", "ssd"), default=None, help="face detector (default: the app's)")
+    g.add_argument("--detector", choices=DETECTORS, default=None, help="face detector (default: the app's)")
     g.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
     g.add_argument("--confidence", type=unit_float, default=None, help="face detector confidence threshold (default: the app's)")
     g.add_argument(
