@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -107,6 +108,25 @@ def _other_files(folder: str | Path) -> list[Path]:
     )
 
 
+class SourceState(str, Enum):
+    """Where a source stands. A ``str`` so that ``state == "ended"`` and JSON/log output stay plain text."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    PAUSED = "paused"  # shown by the window; the capture itself never pauses
+
+    def __str__(self) -> str:
+        return self.value
+
+    def describe(self, attempt: int = 0) -> str:
+        """The text shown to people: ``reconnecting (attempt n)`` or the state's name."""
+        return f"reconnecting (attempt {attempt})" if self is SourceState.RECONNECTING else self.value
+
+
 @dataclass(slots=True)
 class CaptureStats:
     captured: int = 0  # frames read from the source
@@ -115,7 +135,13 @@ class CaptureStats:
     skipped: int = 0  # unreadable images/frames and non-image files skipped
     reconnects: int = 0  # reconnections of a live source that delivered frames again
     lost: int = 0  # times a live source was lost (failed read or stall)
-    status: str = "starting"  # starting | running | reconnecting (attempt n) | ended | stopped | failed
+    state: SourceState = SourceState.STARTING
+    attempt: int = 0  # the current reconnection attempt while RECONNECTING
+
+    @property
+    def status(self) -> str:
+        """The state as shown: ``running``, ``reconnecting (attempt 2)``, ``ended`` ..."""
+        return self.state.describe(self.attempt)
 
 
 class _Reader:
@@ -268,7 +294,7 @@ class Capture:
     def start(self) -> Capture:
         if self._thread is None:
             self._t0 = time.monotonic()
-            self.stats.status = "running"
+            self.stats.state = SourceState.RUNNING
             self._thread = threading.Thread(target=self._run, name=f"capture[{self.spec.name}]", daemon=True)
             self._thread.start()
         return self
@@ -305,10 +331,10 @@ class Capture:
             else:
                 self._run_file()
             if not self._stop.is_set():
-                self.stats.status = "ended"
+                self.stats.state = SourceState.ENDED
         except BaseException as exc:  # reported to the consumer by read()
             self.error = exc
-            self.stats.status = "failed"
+            self.stats.state = SourceState.FAILED
             log.error("capture of %s failed: %s", self.spec.name, mask_credentials(str(exc)))
         finally:
             if self._cap is not None:
@@ -440,7 +466,7 @@ class Capture:
             self._reconnecting = False
             self.stats.reconnects += 1
             log.warning("reconnected to %s", self.spec.name)
-        self.stats.status = "running"
+        self.stats.state = SourceState.RUNNING
 
     def _supervise(self, reader: _Reader) -> str | None:
         """Watch a reader; return why its connection is lost, or None when the capture is stopped."""
@@ -472,7 +498,8 @@ class Capture:
                     "(check the camera/stream, or raise --max-reconnects)"
                 )
             delay = min(first * 2 ** (attempt - 1), cap_delay)
-            self.stats.status = f"reconnecting (attempt {attempt})"
+            self.stats.attempt = attempt  # before the state: a reader never sees attempt 0
+            self.stats.state = SourceState.RECONNECTING
             log.warning("%s: reconnecting (attempt %d) in %.1f s", self.spec.name, attempt, delay)
             if self._stop.wait(delay):
                 return None
@@ -532,5 +559,5 @@ class Capture:
             if self._cap is not None:
                 self._cap.release()
                 self._cap = None
-        if self.stats.status in ("running", "starting") or self.stats.status.startswith("reconnecting"):
-            self.stats.status = "stopped"
+        if self.stats.state in (SourceState.RUNNING, SourceState.STARTING, SourceState.RECONNECTING):
+            self.stats.state = SourceState.STOPPED

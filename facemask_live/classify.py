@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -108,7 +109,13 @@ class MaskClassifier:
     crop_margin: float
     violation_threshold: float
 
-    def __init__(self, model_path: str | Path, threads: int = 1, violation_threshold: float | None = None):
+    def __init__(
+        self,
+        model_path: str | Path,
+        threads: int = 1,
+        violation_threshold: float | None = None,
+        violation_labels: Iterable[str] | None = None,
+    ):
         path = Path(model_path)
         if path.suffix.lower() == ".json":
             meta_path = path
@@ -142,6 +149,11 @@ class MaskClassifier:
             if not 0.0 < violation_threshold < 1.0:
                 raise ModelError(f"violation threshold must be between 0 and 1 (exclusive), got {violation_threshold}")
             self.violation_threshold = float(violation_threshold)
+        if violation_labels is not None:  # a site may count e.g. only no_mask as a violation
+            unknown = sorted(set(violation_labels) - set(self.labels))
+            if unknown:
+                raise ModelError(f"violation label(s) {', '.join(unknown)} not in the model's labels ({', '.join(self.labels)})")
+            self.violation_labels = frozenset(violation_labels)
         self._set_prior_shift()
         self._batch_buf: np.ndarray | None = None
         self._tfl_batch = -1

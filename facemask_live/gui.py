@@ -25,7 +25,9 @@ import numpy as np
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from .annotate import color_for, display_name, draw_banner
-from .capture import mask_credentials, read_image
+from .app import build_pipeline, build_runner, summary_lines
+from .capture import SourceState, mask_credentials, read_image
+from .config import Settings
 from .errors import FacemaskError
 from .results import Event, FrameResult
 from .runner import Runner, RunStats
@@ -121,11 +123,11 @@ def display_problem(environ=None, platform: str | None = None, probe: bool = Fal
     return None
 
 
-def status_banner(image: np.ndarray, status: str) -> np.ndarray | None:
-    """A copy of ``image`` with a 'reconnecting (attempt n)' banner, or None when the status needs none."""
-    if not status.startswith("reconnecting"):
+def status_banner(image: np.ndarray, stats: RunStats) -> np.ndarray | None:
+    """A copy of ``image`` with a 'reconnecting (attempt n)' banner, or None when the state needs none."""
+    if stats.state is not SourceState.RECONNECTING:
         return None
-    return draw_banner(image.copy(), status, BANNER_BGR)
+    return draw_banner(image.copy(), stats.status, BANNER_BGR)
 
 
 def event_thumbnail(event: Event, frame_image: np.ndarray | None, monitor=None) -> np.ndarray | None:
@@ -179,7 +181,8 @@ def _hex(bgr: tuple[int, int, int]) -> str:
 
 
 class FrameWorker(QtCore.QObject):
-    """Runs ``runner.step()`` in a Python thread; reports to the GUI thread through queued signals.
+    """Runs the runner's own loop (:meth:`Runner.run`) in a Python thread; reports to the GUI thread through
+    queued signals. The runner is built with ``on_result=worker.publish`` and ``on_idle=worker.idle``.
 
     result_ready(object): (FrameResult, annotated ndarray, RunStats snapshot) - always the newest one
     status_changed(object): RunStats snapshot while no frames arrive (e.g. reconnecting)
@@ -200,6 +203,7 @@ class FrameWorker(QtCore.QObject):
         self._latest: tuple | None = None  # newest result not yet taken by the GUI
         self._pending = False  # a result_ready signal is on its way
         self.replaced = 0  # results the GUI never showed because a newer one came first
+        self._last_idle: tuple[str | None, float] = (None, 0.0)  # (status, time) of the last status_changed
 
     def publish(self, result: FrameResult, annotated) -> None:
         """Runner's on_result (worker thread): keep only the newest result; signal only if none is pending."""
@@ -225,31 +229,20 @@ class FrameWorker(QtCore.QObject):
             self.thread = threading.Thread(target=self._run, name="facemask-worker", daemon=True)
             self.thread.start()
 
+    def idle(self, stats: RunStats) -> None:
+        """Runner's on_idle (worker thread): no frame for a while; tell the GUI on a change or every 0.5 s."""
+        now = time.monotonic()
+        last_status, last_emit = self._last_idle
+        if stats.status != last_status or now - last_emit > 0.5:
+            self._last_idle = (stats.status, now)
+            self.status_changed.emit(stats_snapshot(stats))
+
     def _run(self) -> None:
         runner = self.runner
-        last_status, last_emit = None, 0.0
         try:
-            runner.capture.start()
-            while not runner.stop_event.is_set():
-                if runner.paused.is_set():
-                    runner.stop_event.wait(0.05)
-                    continue
-                result = runner.step(0.25)
-                if result is not None:
-                    if runner.max_frames is not None and runner.stats.processed >= runner.max_frames:
-                        runner.stats.status = "ended"
-                        self.ended.emit(runner.stats.status)
-                        break
-                    continue
-                if runner.capture.finished:
-                    runner.stats.status = runner.capture.stats.status
-                    if not runner.stop_event.is_set():
-                        self.ended.emit(runner.stats.status)
-                    break
-                now = time.monotonic()
-                if runner.stats.status != last_status or now - last_emit > 0.5:
-                    last_status, last_emit = runner.stats.status, now
-                    self.status_changed.emit(stats_snapshot(runner.stats))
+            stats = runner.run()
+            if not runner.stop_event.is_set():  # the source ended (or --max-frames): not stopped by the window
+                self.ended.emit(stats.status)
         except BaseException as exc:  # shown by the window, which then exits non-zero
             if not runner.stop_event.is_set():
                 self.failed.emit(exc)
@@ -323,11 +316,9 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.runner = runner
         self.worker = worker or FrameWorker(runner)
-        self.worker.runner = runner
+        if self.worker.runner is None:
+            self.worker.runner = runner
         if runner is not None:
-            if runner.on_result is None:
-                runner.on_result = self.worker.publish
-            runner.annotate_frames = True
             source_name = source_name or runner.capture.spec.name
             labels = labels or list(runner.pipeline.labels)
         self.source_name = mask_credentials(source_name or "")
@@ -484,7 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status = stats.status
             self._update_source_label()
         if self.current is not None:
-            banner = status_banner(self.current[1], stats.status)
+            banner = status_banner(self.current[1], stats)
             if banner is not None:  # also over frames still in flight when the source was lost
                 self.video.show_image(banner)
                 self.banner_shown = True
@@ -621,20 +612,19 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
 
-def build_window(args) -> MainWindow:
-    """Pipeline, runner and window from the CLI options. Raises FacemaskError for bad sources/models/folders."""
-    from .cli import build_pipeline, build_runner, default_snapshot_dir
-
-    pipeline = build_pipeline(args)
+def build_window(settings: Settings) -> MainWindow:
+    """Pipeline, runner and window from the settings. Raises FacemaskError for bad sources/models/folders."""
+    pipeline = build_pipeline(settings)
     worker = FrameWorker()
-    runner = build_runner(args, pipeline, on_result=worker.publish, annotate_frames=True)
+    runner = build_runner(settings, pipeline, on_result=worker.publish, on_idle=worker.idle, annotate_frames=True)
+    worker.runner = runner  # the worker exists first: the runner's callbacks are its methods
     return MainWindow(
         runner,
         worker=worker,
-        snapshot_dir=args.snapshots or default_snapshot_dir(),
-        alert_flash=args.alert_flash,
-        alert_sound=args.alert_sound,
-        debug=getattr(args, "debug", False),
+        snapshot_dir=settings.output.snapshot_dir(),
+        alert_flash=settings.gui.alert_flash,
+        alert_sound=settings.gui.alert_sound,
+        debug=settings.debug,
     )
 
 
@@ -651,8 +641,8 @@ def _excepthook(window: MainWindow):
     return hook
 
 
-def run_gui(args) -> int:
-    """Open the window on ``args.source`` and run until it is closed; returns the exit code."""
+def run_gui(settings: Settings) -> int:
+    """Open the window on the settings' source and run until it is closed; returns the exit code."""
     problem = display_problem(probe=True)
     if problem:
         raise FacemaskError(problem)
@@ -662,7 +652,7 @@ def run_gui(args) -> int:
         QtCore.QCoreApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
         app = QtWidgets.QApplication([APP_NAME])
     app.setApplicationName(APP_NAME)
-    window = build_window(args)  # FacemaskError before any window is shown
+    window = build_window(settings)  # FacemaskError before any window is shown
     old_hook = sys.excepthook
     sys.excepthook = _excepthook(window)
     old_int = signal.signal(signal.SIGINT, lambda *_: window.request_quit(130))
@@ -681,8 +671,6 @@ def run_gui(args) -> int:
         signal.signal(signal.SIGTERM, old_term)
         sys.excepthook = old_hook
     if window.error is None:
-        from .cli import summary_lines
-
         for line in summary_lines(window.runner.stats, window.runner.capture):
             print(line, file=sys.stderr)
     return window.exit_code

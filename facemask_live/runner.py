@@ -14,14 +14,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .annotate import annotate
-from .capture import Capture
+from .capture import Capture, SourceState
 from .pipeline import Located, Pipeline
 from .results import FrameResult
-from .sinks import DetectionsWriter, EventLog, VideoSink
+from .sinks import Sink
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,22 @@ class RunStats:
     skipped: int = 0
     reconnects: int = 0
     frame_age_ms: float = 0.0  # capture -> result ready, newest frame
-    status: str = "starting"
+    state: SourceState = SourceState.STARTING
+    attempt: int = 0  # reconnection attempt while RECONNECTING
     faces_by_label: dict[str, int] = field(default_factory=dict)
     people: int = 0
     people_by_label: dict[str, int] = field(default_factory=dict)
     violations: int = 0
     video_note: str | None = None
+
+    @property
+    def status(self) -> str:
+        """The source state as shown: ``running``, ``reconnecting (attempt 2)``, ``ended`` ..."""
+        return self.state.describe(self.attempt)
+
+    def follow(self, capture: Capture) -> None:
+        """Take the capture's state (and its reconnection attempt)."""
+        self.attempt, self.state = capture.stats.attempt, capture.stats.state
 
 
 _END = object()  # the locate thread's last item: the source ended or was stopped
@@ -149,11 +159,14 @@ class LocateThread:
 
 
 class Runner:
-    """Pulls frames from ``capture``, runs ``pipeline``, feeds the sinks and ``on_result``.
+    """Owns the loop: pulls frames from ``capture``, runs ``pipeline``, feeds ``sinks`` and ``on_result``.
 
+    ``sinks``: objects with ``write(result, annotated)`` and ``close()`` (:class:`~facemask_live.sinks.Sink`).
     ``on_result(result, annotated)`` is called for every processed frame (annotated is None unless
-    ``annotate_frames`` is set or a video sink needs it). ``pipelined``: detect the next frame in a
-    second thread while this one is classified, tracked and drawn (see the module docstring).
+    ``annotate_frames`` is set or a sink needs it). ``on_idle(stats)`` is called when no frame came for a
+    while (e.g. reconnecting), so that a window can show the state. ``pipelined``: detect the next frame in
+    a second thread while this one is classified, tracked and drawn (see the module docstring). Headless
+    mode calls :meth:`run` in the main thread, the window in a worker thread: the same loop.
     """
 
     def __init__(
@@ -161,22 +174,21 @@ class Runner:
         capture: Capture,
         pipeline: Pipeline,
         *,
-        detections: DetectionsWriter | None = None,
-        video: VideoSink | None = None,
-        event_log: EventLog | None = None,
+        sinks: Sequence[Sink] = (),
         on_result: Callable[[FrameResult, object], None] | None = None,
+        on_idle: Callable[[RunStats], None] | None = None,
         annotate_frames: bool = False,
         max_frames: int | None = None,
         pipelined: bool = True,
     ):
         self.capture = capture
         self.pipeline = pipeline
-        self.detections = detections
-        self.video = video
-        self.event_log = event_log
+        self.sinks = tuple(sinks)
         self.on_result = on_result
-        self.annotate_frames = annotate_frames or video is not None
+        self.on_idle = on_idle
+        self.annotate_frames = annotate_frames or any(s.needs_annotated for s in self.sinks)
         self.max_frames = max_frames
+        self.reached_max_frames = False
         self.stats = RunStats()
         self.stop_event = threading.Event()
         self.paused = threading.Event()
@@ -199,7 +211,8 @@ class Runner:
             self._last_captured = cs.captured
         s.processed_fps = self._processed_rate.rate
         s.capture_fps = self._captured_rate.rate
-        s.dropped, s.skipped, s.reconnects, s.status = cs.dropped, cs.skipped, cs.reconnects, cs.status
+        s.dropped, s.skipped, s.reconnects = cs.dropped, cs.skipped, cs.reconnects
+        s.follow(self.capture)
         s.frame_age_ms = (now - result.frame.captured_at) * 1000.0
         for face in result.faces:
             s.faces_by_label[face.shown_label] = s.faces_by_label.get(face.shown_label, 0) + 1
@@ -246,7 +259,7 @@ class Runner:
         """Process the next frame; None when no frame came within ``timeout`` or the source ended."""
         located = self._next_located(timeout)
         if located is None:
-            self.stats.status = self.capture.stats.status
+            self.stats.follow(self.capture)
             return None
         t0 = time.perf_counter()
         result = self.pipeline.finish(located)
@@ -256,14 +269,10 @@ class Runner:
             t1 = time.perf_counter()
             annotated = annotate(frame.image, result)
             result.timings["draw"] = time.perf_counter() - t1
-        if self.detections is not None:
-            self.detections.write(result)
-        if self.video is not None:
-            self.video.write(annotated)
-            self.stats.video_note = self.video.stopped_reason
-        if self.event_log is not None:
-            for ev in result.events:
-                self.event_log.write(ev)
+        for sink in self.sinks:
+            sink.write(result, annotated)
+            if sink.needs_annotated and sink.stopped_reason:  # e.g. the recording stopped on a full disk
+                self.stats.video_note = sink.stopped_reason
         t = result.timings
         t["total"] = time.perf_counter() - t0 + t.get("detect", 0.0) + t.get("flow", 0.0)
         self._update_stats(result)
@@ -283,14 +292,19 @@ class Runner:
                 if result is None:
                     if self.capture.finished:
                         break
-                    self.stats.status = self.capture.stats.status
+                    self.stats.follow(self.capture)
+                    if self.on_idle is not None:
+                        self.on_idle(self.stats)
                     continue
                 if progress is not None:
                     progress(result)
                 if self.max_frames is not None and self.stats.processed >= self.max_frames:
+                    self.reached_max_frames = True
                     break
         finally:
             self.close()
+        if self.reached_max_frames:
+            self.stats.state = SourceState.ENDED  # for the window: the run is over, not interrupted
         return self.stats
 
     def stop(self) -> None:
@@ -304,10 +318,9 @@ class Runner:
         self.capture.stop()
         if self._locator is not None:
             self._locator.stop()
-        for sink in (self.video, self.detections, self.event_log):
-            if sink is not None:
-                try:
-                    sink.close()
-                except Exception as exc:  # keep closing the others
-                    log.error("closing %s failed: %s", type(sink).__name__, exc)
-        self.stats.status = self.capture.stats.status
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # keep closing the others
+                log.error("closing %s failed: %s", type(sink).__name__, exc)
+        self.stats.follow(self.capture)

@@ -1,6 +1,8 @@
 """Where results go: detections JSONL, event logs, annotated video, snapshots.
 
-Every sink is a plain object fed (frame, result); none needs Qt. Files are flushed as they are
+Every sink has the same small interface, :class:`Sink`: ``write(result, annotated)`` for each processed
+frame (``annotated`` is the drawn frame, or None unless a sink sets ``needs_annotated``) and ``close()``;
+none needs Qt. The runner feeds a list of them. Files are flushed as they are
 written (JSONL/CSV per record) so that a killed process loses nothing already recorded, and the video
 writer is finalised by :meth:`close` (called on every exit path by the runner).
 """
@@ -16,6 +18,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -24,6 +27,17 @@ from .errors import OutputError
 from .results import Event, FrameResult
 
 log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Where results go. ``stopped_reason``: why the sink stopped writing (e.g. a full disk), else None."""
+
+    needs_annotated: bool
+    stopped_reason: str | None
+
+    def write(self, result: FrameResult, annotated: np.ndarray | None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def ensure_dir(path: str | Path, what: str) -> Path:
@@ -76,13 +90,15 @@ def frame_record(result: FrameResult) -> dict:
 class DetectionsWriter:
     """One JSON record per processed frame or image (also frames without faces)."""
 
+    needs_annotated = False
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._fh = open_for_append(path, "detections")
         self._fh.truncate(0)
         self.stopped_reason: str | None = None
 
-    def write(self, result: FrameResult) -> None:
+    def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:
         if self.stopped_reason:
             return
         try:
@@ -117,6 +133,8 @@ def event_record(ev: Event) -> dict:
 class EventLog:
     """Appends one record per violation event to a .jsonl or .csv file, flushed and fsynced per event."""
 
+    needs_annotated = False
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.csv = self.path.suffix.lower() == ".csv"
@@ -128,7 +146,12 @@ class EventLog:
             self._writer.writeheader()
             self._fh.flush()
 
-    def write(self, ev: Event) -> None:
+    def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:
+        """The events of one frame (usually none)."""
+        for ev in result.events:
+            self.write_event(ev)
+
+    def write_event(self, ev: Event) -> None:
         if self.stopped_reason:
             return
         rec = event_record(ev)
@@ -186,6 +209,7 @@ class VideoSink:
     """Writes annotated frames to a video file; finalised by close(). Stops (and says so) on a full disk."""
 
     MIN_FREE_BYTES = 64 * 1024 * 1024
+    needs_annotated = True
 
     def __init__(self, path: str | Path, fps: float | None):
         self.path = Path(path).expanduser()
@@ -216,9 +240,11 @@ class VideoSink:
         reserve = min(self.MIN_FREE_BYTES, 8 * frame_bytes + 64 * self.frames + 256 * 1024)
         return free < reserve
 
-    def write(self, image: np.ndarray) -> None:
-        if self.stopped_reason:
+    def write(self, result: FrameResult | None, annotated: np.ndarray | None) -> None:
+        """Append the annotated frame (``result`` is not needed: the drawing has everything)."""
+        if self.stopped_reason or annotated is None:
             return
+        image = annotated
         if self._writer is None:
             h, w = image.shape[:2]
             self._writer = cv2.VideoWriter(str(self.path), self._fourcc, self.fps, (w, h))

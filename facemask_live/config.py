@@ -1,0 +1,419 @@
+"""Typed, validated settings: one frozen dataclass per area, loaded from YAML/TOML and the command line.
+
+A site file (``--config site.yaml``) holds the same sections as :class:`Settings`; every key is checked,
+so a typo is an error naming the key and the closest valid one. ``{NAME}`` in a string is replaced by the
+environment variable ``NAME`` (e.g. ``rtsp://admin:{FACEMASK_CAM1_PASSWORD}@10.0.0.5/stream``), which
+keeps passwords out of the file. Command-line options override the file (see :mod:`facemask_live.options`).
+
+Every section validates itself in ``__post_init__`` and raises ``ValueError`` with a one-line message;
+:func:`load_file` turns that into a :class:`ConfigError` (exit code 2) naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import FacemaskError
+
+DETECTOR_NAMES = ("retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
+
+
+class ConfigError(FacemaskError):
+    """A settings file or value that cannot be used (exit code 2)."""
+
+    exit_code = 2
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _unit(value: float | None, name: str, *, open_top: bool = False) -> None:
+    if value is None:
+        return
+    if open_top:
+        _check(0.0 < value < 1.0, f"{name} must be between 0 and 1 (exclusive), got {value}")
+    else:
+        _check(0.0 < value <= 1.0, f"{name} must be in (0, 1], got {value}")
+
+
+def _at_least(value: float | None, low: float, name: str) -> None:
+    if value is not None:
+        _check(value >= low, f"{name} must be >= {low:g}, got {value}")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What to watch and how to treat it (also the single camera of a one-camera site)."""
+
+    source: str = "0"
+    realtime: bool = False
+    loop: bool = False
+    max_frames: int | None = None
+    stall_timeout: float = 5.0
+    max_reconnects: int | None = None
+
+    def __post_init__(self):
+        _check(str(self.source).strip() != "", "source.source must not be empty")
+        _at_least(self.max_frames, 1, "source.max_frames")
+        _check(self.stall_timeout > 0, f"source.stall_timeout must be > 0, got {self.stall_timeout}")
+        _at_least(self.max_reconnects, 0, "source.max_reconnects")
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """The face detector (:func:`facemask_live.detect.create_detector`)."""
+
+    name: str = "retinaface"
+    dir: str | None = None
+    confidence: float | None = None  # None: the detector's own default
+    min_face: int = 20
+    size: int | None = None  # None: the detector's own default input size
+    verify_faces: int = 2
+    candidate_confidence: float = 0.15
+    detect_every: int = 2
+
+    def __post_init__(self):
+        _check(self.name in DETECTOR_NAMES, f"detector.name must be one of {', '.join(DETECTOR_NAMES)}, got {self.name!r}")
+        _unit(self.confidence, "detector.confidence")
+        _at_least(self.min_face, 0, "detector.min_face")
+        _at_least(self.size, 1, "detector.size")
+        _at_least(self.verify_faces, 0, "detector.verify_faces")
+        _unit(self.candidate_confidence, "detector.candidate_confidence")
+        _at_least(self.detect_every, 1, "detector.detect_every")
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """The mask classifier (:class:`facemask_live.classify.MaskClassifier`)."""
+
+    model: str | None = None  # None: the shipped model
+    violation_threshold: float | None = None  # None: the model's
+    violation_labels: tuple[str, ...] | None = None  # None: the model's
+
+    def __post_init__(self):
+        _unit(self.violation_threshold, "classifier.violation_threshold", open_top=True)
+        if self.violation_labels is not None:
+            _check(len(self.violation_labels) > 0, "classifier.violation_labels must name at least one label (or be left out)")
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """People tracking and the per-person label vote (:class:`facemask_live.track.Tracker`)."""
+
+    enabled: bool = True
+    delay: int = 3
+    max_missing: int = 15
+    vote_window: int = 15
+    vote_min_confidence: float = 0.6
+
+    def __post_init__(self):
+        _at_least(self.delay, 0, "tracking.delay")
+        _at_least(self.max_missing, 0, "tracking.max_missing")
+        _at_least(self.vote_window, 1, "tracking.vote_window")
+        _unit(self.vote_min_confidence, "tracking.vote_min_confidence")
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """Violation events (:class:`facemask_live.events.ViolationMonitor`)."""
+
+    cooldown: float = 60.0
+    auto_snapshots: bool = True
+
+    def __post_init__(self):
+        _at_least(self.cooldown, 0, "events.cooldown")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where results go. ``snapshots`` None: :func:`default_snapshot_dir`."""
+
+    snapshots: str | None = None
+    output: str | None = None  # annotated video
+    detections: str | None = None  # JSONL, one record per frame
+    events: str | None = None  # event log, .jsonl or .csv
+    progress: bool = True  # progress bar in headless mode
+
+    def snapshot_dir(self) -> Path:
+        """The snapshot folder: the one given, else ~/Pictures/facemask-live if ~/Pictures exists, else ./snapshots."""
+        return Path(self.snapshots) if self.snapshots else default_snapshot_dir()
+
+
+@dataclass(frozen=True)
+class GuiSettings:
+    """The window (or none)."""
+
+    headless: bool = False
+    alert_sound: bool = False
+    alert_flash: bool = True
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """One camera of a site. Sections left None use the site's; ``zones``/``detect_fps`` are for later issues."""
+
+    name: str = "camera"
+    source: str = "0"
+    loop: bool = False
+    realtime: bool = False
+    detector: DetectorSettings | None = None
+    classifier: ClassifierSettings | None = None
+    tracking: TrackingSettings | None = None
+    zones: tuple = ()
+    detect_fps: float | None = None
+
+    def __post_init__(self):
+        _check(bool(str(self.name).strip()), "cameras[].name must not be empty")
+        _check(str(self.source).strip() != "", f"camera {self.name!r}: source must not be empty")
+        if self.detect_fps is not None:
+            _check(self.detect_fps > 0, f"camera {self.name!r}: detect_fps must be > 0, got {self.detect_fps}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs; built by :func:`facemask_live.options.load_settings` or directly in code.
+
+    ``cameras`` empty: one camera named "camera" made from the ``source`` section.
+    """
+
+    source: SourceSettings = field(default_factory=SourceSettings)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    events: EventSettings = field(default_factory=EventSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    gui: GuiSettings = field(default_factory=GuiSettings)
+    cameras: tuple[CameraSettings, ...] = ()
+    threads: int | None = None  # None: all cores for the detector, 1 for the classifier (see detector_threads)
+    verbose: bool = False
+    debug: bool = False
+
+    def __post_init__(self):
+        _at_least(self.threads, 1, "threads")
+        if not self.cameras:
+            s = self.source
+            object.__setattr__(self, "cameras", (CameraSettings("camera", s.source, s.loop, s.realtime),))
+        names = [c.name for c in self.cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        _check(not dupes, f"cameras: the name {dupes[0] if dupes else ''!r} is used twice (names must be unique)")
+
+    # -- the thread-count rule, written once -------------------------------------------------------
+    def detector_threads(self) -> int:
+        """OpenCV/detector threads: ``threads``, else every core (the classifier runs beside it)."""
+        if self.threads:
+            return self.threads
+        import cv2
+
+        return cv2.getNumberOfCPUs() or os.cpu_count() or 1
+
+    def classifier_threads(self) -> int:
+        return self.threads or 1
+
+    # -- per camera ----------------------------------------------------------------------------------
+    def camera(self, name: str | None = None) -> CameraSettings:
+        """The camera called ``name`` (None: the first)."""
+        if name is None:
+            return self.cameras[0]
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise ConfigError(f"no camera named {name!r} (cameras: {', '.join(c.name for c in self.cameras)})")
+
+    def for_camera(self, camera: CameraSettings) -> Settings:
+        """These settings with the camera's source and its own detector/classifier/tracking sections."""
+        return dataclasses.replace(
+            self,
+            source=dataclasses.replace(self.source, source=camera.source, loop=camera.loop, realtime=camera.realtime),
+            detector=camera.detector or self.detector,
+            classifier=camera.classifier or self.classifier,
+            tracking=camera.tracking or self.tracking,
+            cameras=(camera,),
+        )
+
+
+def default_snapshot_dir() -> Path:
+    pictures = Path.home() / "Pictures"
+    return pictures / "facemask-live" if pictures.is_dir() else Path("snapshots")
+
+
+# ----------------------------------------------------------------------------------- from plain data
+_ENV_RE = re.compile(r"\{([A-Z_][A-Z0-9_]*)\}")
+
+
+def substitute_env(text: str, where: str, environ: typing.Mapping[str, str] | None = None) -> str:
+    """Replace ``{NAME}`` by the environment variable NAME; a missing variable is a ConfigError."""
+    env = os.environ if environ is None else environ
+
+    def repl(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in env:
+            raise ConfigError(f"{where}: environment variable {name} is not set (export {name}=...)")
+        return env[name]
+
+    return _ENV_RE.sub(repl, text)
+
+
+def _describe(hint) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args and (typing.get_origin(hint) in (typing.Union, types.UnionType)):
+        return " or ".join(_describe(a) for a in args)
+    if typing.get_origin(hint) is tuple or hint is tuple:
+        return "a list"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a text"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _value(value: Any, hint, where: str) -> Any:
+    """``value`` checked against the type ``hint`` (lists become tuples, ints are accepted as floats)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return _value(value, a, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{where}: expected {_describe(hint)}, got {value!r}")
+    if dataclasses.is_dataclass(hint):
+        return _section(hint, value, where)
+    if origin is tuple or hint is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_value(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return substitute_env(value, where)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # e.g. `source: 0` for a webcam
+    raise ConfigError(f"{where}: expected {_describe(hint)}, got {value!r}")
+
+
+def _section(cls, data: Any, where: str):
+    """An instance of the dataclass ``cls`` from a mapping; unknown keys name the closest valid one."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'settings'}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (valid keys: {', '.join(names)})"
+            raise ConfigError(f"unknown setting {path!r}{hint}")
+        kwargs[key] = _value(value, hints[key], path)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where + ': ' if where else ''}{exc}") from None
+
+
+def settings_from_dict(data: dict) -> Settings:
+    """Settings from nested plain data (as read from YAML/TOML); raises ConfigError.
+
+    A camera's ``detector``/``classifier``/``tracking`` keys override the site's sections key by key.
+    """
+    data = dict(data or {})
+    cams = data.pop("cameras", None)
+    site = _section(Settings, data, "")
+    if cams is None:
+        return site
+    if not isinstance(cams, list):
+        raise ConfigError(f"cameras: expected a list of cameras, got {cams!r}")
+    built = []
+    for i, cam in enumerate(cams):
+        where = f"cameras[{i}]"
+        if not isinstance(cam, dict):
+            raise ConfigError(f"{where}: expected a mapping of keys, got {cam!r}")
+        cam = dict(cam)
+        for key in ("detector", "classifier", "tracking"):
+            if isinstance(cam.get(key), dict):  # merged over the site's section
+                merged = {**settings_to_dict(getattr(site, key)), **cam[key]}
+                cam[key] = _section(type(getattr(site, key)), merged, f"{where}.{key}")
+        built.append(_section(CameraSettings, cam, where))
+    try:
+        return dataclasses.replace(site, cameras=tuple(built))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def settings_to_dict(obj) -> Any:
+    """Plain data (dicts, lists, scalars) of a settings object, as written by ``--print-config``."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: settings_to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [settings_to_dict(v) for v in obj]
+    return obj
+
+
+def read_file(path: str | Path) -> dict:
+    """The raw mapping in a .yaml/.yml/.toml/.json settings file; raises ConfigError."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    suffix = p.suffix.lower()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    elif suffix in (".yaml", ".yml", ".json"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {' '.join(str(exc).split())}") from None
+    else:
+        raise ConfigError(f"config file {p}: unknown format {suffix or '(no extension)'} (use .yaml, .yml or .toml)")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a mapping of sections at the top, got {type(data).__name__}")
+    return data
+
+
+def load_file(path: str | Path) -> Settings:
+    """Settings from a YAML/TOML file; every problem is a ConfigError naming the file."""
+    data = read_file(path)
+    try:
+        return settings_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+
+
+def to_yaml(settings: Settings) -> str:
+    import yaml
+
+    return yaml.safe_dump(settings_to_dict(settings), sort_keys=False, default_flow_style=False)

@@ -1,0 +1,246 @@
+"""The app's command-line options and how they become :class:`~facemask_live.config.Settings`.
+
+Shared by the front ends (``cli``, ``gui``) and the tools that run the app (bench, soak, screenshots).
+Only options the user actually gave override a ``--config`` file; the others keep the file's values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from . import __version__
+from .config import ConfigError, Settings, load_file, settings_from_dict, settings_to_dict
+from .detect import DETECTORS, RETINAFACE_ONNX
+
+EPILOG = """\
+sources:
+  0, 1, ...                       webcam index
+  rtsp://user:pass@host:554/path  RTSP IP camera (the password is never shown or logged)
+  http://host:8080/video          MJPEG or other HTTP(S) stream
+  clip.mp4                        video file (processed frame by frame; --realtime plays it at its own rate)
+  photo.jpg                       a single image
+  folder/                         every image in a folder (unreadable files are skipped and counted)
+
+keys in the window: S snapshot, Space pause/resume, Q or Esc quit.
+exit codes: 0 ok, 1 internal error, 2 bad option, 3 source error, 4 model error, 5 output error, 130 interrupted (Ctrl+C; SIGTERM stops cleanly with 0).
+"""
+
+
+def positive_int(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return v
+
+
+def non_negative_int(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
+    return v
+
+
+def unit_float(text: str) -> float:
+    v = float(text)
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return v
+
+
+def open_unit_float(text: str) -> float:
+    v = float(text)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def non_negative_float(text: str) -> float:
+    v = float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facemask-live",
+        description="Watch a camera, video, image or folder and show for every person whether they wear a face mask.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"facemask-live {__version__}")
+    p.add_argument("--config", "-c", metavar="FILE", help="read settings from a YAML or TOML file; options given here override it (see docs/architecture.md)")
+    p.add_argument("--print-config", action="store_true", help="print the effective settings as YAML and exit")
+    g = p.add_argument_group("input")
+    g.add_argument("--source", "-s", default="0", help="webcam index, stream URL, video file, image or folder (default: 0)")
+    g.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, dropping frames like a live camera")
+    g.add_argument("--loop", action="store_true", help="replay a video file or folder when it ends")
+    g.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing this many frames")
+    g.add_argument("--stall-timeout", type=positive_float, default=5.0, metavar="S", help="seconds without a frame before a live source counts as lost (default: 5)")
+    g.add_argument("--max-reconnects", type=non_negative_int, metavar="N", help="give up after N failed reconnection attempts in a row (default: retry forever)")
+
+    g = p.add_argument_group("models")
+    g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)")
+    g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.3 for the shipped model)")
+    g.add_argument("--detector", choices=DETECTORS, default="retinaface", help="face detector: retinaface (RetinaFace-MobileNet0.25, finds masked faces) or ssd (OpenCV's res10 SSD) (default: retinaface)")
+    g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: models/)")
+    g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface, 0.5 for ssd)")
+    g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
+    g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: retinaface resizes the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for retinaface, 300 for ssd)")
+    g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="ssd only: re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
+    g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="ssd only: lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
+    g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores for the detector, 1 for the classifier, which runs beside it)")
+    g.add_argument("--detect-every", type=positive_int, default=2, metavar="N", help="run the face detector on every Nth frame of a video only, following faces by optical flow in between (default: 2; 1 = every frame)")
+
+    g = p.add_argument_group("tracking and events")
+    g.add_argument("--no-track", dest="track", action="store_false", help="label every frame on its own, without tracking people")
+    g.add_argument("--track-delay", type=non_negative_int, default=3, metavar="N", help="frames a face must be seen before it becomes a tracked person (default: 3)")
+    g.add_argument("--track-max-missing", type=non_negative_int, default=15, metavar="N", help="frames a person may be missing before the track ends (default: 15)")
+    g.add_argument("--vote-window", type=positive_int, default=15, metavar="N", help="frames over which a person's label is decided (default: 15)")
+    g.add_argument("--vote-min-confidence", type=unit_float, default=0.6, metavar="P", help="minimum averaged probability for a person's label (default: 0.6)")
+    g.add_argument("--cooldown", type=non_negative_float, default=60.0, metavar="S", help="seconds before the same person can raise another violation event (default: 60)")
+    g.add_argument("--events", metavar="FILE", help="append violation events to FILE (.jsonl or .csv)")
+    g.add_argument("--no-auto-snapshots", dest="auto_snapshots", action="store_false", help="do not save a snapshot for each violation event")
+    g.add_argument("--alert-sound", action="store_true", help="beep on a new violation (window mode)")
+    g.add_argument("--no-alert-flash", dest="alert_flash", action="store_false", help="do not flash the window border on a new violation")
+
+    g = p.add_argument_group("output")
+    g.add_argument("--headless", action="store_true", help="run without a window (servers, scripts); prints progress and a summary")
+    g.add_argument("--snapshots", metavar="DIR", help="folder for snapshots (default: ~/Pictures/facemask-live if ~/Pictures exists, else ./snapshots)")
+    g.add_argument("--output", "-o", metavar="FILE", help="write the annotated video to FILE (.mp4 or .avi)")
+    g.add_argument("--detections", metavar="FILE", help="write one JSON record per processed frame/image to FILE (.jsonl)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar in headless mode")
+    g.add_argument("--verbose", "-v", action="store_true", help="log more")
+    g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
+    return p
+
+
+# option dest -> (section, key) of Settings; None as section: a key of Settings itself
+OPTION_MAP: dict[str, tuple[str | None, str]] = {
+    "source": ("source", "source"),
+    "realtime": ("source", "realtime"),
+    "loop": ("source", "loop"),
+    "max_frames": ("source", "max_frames"),
+    "stall_timeout": ("source", "stall_timeout"),
+    "max_reconnects": ("source", "max_reconnects"),
+    "model": ("classifier", "model"),
+    "violation_threshold": ("classifier", "violation_threshold"),
+    "detector": ("detector", "name"),
+    "detector_dir": ("detector", "dir"),
+    "confidence": ("detector", "confidence"),
+    "min_face": ("detector", "min_face"),
+    "detector_size": ("detector", "size"),
+    "verify_faces": ("detector", "verify_faces"),
+    "candidate_confidence": ("detector", "candidate_confidence"),
+    "detect_every": ("detector", "detect_every"),
+    "threads": (None, "threads"),
+    "track": ("tracking", "enabled"),
+    "track_delay": ("tracking", "delay"),
+    "track_max_missing": ("tracking", "max_missing"),
+    "vote_window": ("tracking", "vote_window"),
+    "vote_min_confidence": ("tracking", "vote_min_confidence"),
+    "cooldown": ("events", "cooldown"),
+    "auto_snapshots": ("events", "auto_snapshots"),
+    "events": ("output", "events"),
+    "snapshots": ("output", "snapshots"),
+    "output": ("output", "output"),
+    "detections": ("output", "detections"),
+    "progress": ("output", "progress"),
+    "alert_sound": ("gui", "alert_sound"),
+    "alert_flash": ("gui", "alert_flash"),
+    "headless": ("gui", "headless"),
+    "verbose": (None, "verbose"),
+    "debug": (None, "debug"),
+}
+NOT_SETTINGS = {"config", "print_config", "help", "version"}
+
+
+def given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> dict:
+    """Only the options present in ``argv`` (dest -> value): parsed again with every default suppressed."""
+    quiet = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        kwargs = {"dest": action.dest, "default": argparse.SUPPRESS}
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            kwargs["action"] = "store_const"
+            kwargs["const"] = action.const
+        else:
+            kwargs.update(type=action.type, choices=action.choices, nargs=action.nargs)
+        quiet.add_argument(*action.option_strings, **kwargs)
+    return vars(quiet.parse_known_args(argv)[0])
+
+
+def apply_options(settings: Settings, options: dict) -> Settings:
+    """``settings`` with the given command-line options (dest -> value) put in their sections."""
+    data = settings_to_dict(settings)
+    replace_cameras = "source" in options
+    for dest, value in options.items():
+        if dest in NOT_SETTINGS:
+            continue
+        section, key = OPTION_MAP[dest]
+        if section is None:
+            data[key] = value
+        else:
+            data[section][key] = value
+    for cam in data["cameras"]:  # a camera list from a file keeps its sources; --loop/--realtime apply to all
+        for key in ("loop", "realtime"):
+            if key in options:
+                cam[key] = options[key]
+    if replace_cameras:  # --source: a one-camera site
+        data["cameras"] = []
+    for cam in data["cameras"]:  # the site sections the options just changed are not camera overrides
+        for key in ("detector", "classifier", "tracking"):
+            cam[key] = None if cam[key] is None else {**cam[key], **{OPTION_MAP[d][1]: v for d, v in options.items()
+                                                                      if d in OPTION_MAP and OPTION_MAP[d][0] == key}}
+    if not data["cameras"]:
+        del data["cameras"]
+    return settings_from_dict(data)
+
+
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None,
+                       argv: list[str] | None = None) -> Settings:
+    """Settings from parsed options: the ``--config`` file (if any), then the options given in ``argv``.
+
+    Without ``argv`` every option counts as given (e.g. a Namespace made in code).
+    """
+    base = load_file(args.config) if getattr(args, "config", None) else Settings()
+    if argv is None:
+        options = {k: v for k, v in vars(args).items() if k in OPTION_MAP}
+    else:
+        options = given_options(parser or build_parser(), argv)
+    try:
+        return apply_options(base, options)
+    except ConfigError as exc:
+        raise ConfigError(f"{'config ' + args.config + ' with the options given: ' if getattr(args, 'config', None) else ''}{exc}") from None
+
+
+def load_settings(argv: list[str] | None = None, **overrides) -> Settings:
+    """Settings from app command-line arguments (as ``facemask-live`` takes them), then ``overrides``.
+
+    ``overrides``: section name -> dict of keys (e.g. ``detector={"detect_every": 1}``) or a Settings field.
+    """
+    parser = build_parser()
+    argv = list(argv or [])
+    args = parser.parse_args(argv)
+    settings = settings_from_args(args, parser, argv)
+    return override(settings, **overrides) if overrides else settings
+
+
+def override(settings: Settings, **changes) -> Settings:
+    """``settings`` with some keys of some sections replaced: ``override(s, detector={"confidence": 0.5})``."""
+    fields = {}
+    for name, value in changes.items():
+        current = getattr(settings, name)
+        fields[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+    if "source" in fields and "cameras" not in fields:
+        fields["cameras"] = ()  # rebuilt from the new source section
+    return dataclasses.replace(settings, **fields)
