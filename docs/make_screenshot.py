@@ -82,19 +82,17 @@ def main() -> int:
     from PyQt5 import QtWidgets
 
     from facemask_live import gui
-    from facemask_live.cli import build_parser
+    from facemask_live.options import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         video = write_scene_video(Path(tmp) / "demo-scene.avi")
-        args = build_parser().parse_args(
-            ["--source", str(video), "--loop", "--realtime", "--snapshots", str(Path(tmp) / "snaps")]
-        )
+        settings = load_settings(["--source", str(video), "--loop", "--realtime", "--snapshots", str(Path(tmp) / "snaps")])
         problem = gui.display_problem(probe=True)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
         app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["facemask-live"])
-        window = gui.build_window(args)
+        window = gui.build_window(settings)
         window.setWindowTitle("facemask-live — demo-scene.avi")
         window.source_name = "demo-scene.avi"
         window._update_source_label()

@@ -96,8 +96,8 @@ def _ms_dist(values: list[float]) -> dict | None:
 
 # ------------------------------------------------------------------------------------------ options
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import positive_int
     from .detect import DETECTORS
+    from .options import positive_int
 
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.bench",
@@ -156,28 +156,24 @@ def model_argv(opts) -> list[str]:
     return argv
 
 
-def app_args(opts, source: str, frames: int, realtime: bool = False, threads: int | None = None) -> argparse.Namespace:
-    """The app's own options (cli defaults) for this benchmark run."""
-    from .cli import build_parser as cli_parser
+def app_settings(opts, source: str, frames: int, realtime: bool = False, threads: int | None = None):
+    """The app's settings (its defaults, headless) for this benchmark run."""
+    from .options import load_settings
 
-    argv = ["--headless", "--no-progress", "--source", source, "--max-frames", str(frames), *model_argv(opts)]
-    if threads:
-        argv += ["--threads", str(threads)]
-    if not opts.track:
-        argv.append("--no-track")
-    if realtime:
-        argv.append("--realtime")
-    args = cli_parser().parse_args(argv)
-    if opts.detect_every is not None:
-        args.detect_every = opts.detect_every
-    return args
+    return load_settings(
+        ["--headless", "--no-progress", "--source", source, "--max-frames", str(frames), *model_argv(opts)]
+        + (["--threads", str(threads)] if threads else [])
+        + ([] if opts.track else ["--no-track"])
+        + (["--realtime"] if realtime else [])
+        + (["--detect-every", str(opts.detect_every)] if opts.detect_every is not None else [])
+    )
 
 
 # ------------------------------------------------------------------------------------------ start-up
 def startup_probe(opts) -> int:
     """Child process: build the app as the CLI does, process one frame, print the timings as JSON."""
     marks = {}
-    from . import cli
+    from . import app
 
     marks["import_app_s"] = time.perf_counter() - _T_IMPORT
     t = time.perf_counter()
@@ -186,12 +182,12 @@ def startup_probe(opts) -> int:
     except ImportError:
         pass
     marks["import_onnxruntime_s"] = time.perf_counter() - t
-    args = app_args(opts, opts.source, 1)
+    settings = app_settings(opts, opts.source, 1)
     t = time.perf_counter()
-    pipeline = cli.build_pipeline(args)
+    pipeline = app.build_pipeline(settings)
     marks["load_models_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    runner = cli.build_runner(args, pipeline)
+    runner = app.build_runner(settings, pipeline)
     marks["open_source_s"] = time.perf_counter() - t
     t = time.perf_counter()
     result = None
@@ -305,12 +301,11 @@ def make_mosaic(source: str, faces: int, frames: int, folder: Path) -> tuple[str
 # ------------------------------------------------------------------------------------------ runs
 def run_pipeline(opts, source: str, frames: int, realtime: bool, settings: dict):
     """The app's Runner on ``source``; returns (results summary, list of per-frame records)."""
-    from . import cli
-    from .classify import MaskClassifier, default_model_path
+    from . import app
 
-    args = app_args(opts, source, frames, realtime=realtime, threads=settings["detect_threads"])
-    classifier = MaskClassifier(args.model or default_model_path(), threads=settings["classify_threads"])
-    pipeline = cli.build_pipeline(args, classifier=classifier)
+    app_config = app_settings(opts, source, frames, realtime=realtime, threads=settings["detect_threads"])
+    classifier = app.build_classifier(app_config, threads=settings["classify_threads"])
+    pipeline = app.build_pipeline(app_config, classifier=classifier)
     stamps: list[float] = []
     timings: list[dict] = []
     faces: list[int] = []
@@ -323,8 +318,7 @@ def run_pipeline(opts, source: str, frames: int, realtime: bool, settings: dict)
         faces.append(len(result.faces))
         ages.append(runner.stats.frame_age_ms)
 
-    runner = cli.build_runner(args, pipeline, on_result=on_result, annotate_frames=True)
-    runner.pipelined = settings["pipelined"]
+    runner = app.build_runner(app_config, pipeline, on_result=on_result, annotate_frames=True, pipelined=settings["pipelined"])
     c0 = _cpu_seconds()
     t0 = time.perf_counter()
     stats = runner.run()
@@ -521,15 +515,15 @@ def run(opts) -> dict:
             source, frames = make_mosaic(source, opts.faces, frames, Path(tmp))
         startup = measure_startup(opts, source) if opts.startup else None
 
-        from .cli import build_parser as cli_parser
+        from .config import Settings
 
-        defaults = cli_parser().parse_args(["--headless"])
-        default_threads = getattr(defaults, "threads", None) or cores
+        defaults = Settings()
+        default_threads = defaults.threads or cores
         settings = {
             "pipelined": True if opts.pipelined is None else opts.pipelined,
             "detect_threads": opts.detect_threads or opts.threads or default_threads,
-            "classify_threads": opts.classify_threads or opts.threads or 1,  # as cli.build_pipeline
-            "detect_every": opts.detect_every or getattr(defaults, "detect_every", 1),
+            "classify_threads": opts.classify_threads or opts.threads or defaults.classifier_threads(),
+            "detect_every": opts.detect_every or defaults.detector.detect_every,
             "track": opts.track,
         }
         e2e = run_pipeline(opts, source, frames, False, settings)

@@ -362,8 +362,8 @@ def format_table(figures: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import non_negative_int, open_unit_float, positive_int, unit_float
     from .detect import DETECTORS
+    from .options import non_negative_int, open_unit_float, positive_int, unit_float
 
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.evaluate",
@@ -429,32 +429,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-MODEL_OPTIONS = (
-    "model",
-    "detector",
-    "violation_threshold",
-    "detector_dir",
-    "confidence",
-    "min_face",
-    "detector_size",
-    "verify_faces",
-    "candidate_confidence",
-    "threads",
-)
+# evaluate option -> (settings section, key); None as section: a key of Settings itself
+MODEL_OPTIONS = {
+    "model": ("classifier", "model"),
+    "violation_threshold": ("classifier", "violation_threshold"),
+    "detector": ("detector", "name"),
+    "detector_dir": ("detector", "dir"),
+    "confidence": ("detector", "confidence"),
+    "min_face": ("detector", "min_face"),
+    "detector_size": ("detector", "size"),
+    "verify_faces": ("detector", "verify_faces"),
+    "candidate_confidence": ("detector", "candidate_confidence"),
+    "threads": (None, "threads"),
+}
 
 
-def app_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The app's own options (its defaults, no tracker) with the model options given here."""
-    from .cli import build_parser as app_parser
+def app_settings(args: argparse.Namespace):
+    """The app's settings (its defaults, no tracker, the detector on every image) with the model options given here."""
+    import dataclasses
 
-    out = app_parser().parse_args(["--no-track"])
-    for name in MODEL_OPTIONS:
+    from .config import Settings
+
+    sections: dict[str, dict] = {"detector": {"detect_every": 1}, "classifier": {}, "tracking": {"enabled": False}}
+    top = {}
+    for name, (section, key) in MODEL_OPTIONS.items():
         v = getattr(args, name, None)
         if v is not None:
-            setattr(out, name, v)
-    if hasattr(out, "detect_every"):
-        out.detect_every = 1  # every image is its own scene
-    return out
+            (top if section is None else sections[section])[key] = v
+    base = Settings()
+    try:
+        return dataclasses.replace(
+            base, **{name: dataclasses.replace(getattr(base, name), **kw) for name, kw in sections.items()}, **top
+        )
+    except ValueError as exc:
+        from .config import ConfigError
+
+        raise ConfigError(str(exc)) from None
 
 
 def evaluate(args: argparse.Namespace, out=None) -> dict:
@@ -472,24 +482,22 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
             raise OutputError(f"cannot write {args.json}: folder {parent} does not exist")
         if Path(args.json).expanduser().is_dir():
             raise OutputError(f"cannot write {args.json}: it is a folder (pass a file name such as figures.json)")
-    opts = app_args(args)
+    settings = app_settings(args)
     detection_only = args.detection_only
-    if not detection_only and not opts.model and not Path(default_model_path()).is_file():
+    if not detection_only and not settings.classifier.model and not Path(default_model_path()).is_file():
         print(
             f"note: no classifier model at {default_model_path()}: scoring face detection only (pass --model PATH)",
             file=sys.stderr,
         )
         detection_only = True
-    from .cli import build_pipeline
+    from .app import build_detector, build_pipeline
 
     if detection_only:
-        from .cli import build_detector
-
-        cv2.setNumThreads(opts.threads or cv2.getNumberOfCPUs() or 1)
-        detector, pipeline = build_detector(opts), None
+        cv2.setNumThreads(settings.detector_threads())
+        detector, pipeline = build_detector(settings), None
         scorer = Scorer(min_iou=args.iou, min_height=args.min_height)
     else:
-        pipeline = build_pipeline(opts)
+        pipeline = build_pipeline(settings)
         detector = pipeline.detector
         clf = pipeline.classifier
         scorer = Scorer(clf.violation_labels, list(clf.labels), min_iou=args.iou, min_height=args.min_height)
@@ -528,7 +536,7 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
         "images": str(args.images),
         "annotations": str(args.annotations),
         "limit": args.limit,
-        "model": None if detection_only else str(getattr(pipeline.classifier, "model_path", opts.model)),
+        "model": None if detection_only else str(getattr(pipeline.classifier, "model_path", settings.classifier.model)),
         "detector": detector_settings(detector),
     }
     figures["per_image"] = per_image

@@ -1,6 +1,6 @@
 """Soak test: a long headless run of a looping clip, reporting memory (RSS) and checking the event log.
 
-Runs the same objects as ``python -m facemask_live --headless --loop`` (cli.build_pipeline/build_runner,
+Runs the same objects as ``python -m facemask_live --headless --loop`` (app.build_pipeline/build_runner,
 Runner) in this process and samples the resident set size (VmRSS from /proc/self/status) at the start,
 every ``--every`` frames and at the end. Without ``--source`` it makes a small clip (a face from
 shared/media, present for a few seconds of every loop so that people come and go, when shared/ is
@@ -106,7 +106,8 @@ def soak(
     extra: list[str] | None = None,
     log=print,
 ) -> SoakReport:
-    from facemask_live import cli
+    from facemask_live import app
+    from facemask_live.options import load_settings
 
     source = source or str(make_clip(workdir / "soak_clip.avi"))
     events = workdir / "events.jsonl"
@@ -114,11 +115,11 @@ def soak(
     argv = ["--headless", "--loop", "--source", source, "--max-frames", str(frames), "--events", str(events),
             "--detections", str(detections), "--snapshots", str(workdir / "snapshots"), "--cooldown", "1",
             "--no-progress", *(["--model", model] if model else []), *(extra or [])]  # fmt: skip
-    args = cli.build_parser().parse_args(argv)
+    settings = load_settings(argv)
     rep = SoakReport(rss_start_mb=rss_mb())
     warmup = warmup if warmup is not None else min(max(frames // 5, every), 1000)
-    pipeline = cli.build_pipeline(args)
-    runner = cli.build_runner(args, pipeline)
+    pipeline = app.build_pipeline(settings)
+    runner = app.build_runner(settings, pipeline)
     t0 = time.monotonic()
 
     def progress(result) -> None:
