@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from .errors import ModelError
+from .geometry import clip_box, iou
 from .results import Face
-from .track import iou
 
 DETECTORS = ("retinaface", "ssd")
 RETINAFACE_ONNX = "retinaface_mnet025.onnx"
@@ -37,16 +37,6 @@ def models_dir() -> Path:
         if c.is_dir():
             return c
     return candidates[0]
-
-
-def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
-    x1, y1, x2, y2 = box
-    return (
-        int(min(max(x1, 0), width)),
-        int(min(max(y1, 0), height)),
-        int(min(max(x2, 0), width)),
-        int(min(max(y2, 0), height)),
-    )
 
 
 class FaceDetector:

@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputError, SourceError, exit_code_of
+from .geometry import iou  # noqa: F401 - also part of this module's API
 from .results import Box, Face
-from .track import iou  # noqa: F401 - also part of this module's API
+from .voc import VOC_LABELS as LABEL_MAP
+from .voc import annotated_images, find_image, read_voc
 
-LABEL_MAP = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect_mask"}
 CLASSES = ("mask", "no_mask", "incorrect_mask")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,41 +65,17 @@ class Scene:
 
 def parse_voc(path: Path) -> tuple[str | None, list[GroundTruth]]:
     """(image file name from <filename> or None, faces) of one PASCAL VOC file; unknown labels are an error."""
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as exc:
-        raise SourceError(f"annotation {path} is not a readable PASCAL VOC XML file ({exc})") from None
-    if root.tag != "annotation":
-        raise SourceError(f"annotation {path} is not a PASCAL VOC file (root element <{root.tag}>, expected <annotation>)")
-    filename = (root.findtext("filename") or "").strip() or None
+    voc = read_voc(path)
     objects = []
-    for obj in root.iter("object"):
-        name = (obj.findtext("name") or "").strip()
-        if name not in LABEL_MAP:
+    for obj in voc.objects:
+        if obj.label not in LABEL_MAP:
             known = ", ".join(LABEL_MAP)
-            raise SourceError(f"annotation {path}: unknown label {name!r} (expected one of {known})")
-        bb = obj.find("bndbox")
-        try:
-            x1, y1, x2, y2 = (int(round(float(bb.findtext(k)))) for k in ("xmin", "ymin", "xmax", "ymax"))
-        except (AttributeError, TypeError, ValueError):
-            raise SourceError(f"annotation {path}: an object {name!r} has no valid <bndbox> xmin/ymin/xmax/ymax") from None
+            raise SourceError(f"annotation {path}: unknown label {obj.label!r} (expected one of {known})")
+        x1, y1, x2, y2 = obj.int_box
         if x2 <= x1 or y2 <= y1:
-            raise SourceError(f"annotation {path}: empty box {x1},{y1},{x2},{y2} for {name!r}")
-        objects.append(GroundTruth((x1, y1, x2, y2), LABEL_MAP[name]))
-    return filename, objects
-
-
-def find_image(images: Path, annotation: Path, filename: str | None) -> Path | None:
-    """The image of an annotation: <filename> if it exists, else any image with the same stem as it or the XML."""
-    if filename and (images / filename).is_file():
-        return images / filename
-    stems = [annotation.stem] + ([Path(filename).stem] if filename else [])
-    for stem in stems:
-        for suffix in IMAGE_SUFFIXES:
-            for cand in (images / (stem + suffix), images / (stem + suffix.upper())):
-                if cand.is_file():
-                    return cand
-    return None
+            raise SourceError(f"annotation {path}: empty box {x1},{y1},{x2},{y2} for {obj.label!r}")
+        objects.append(GroundTruth((x1, y1, x2, y2), LABEL_MAP[obj.label]))
+    return voc.filename, objects
 
 
 def load_scenes(images: str | Path, annotations: str | Path, limit: int | None = None) -> list[Scene]:
@@ -109,7 +84,7 @@ def load_scenes(images: str | Path, annotations: str | Path, limit: int | None =
     for what, d in (("images", images), ("annotations", annotations)):
         if not d.is_dir():
             raise SourceError(f"{what} folder not found: {d} (pass --{what} DIR)")
-    xmls = sorted(p for p in annotations.iterdir() if p.suffix.lower() == ".xml" and p.is_file())
+    xmls = annotated_images(annotations)
     if not xmls:
         raise SourceError(f"no PASCAL VOC .xml files in {annotations} (pass the folder with the annotations as --annotations)")
     if limit is not None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from .geometry import crop
 from .results import Face, Frame, FrameResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,13 +47,7 @@ def crop_faces(image: np.ndarray, faces: Iterable[Face], margin: float = 0.0) ->
 
     Crops are views into ``image`` (no copy); the classifier's resize makes its own buffers.
     """
-    h, w = image.shape[:2]
-    crops = []
-    for f in faces:
-        x1, y1, x2, y2 = f.box
-        mx, my = int(round((x2 - x1) * margin)), int(round((y2 - y1) * margin))
-        crops.append(image[max(y1 - my, 0) : min(y2 + my, h), max(x1 - mx, 0) : min(x2 + mx, w)])
-    return crops
+    return [crop(image, f.box, margin) for f in faces]
 
 
 @dataclass(slots=True)

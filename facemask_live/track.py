@@ -24,20 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .geometry import iou  # noqa: F401 - also part of this module's API
 from .results import Box, Face, Frame
 
 FloatBox = tuple[float, float, float, float]
-
-
-def iou(a: FloatBox | Box, b: FloatBox | Box) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes (0 when either is empty)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre(b: FloatBox | Box) -> tuple[float, float]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -27,32 +26,14 @@ sys.path.insert(0, str(ROOT))
 
 from facemask_live.classify import MaskClassifier, default_model_path  # noqa: E402
 from facemask_live.errors import FacemaskError  # noqa: E402
-
-VOC_LABELS = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect_mask"}
-
-
-def read_voc(xml_path: Path):
-    root = ET.parse(xml_path).getroot()
-    fname = root.findtext("filename") or ""
-    boxes = []
-    for obj in root.iter("object"):
-        bb = obj.find("bndbox")
-        if bb is None:
-            continue
-        x0, y0, x1, y1 = (float(bb.findtext(k, "0")) for k in ("xmin", "ymin", "xmax", "ymax"))
-        boxes.append((obj.findtext("name", ""), x0, y0, x1, y1))
-    return fname, boxes
-
-
-def find_image(images: Path, xml_path: Path, fname: str) -> Path | None:
-    for cand in [images / fname] + [images / (xml_path.stem + ext) for ext in (".png", ".jpg", ".jpeg")]:
-        if cand.is_file():
-            return cand
-    return None
+from facemask_live.geometry import crop  # noqa: E402
+from facemask_live.metrics import balanced_accuracy, confusion_matrix, per_class_recall  # noqa: E402
+from facemask_live.voc import VOC_LABELS, annotated_images, find_image, read_voc  # noqa: E402
 
 
 def cut(img: np.ndarray, box, margin: float, jitter: float = 0.0, rng=None) -> np.ndarray:
-    _, x0, y0, x1, y1 = box
+    """The face crop as the app cuts it (:func:`facemask_live.geometry.crop`), optionally with box noise."""
+    x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     if jitter and rng is not None:  # detector-like box noise: shift and scale by up to `jitter`
         cx = (x0 + x1) / 2 + rng.uniform(-jitter, jitter) * w
@@ -60,12 +41,7 @@ def cut(img: np.ndarray, box, margin: float, jitter: float = 0.0, rng=None) -> n
         f = 1.0 + rng.uniform(-jitter, jitter)
         w, h = w * f, h * f
         x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
-    H, W = img.shape[:2]
-    xa = int(max(0, round(x0 - margin * w)))
-    ya = int(max(0, round(y0 - margin * h)))
-    xb = int(min(W, round(x1 + margin * w)))
-    yb = int(min(H, round(y1 + margin * h)))
-    return img[ya:yb, xa:xb]
+    return crop(img, tuple(int(round(v)) for v in (x0, y0, x1, y1)), margin)
 
 
 def main(argv=None) -> int:
@@ -100,23 +76,24 @@ def main(argv=None) -> int:
     labels = clf.labels
     rng = np.random.default_rng(args.seed)
     crops, y_true, skipped_small, skipped_class, heights = [], [], 0, 0, []
-    for xml_path in sorted(ann_dir.glob("*.xml")):
-        fname, boxes = read_voc(xml_path)
-        ip = find_image(img_dir, xml_path, fname)
+    for xml_path in annotated_images(ann_dir):
+        voc = read_voc(xml_path)
+        ip = find_image(img_dir, xml_path, voc.filename)
         if ip is None:
             continue
         img = cv2.imread(str(ip), cv2.IMREAD_COLOR)
         if img is None:
             continue
-        for box in boxes:
-            lab = VOC_LABELS.get(box[0], box[0])
+        for obj in voc.objects:
+            lab = VOC_LABELS.get(obj.label, obj.label)
+            height = obj.box[3] - obj.box[1]
             if lab not in labels:
                 skipped_class += 1
                 continue
-            if box[4] - box[2] < args.min_height:
+            if height < args.min_height:
                 skipped_small += 1
                 continue
-            c = cut(img, box, margin, args.jitter, rng)
+            c = cut(img, obj.box, margin, args.jitter, rng)
             if c.size == 0:
                 continue
             if args.max_side and max(c.shape[:2]) > args.max_side:
@@ -125,20 +102,16 @@ def main(argv=None) -> int:
                                interpolation=cv2.INTER_AREA)
             crops.append(c)
             y_true.append(labels.index(lab))
-            heights.append(box[4] - box[2])
+            heights.append(height)
     if not crops:
         print("error: no faces matched", file=sys.stderr)
         return 2
     probs = np.concatenate([clf.predict(crops[i:i + 64]) for i in range(0, len(crops), 64)])
     y_pred = probs.argmax(1)
     y_true = np.array(y_true)
-    k = len(labels)
-    cm = np.zeros((k, k), int)
-    for t, q in zip(y_true, y_pred):
-        cm[t, q] += 1
-    recall = {labels[i]: (cm[i, i] / cm[i].sum() if cm[i].sum() else None) for i in range(k)}
-    present = [r for r in recall.values() if r is not None]
-    bal = float(np.mean(present))
+    cm = confusion_matrix(y_true, y_pred, len(labels))
+    recall = per_class_recall(cm, labels)
+    bal = balanced_accuracy(cm)
     extra = (f", box jitter {args.jitter:g}" if args.jitter else "") + (f", crops <= {args.max_side} px" if args.max_side else "")
     print(f"model: {clf.model_path.name} ({clf.engine}), crop margin {margin:g}, "
           f"violation threshold {clf.violation_threshold:g}, faces >= {args.min_height} px high{extra}")
