@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import count_frames, make_video, pattern_frame, read_all, run_cli
+from helpers import count_frames, make_video, pattern_frame, read_all, run_cli
 
 from facemask_live import cli
 from facemask_live.capture import Capture
@@ -115,7 +115,7 @@ def test_disk_filling_up_stops_the_recording_and_keeps_a_playable_video(small_di
         for i in range(500):
             frame = pattern_frame(i)
             frame[60:180, 80:240] = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)  # hard to compress
-            sink.write(frame)  # never raises, also after it stopped
+            sink.write(None, frame)  # never raises, also after it stopped
             if sink.stopped_reason and i > sink.frames + 3:
                 break
         sink.close()

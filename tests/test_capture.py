@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import decode_seq, make_video, pattern_frame, read_all, wait_until
+from helpers import decode_seq, make_video, pattern_frame, read_all, wait_until
 
 from facemask_live.capture import Capture, list_images, mask_credentials, parse_source, read_image
 from facemask_live.errors import SourceError

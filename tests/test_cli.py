@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facemask_live.cli import build_parser
+from facemask_live.options import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -56,6 +56,7 @@ def test_bad_option_value_is_one_line():
     assert res.returncode == 2 and "--violation-threshold: must be between 0 and 1" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 @needs_shared
 @needs_model
 @pytest.mark.parametrize(("clip", "expected", "frames"), [("office_mask.mp4", "mask", 244), ("street_nomask.mp4", "no_mask", 206)])
@@ -104,6 +105,7 @@ def test_headless_image_folder_gives_a_record_per_image(tmp_path):
     assert "skipped: 2" in res.stderr  # broken.jpg and notes.txt
 
 
+@pytest.mark.slow
 @needs_shared
 @needs_model
 def test_headless_single_photo_finds_faces(tmp_path):

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import MODEL_JSON as MODEL
-from conftest import REPO, SHARED, run_cli, wait_until
+from helpers import MODEL_JSON as MODEL
+from helpers import REPO, SHARED, run_cli, wait_until
 
 from facemask_live.events import ViolationMonitor
 from facemask_live.results import Face, Frame, FrameResult

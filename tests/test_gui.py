@@ -15,13 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_video
+from helpers import make_video
 from PyQt5.QtCore import Qt
 
 from facemask_live import gui
-from facemask_live.capture import Capture
-from facemask_live.cli import build_parser
+from facemask_live.capture import Capture, SourceState
 from facemask_live.errors import FacemaskError, SourceError
+from facemask_live.options import load_settings
 from facemask_live.results import Event, Face, Frame, FrameResult
 from facemask_live.runner import Runner, RunStats
 
@@ -37,7 +37,7 @@ needs_model = pytest.mark.skipif(
 
 
 def gui_args(source: Path, snapshots: Path, *extra: str):
-    return build_parser().parse_args(["--source", str(source), "--snapshots", str(snapshots), *extra])
+    return load_settings(["--source", str(source), "--snapshots", str(snapshots), *extra])
 
 
 def result_for(image: np.ndarray, index: int = 0, faces=(), events=()) -> FrameResult:
@@ -89,11 +89,11 @@ def test_reconnecting_banner_over_the_last_frame(qtbot):
     qtbot.addWidget(w)
     w.show()
     image = np.full((240, 320, 3), 90, np.uint8)
-    w.show_result(result_for(image), image, RunStats(status="running"))
+    w.show_result(result_for(image), image, RunStats(state=SourceState.RUNNING))
     assert not w.video.pixmap().isNull()
     assert pixel_rgb(w, 2, 2) == (90, 90, 90)
 
-    w.show_stats(RunStats(status="reconnecting (attempt 2)"))
+    w.show_stats(RunStats(state=SourceState.RECONNECTING, attempt=2))
     r, g, b = pixel_rgb(w, 2, 2)  # the banner across the top of the last frame, red (BGR 0,0,200)
     assert r > 150 and g < 60 and b < 60
     assert pixel_rgb(w, 2, 200) == (90, 90, 90)  # the rest of the last frame is still there
@@ -101,14 +101,14 @@ def test_reconnecting_banner_over_the_last_frame(qtbot):
     assert "reconnecting (attempt 2)" in w.statusBar().currentMessage()
     assert image[2, 2].tolist() == [90, 90, 90]  # drawn on a copy
 
-    w.show_stats(RunStats(status="running"))  # reconnected, no new frame yet: the plain last frame
+    w.show_stats(RunStats(state=SourceState.RUNNING))  # reconnected, no new frame yet: the plain last frame
     assert pixel_rgb(w, 2, 2) == (90, 90, 90)
     assert "running" in w.source_label.text() and w.statusBar().currentMessage() == ""
 
-    w.show_stats(RunStats(status="reconnecting (attempt 1)"))
-    w.show_result(result_for(image, 1), image, RunStats(status="reconnecting (attempt 1)"))  # a frame still in flight
+    w.show_stats(RunStats(state=SourceState.RECONNECTING, attempt=1))
+    w.show_result(result_for(image, 1), image, RunStats(state=SourceState.RECONNECTING, attempt=1))  # a frame still in flight
     assert pixel_rgb(w, 2, 2)[0] > 150
-    w.show_result(result_for(image, 2), image, RunStats(status="running"))  # frames again: banner gone
+    w.show_result(result_for(image, 2), image, RunStats(state=SourceState.RUNNING))  # frames again: banner gone
     assert pixel_rgb(w, 2, 2) == (90, 90, 90)
 
 
@@ -127,7 +127,7 @@ def test_violation_event_listed_with_its_face_and_flashes(qtbot):
     image[60:140, 100:180] = (0, 0, 255)  # the 'face' in pure red (BGR)
     face = Face((100, 60, 180, 140), 0.9, "no_mask", 0.95, track_id=7, track_label="no_mask", track_prob=0.95)
     ev = Event(time.time(), "test", 7, "no_mask", 0.95, 0, face.box)
-    stats = RunStats(status="running", people=1, people_by_label={"no_mask": 1}, violations=1)
+    stats = RunStats(state=SourceState.RUNNING, people=1, people_by_label={"no_mask": 1}, violations=1)
     w.show_result(result_for(image, faces=[face], events=[ev]), image, stats)
 
     assert w.event_list.count() == 1
@@ -212,8 +212,11 @@ class CrashingPipeline:
     ],
 )
 def test_worker_crash_is_shown_and_exits_non_zero(qtbot, tmp_path, capsys, exc, code, text):
-    runner = Runner(Capture(str(make_video(tmp_path / "clip.avi", n=5))), CrashingPipeline(exc))
-    w = gui.MainWindow(runner, snapshot_dir=tmp_path)
+    worker = gui.FrameWorker()
+    runner = Runner(Capture(str(make_video(tmp_path / "clip.avi", n=5))), CrashingPipeline(exc),
+                    on_result=worker.publish, on_idle=worker.idle, annotate_frames=True)
+    worker.runner = runner
+    w = gui.MainWindow(runner, worker=worker, snapshot_dir=tmp_path)
     qtbot.addWidget(w)
     w.show()
     w.error_close_ms = 200

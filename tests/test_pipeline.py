@@ -181,8 +181,8 @@ def test_pipelined_runner_raises_errors_of_the_detect_thread(clip, classifier_mo
 
 def test_pipelined_runner_stops_promptly(clip, classifier_model):
     pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model))
-    runner = Runner(Capture(str(clip)), pipeline, max_frames=None)
-    runner.on_result = lambda r, a: runner.stop() if r.frame.index == 3 else None
+    runner = Runner(Capture(str(clip)), pipeline, max_frames=None,
+                    on_result=lambda r, a: runner.stop() if r.frame.index == 3 else None)
     stats = runner.run()
     assert stats.processed == 4
     assert not runner._locator.alive  # the detect thread ended with the run

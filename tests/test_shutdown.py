@@ -11,10 +11,12 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, MjpegServer, count_frames, make_video, wait_until
+from helpers import REPO, MjpegServer, count_frames, make_video, wait_until
 
 from facemask_live.capture import Capture
 from facemask_live.errors import SourceError
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the real app: python -m pytest -m "not slow" skips them
 
 
 def start_cli(*args: str) -> subprocess.Popen:

@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO
+import pytest
+from helpers import REPO
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the real app: python -m pytest -m "not slow" skips them
 
 
 def test_soak_memory_stays_flat_and_event_log_parses(tmp_path, classifier_model, shared_dir):

@@ -13,11 +13,13 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, MjpegServer, decode_seq, wait_until
+from helpers import REPO, MjpegServer, decode_seq, wait_until
 
 from facemask_live.capture import Capture
 from facemask_live.detect import create_detector
 from facemask_live.errors import SourceError
+
+pytestmark = pytest.mark.slow  # end-to-end runs of the real app: python -m pytest -m "not slow" skips them
 
 
 class Pump:

@@ -1,0 +1,140 @@
+"""Settings: defaults equal to the command line's, YAML and TOML files, typos, environment, overrides, --print-config."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+from helpers import run_cli
+
+from facemask_live.config import (
+    ClassifierSettings,
+    ConfigError,
+    DetectorSettings,
+    Settings,
+    load_file,
+    settings_to_dict,
+)
+from facemask_live.options import load_settings
+
+SITE_YAML = """\
+source:
+  source: rtsp://admin:{FACEMASK_TEST_PASSWORD}@10.0.0.5/live
+  stall_timeout: 2
+detector:
+  confidence: 0.6
+  detect_every: 1
+classifier:
+  violation_labels: [no_mask]
+tracking:
+  vote_window: 9
+output:
+  events: events.jsonl
+cameras:
+  - name: door
+    source: "0"
+    detector: {confidence: 0.8}
+  - name: hall
+    source: clip.mp4
+    loop: true
+"""
+
+
+def test_defaults_are_the_command_line_defaults():
+    assert load_settings([]) == Settings()
+    s = Settings()
+    assert (s.detector.name, s.detector.min_face, s.detector.detect_every, s.tracking.delay, s.events.cooldown) == (
+        "retinaface", 20, 2, 3, 60.0)
+    assert s.cameras[0].name == "camera" and s.cameras[0].source == "0"
+    assert s.classifier_threads() == 1 and s.detector_threads() >= 1
+
+
+def test_yaml_file_with_cameras_and_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEMASK_TEST_PASSWORD", "s3cret")
+    path = tmp_path / "site.yaml"
+    path.write_text(SITE_YAML)
+    s = load_file(path)
+    assert s.source.source == "rtsp://admin:s3cret@10.0.0.5/live" and s.source.stall_timeout == 2.0
+    assert s.detector.confidence == 0.6 and s.tracking.vote_window == 9
+    assert s.classifier.violation_labels == ("no_mask",)
+    door, hall = s.cameras
+    assert door.detector == dataclasses.replace(s.detector, confidence=0.8)  # merged over the site's section
+    assert hall.detector is None and hall.loop and s.for_camera(hall).source.source == "clip.mp4"
+    assert s.for_camera(door).detector.confidence == 0.8 and s.for_camera(door).detector.detect_every == 1
+
+
+def test_toml_file(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text('threads = 2\n[detector]\nname = "ssd"\nsize = 400\n[gui]\nheadless = true\n')
+    s = load_file(path)
+    assert (s.threads, s.detector.name, s.detector.size, s.gui.headless) == (2, "ssd", 400, True)
+    assert s.detector_threads() == 2 and s.classifier_threads() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("detector:\n  confidnce: 0.5\n", "unknown setting 'detector.confidnce' (did you mean 'confidence'?)"),
+        ("trackng:\n  delay: 2\n", "unknown setting 'trackng' (did you mean 'tracking'?)"),
+        ("cameras:\n  - name: a\n    sorce: x\n", "unknown setting 'cameras[0].sorce' (did you mean 'source'?)"),
+        ("detector:\n  confidence: 2\n", "detector.confidence must be in (0, 1], got 2"),
+        ("detector:\n  min_face: big\n", "detector.min_face: expected a whole number, got 'big'"),
+        ("source:\n  source: 'rtsp://a:{FACEMASK_UNSET_VAR}@h/x'\n", "environment variable FACEMASK_UNSET_VAR is not set"),
+        ("cameras:\n  - name: a\n  - name: a\n", "the name 'a' is used twice"),
+    ],
+)
+def test_bad_files_name_the_problem(tmp_path, monkeypatch, text, message):
+    monkeypatch.delenv("FACEMASK_UNSET_VAR", raising=False)
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_file(path)
+    assert message in str(err.value) and str(path) in str(err.value)
+    assert "\n" not in str(err.value) and err.value.exit_code == 2
+
+
+def test_sections_validate_themselves():
+    with pytest.raises(ValueError, match="detector.name must be one of retinaface, ssd"):
+        DetectorSettings(name="yolo")
+    with pytest.raises(ValueError, match="violation_threshold must be between 0 and 1"):
+        ClassifierSettings(violation_threshold=1.0)
+
+
+def test_options_given_override_the_file_and_others_keep_it(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text("detector:\n  confidence: 0.6\n  min_face: 30\ntracking:\n  enabled: false\nsource:\n  source: a.mp4\n")
+    s = load_settings(["--config", str(path), "--confidence", "0.9"])
+    assert s.detector.confidence == 0.9  # given: overrides
+    assert s.detector.min_face == 30 and not s.tracking.enabled  # not given: the file's, not the option defaults
+    assert s.source.source == "a.mp4" and s.cameras[0].source == "a.mp4"
+    s = load_settings(["--config", str(path), "--source", "b.mp4", "--track-delay", "5"])
+    assert s.cameras[0].source == "b.mp4" and s.tracking.delay == 5
+
+
+def test_print_config_round_trips_and_typo_exits_2(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text("detector:\n  min_face: 30\nevents:\n  cooldown: 5\n")
+    res = run_cli("--config", str(path), "--vote-window", "7", "--print-config", timeout=60)
+    assert res.returncode == 0, res.stderr
+    printed = yaml.safe_load(res.stdout)
+    assert printed["detector"]["min_face"] == 30 and printed["events"]["cooldown"] == 5 and printed["tracking"]["vote_window"] == 7
+    again = tmp_path / "again.yaml"
+    again.write_text(res.stdout)
+    assert load_file(again) == load_settings(["--config", str(path), "--vote-window", "7"])
+    assert settings_to_dict(load_file(again)) == printed
+
+    path.write_text("detector:\n  min_fase: 30\n")
+    res = run_cli("--config", str(path), "--headless", timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"error: config {path}: unknown setting 'detector.min_fase' (did you mean 'min_face'?)"
+
+
+def test_print_config_hides_passwords(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text("source:\n  source: 'rtsp://admin:{FACEMASK_TEST_PASSWORD}@10.0.0.5/live'\n")
+    import os
+
+    res = run_cli("--config", str(path), "--print-config", timeout=60, env={**os.environ, "FACEMASK_TEST_PASSWORD": "s3cret"})
+    assert res.returncode == 0, res.stderr
+    assert "s3cret" not in res.stdout and "rtsp://admin:***@10.0.0.5/live" in res.stdout
