@@ -382,7 +382,10 @@ def read_file(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {getattr(exc, 'strerror', None) or exc}") from None
     if suffix == ".toml":
-        import tomllib
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            raise ConfigError(f"config file {p}: TOML needs Python 3.11 or later (use .yaml)") from None
 
         try:
             data = tomllib.loads(text)
