@@ -13,6 +13,8 @@ from . import __version__
 from .capture import Capture, mask_credentials, parse_source
 from .detect import DETECTORS, RETINAFACE_ONNX
 from .errors import FacemaskError, OutputError, exit_code_of
+from .storage import Storage
+from .storage import add_arguments as add_storage_arguments
 
 log = logging.getLogger("facemask_live")
 
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar in headless mode")
     g.add_argument("--verbose", "-v", action="store_true", help="log more")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
+    add_storage_arguments(p)
     return p
 
 
@@ -201,6 +204,7 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
     from .runner import Runner
     from .sinks import DetectionsWriter, EventLog, VideoSink, ensure_dir
 
+    storage = Storage(args, pipeline)  # people log, retention, privacy; creates the snapshot folder 0700 first
     if args.snapshots or not args.headless or (args.track and args.auto_snapshots and args.events):
         ensure_dir(args.snapshots or default_snapshot_dir(), "snapshot")
     capture = Capture(
@@ -214,6 +218,7 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
         detections = DetectionsWriter(args.detections) if args.detections else None
         event_log = EventLog(args.events) if args.events else None
         video = VideoSink(args.output, capture.fps) if args.output else None
+        video, sinks = storage.outputs(video)
     except OutputError:
         capture.stop()
         raise
@@ -224,8 +229,9 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
         video=video,
         event_log=event_log,
         on_result=on_result,
-        annotate_frames=annotate_frames,
+        annotate_frames=annotate_frames or storage.needs_frames,
         max_frames=args.max_frames,
+        sinks=sinks,
     )
 
 

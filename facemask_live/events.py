@@ -92,6 +92,7 @@ class ViolationMonitor:
         self._clock = 0.0
         self._last_ts: float | None = None
         self._last_dt = 0.0
+        self.redact = None  # optional (image, faces) -> image applied to snapshots before drawing (privacy.py)
 
     # -- public helpers -------------------------------------------------------------------------
     def is_violation(self, label: str | None) -> bool:
@@ -175,7 +176,8 @@ class ViolationMonitor:
             while path.exists() or path.with_name(f"{path.stem}_crop.png").exists():
                 n += 1
                 path = self.snapshot_dir / f"{base}_{n}.png"
-            write_png(path, annotate(frame.image, FrameResult(frame, faces)))
+            image = frame.image if self.redact is None else self.redact(frame.image, faces)
+            write_png(path, annotate(image, FrameResult(frame, faces)))
             snap = str(path)
             crop_file = path.with_name(f"{path.stem}_crop.png")
             write_png(crop_file, np.ascontiguousarray(crop))

@@ -168,6 +168,7 @@ class Runner:
         annotate_frames: bool = False,
         max_frames: int | None = None,
         pipelined: bool = True,
+        sinks: tuple | list = (),
     ):
         self.capture = capture
         self.pipeline = pipeline
@@ -185,6 +186,7 @@ class Runner:
         self._last_captured = 0
         self._closed = False
         self.pipelined = pipelined
+        self.sinks = list(sinks)  # more sinks with write(result, annotated) / close() (people log, retention, privacy)
         self._locator: LocateThread | None = None
         self._ended = False
 
@@ -264,6 +266,8 @@ class Runner:
         if self.event_log is not None:
             for ev in result.events:
                 self.event_log.write(ev)
+        for sink in self.sinks:
+            sink.write(result, annotated)
         t = result.timings
         t["total"] = time.perf_counter() - t0 + t.get("detect", 0.0) + t.get("flow", 0.0)
         self._update_stats(result)
@@ -304,7 +308,7 @@ class Runner:
         self.capture.stop()
         if self._locator is not None:
             self._locator.stop()
-        for sink in (self.video, self.detections, self.event_log):
+        for sink in (*self.sinks, self.video, self.detections, self.event_log):
             if sink is not None:
                 try:
                     sink.close()
