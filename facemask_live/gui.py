@@ -517,6 +517,7 @@ class MainWindow(QtWidgets.QMainWindow):
             pix = QtGui.QPixmap.fromImage(to_qimage(thumb)).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)
             item.setIcon(QtGui.QIcon(pix))
         item.setToolTip(event.snapshot or event.crop or "")
+        item.setData(Qt.UserRole, event)  # for the review dialog (gui_review.py)
         self.event_list.insertItem(0, item)
         while self.event_list.count() > MAX_EVENTS:
             self.event_list.takeItem(self.event_list.count() - 1)
@@ -628,7 +629,7 @@ def build_window(args) -> MainWindow:
     pipeline = build_pipeline(args)
     worker = FrameWorker()
     runner = build_runner(args, pipeline, on_result=worker.publish, annotate_frames=True)
-    return MainWindow(
+    window = MainWindow(
         runner,
         worker=worker,
         snapshot_dir=args.snapshots or default_snapshot_dir(),
@@ -636,6 +637,10 @@ def build_window(args) -> MainWindow:
         alert_sound=args.alert_sound,
         debug=getattr(args, "debug", False),
     )
+    from .gui_review import install  # click an event to review it; Review > Report...
+
+    install(window, args)
+    return window
 
 
 def _excepthook(window: MainWindow):
