@@ -128,7 +128,7 @@ def _tokens(path: Path, csv_log: bool) -> list[bytes]:
     """How ``path`` appears as one value in a JSONL or CSV log line."""
     if csv_log:
         return [str(path).encode()]
-    return [json.dumps(str(path)).encode(), json.dumps(str(path), ensure_ascii=False).encode()]
+    return list(dict.fromkeys([json.dumps(str(path)).encode(), json.dumps(str(path), ensure_ascii=False).encode()]))
 
 
 def mark_pruned(log_path: str | Path, paths: list[Path]) -> int:
