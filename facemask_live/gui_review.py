@@ -78,7 +78,7 @@ class ReviewDialog(QtWidgets.QDialog):
         side.addWidget(self.crop_label)
         side.addWidget(details)
         form = QtWidgets.QFormLayout()
-        form.addRow("really", self.true_label)
+        form.addRow("true label", self.true_label)
         side.addLayout(form)
         side.addWidget(self.false_button)
         side.addWidget(self.confirm_button)
