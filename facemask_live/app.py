@@ -2,13 +2,17 @@
 
     settings -> build_pipeline (detector, classifier, tracker, monitor) -> build_runner (capture, sinks)
 
+The sinks of issue 16 are built here too: the people log, retention (pruning the snapshot folder) and
+privacy (blurring compliant faces in snapshots, the recording and optionally the window).
+
 The front ends (``cli`` headless, ``gui`` window) and the tools (evaluate, bench, soak, screenshots) call
 these functions and nothing else to put the app together; no object is changed after it is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .capture import Capture, parse_source
@@ -62,6 +66,16 @@ def event_snapshot_dir(settings: Settings) -> Path | None:
     return None
 
 
+def snapshot_redactor(settings: Settings, violation_labels: Iterable[str]) -> Callable | None:
+    """``--privacy``: ``(image, faces) -> image`` blurring (or filling) every compliant face of a violation
+    snapshot before it is drawn; None without privacy."""
+    if not settings.privacy.enabled:
+        return None
+    from .privacy import redact
+
+    return functools.partial(redact, violation_labels=frozenset(violation_labels), solid=settings.privacy.no_compliant_images)
+
+
 def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
     """Detector, classifier, tracker and event monitor (``classifier``: one already loaded, e.g. by bench)."""
     import cv2
@@ -87,6 +101,7 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
             cooldown=settings.events.cooldown,
             snapshot_dir=event_snapshot_dir(settings),
             max_missing=t.max_missing,
+            redact=snapshot_redactor(settings, classifier.violation_labels),
         )
     return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=settings.detector.detect_every)
 
@@ -102,22 +117,69 @@ def build_capture(settings: Settings) -> Capture:
     )
 
 
-def build_sinks(settings: Settings, fps: float | None) -> list[Sink]:
-    """The output files asked for (detections, event log, video); on an error the ones opened are closed."""
-    out = settings.output
+def build_retention(settings: Settings):
+    """The pruner of the snapshot folder (``retention`` section); it prunes once right away, before anything
+    of this run is written. None when neither ``keep_days`` nor ``max_snapshot_mb`` is set."""
+    if not settings.retention.active:
+        return None
+    from .retention import Retention
+
+    logs = [p for p in (settings.output.events, settings.people_log.path) if p]
+    try:
+        pruner = Retention(settings.output.snapshot_dir(), settings.retention, logs, recording=settings.output.output)
+    except OSError as exc:  # the snapshot folder (where the recordings manifest lives) cannot be written
+        raise OutputError(f"cannot write snapshot folder {settings.output.snapshot_dir()}: {exc.strerror or exc} (choose another folder)") from None
+    pruner.prune()
+    return pruner
+
+
+def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterable[str] = ()) -> list[Sink]:
+    """The outputs asked for, in the order they get each frame; on an error the ones opened are closed.
+
+    ``violation_labels``: the classifier's, for the privacy sinks (faces with other labels are blurred).
+    """
+    out, privacy = settings.output, settings.privacy
+    labels = frozenset(violation_labels)
     sinks: list[Sink] = []
     try:
+        if privacy.window:
+            from .privacy import WindowPrivacy
+
+            sinks.append(WindowPrivacy(labels, privacy))  # first: redacts the drawn frame in place for all after it
         if out.detections:
             sinks.append(DetectionsWriter(out.detections))
         if out.events:
             sinks.append(EventLog(out.events))
         if out.output:
-            sinks.append(VideoSink(out.output, fps))
+            video = VideoSink(out.output, fps)
+            if privacy.enabled:
+                from .privacy import PrivateVideo
+
+                video = PrivateVideo(video, labels, privacy)
+            sinks.append(video)
+        if settings.people_log.path:
+            from .peoplelog import PeopleLog
+
+            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval))
+        pruner = build_retention(settings)
+        if pruner is not None:
+            sinks.append(pruner)  # last: after the snapshots of a frame were logged
     except OutputError:
         for sink in sinks:
             sink.close()
         raise
     return sinks
+
+
+def make_snapshot_dir(path: Path) -> None:
+    """Create the snapshot folder readable by this user only (0700: it holds faces) and check it is writable."""
+    from .privacy import private_dir
+
+    try:
+        private_dir(path)
+    except OSError:
+        pass  # ensure_dir says what is wrong, in the words every folder error uses
+    ensure_dir(path, "snapshot")
 
 
 def build_runner(
@@ -131,10 +193,10 @@ def build_runner(
 ) -> Runner:
     """Capture and sinks around ``pipeline``; the snapshot folder is checked first (an error before any window)."""
     if settings.output.snapshots or not settings.gui.headless or (settings.tracking.enabled and event_snapshot_dir(settings)):
-        ensure_dir(settings.output.snapshot_dir(), "snapshot")
+        make_snapshot_dir(settings.output.snapshot_dir())
     capture = build_capture(settings)
     try:
-        sinks = build_sinks(settings, capture.fps)
+        sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels)
     except OutputError:
         capture.stop()
         raise

@@ -159,6 +159,53 @@ class GuiSettings:
 
 
 @dataclass(frozen=True)
+class PeopleLogSettings:
+    """The people log, the input of shift reports (:class:`facemask_live.peoplelog.PeopleLog`)."""
+
+    path: str | None = None  # .jsonl; None: no people log
+    interval: float = 10.0  # seconds between "people" records
+
+    def __post_init__(self):
+        _check(self.interval > 0, f"people_log.interval must be > 0 seconds, got {self.interval}")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """Deleting the app's old snapshots and recordings (:class:`facemask_live.retention.Retention`)."""
+
+    keep_days: float | None = None  # None: keep them whatever their age
+    max_snapshot_mb: float | None = None  # None: no size cap
+    interval: float = 60.0  # seconds between checks while running
+
+    def __post_init__(self):
+        if self.keep_days is not None:
+            _check(self.keep_days > 0, f"retention.keep_days must be > 0, got {self.keep_days}")
+        if self.max_snapshot_mb is not None:
+            _check(self.max_snapshot_mb > 0, f"retention.max_snapshot_mb must be > 0, got {self.max_snapshot_mb}")
+        _check(self.interval > 0, f"retention.interval must be > 0 seconds, got {self.interval}")
+
+    @property
+    def active(self) -> bool:
+        return self.keep_days is not None or self.max_snapshot_mb is not None
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """Blurring the faces of compliant people in what the app stores (:mod:`facemask_live.privacy`)."""
+
+    enabled: bool = False  # blur compliant faces in snapshots and recordings
+    window: bool = False  # ... and in the window
+    no_compliant_images: bool = False  # store no pixel of compliant faces; record only frames with a violator
+
+    def __post_init__(self):
+        _check(
+            self.enabled or not (self.window or self.no_compliant_images),
+            "privacy.window and privacy.no_compliant_images need privacy.enabled "
+            "(--privacy-window and --no-compliant-images need --privacy)",
+        )
+
+
+@dataclass(frozen=True)
 class CameraSettings:
     """One camera of a site. Sections left None use the site's; ``zones``/``detect_fps`` are for later issues."""
 
@@ -193,6 +240,9 @@ class Settings:
     events: EventSettings = field(default_factory=EventSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     gui: GuiSettings = field(default_factory=GuiSettings)
+    people_log: PeopleLogSettings = field(default_factory=PeopleLogSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     cameras: tuple[CameraSettings, ...] = ()
     threads: int | None = None  # None: all cores for the detector, 1 for the classifier (see detector_threads)
     verbose: bool = False

@@ -18,7 +18,7 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class ViolationMonitor:
     snapshot_dir: folder for the automatic snapshots, None for no snapshots.
     max_missing: frames a person may be missing before the monitor forgets them (and frees their best
     frame); use the tracker's ``max_missing`` (after that the tracker has ended the track for sure).
+    redact: ``(image, faces) -> image`` applied to a snapshot's frame before it is drawn and saved, e.g.
+    :func:`facemask_live.privacy.redact` blurring compliant faces (``--privacy``); None: saved as seen.
     """
 
     RECENT = 50
@@ -68,6 +70,7 @@ class ViolationMonitor:
         cooldown: float = 60.0,
         snapshot_dir: str | Path | None = None,
         max_missing: int = 15,
+        redact: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
     ):
         if isinstance(violation_labels, str):
             raise ValueError(f"violation_labels must be a collection of label names, not the string {violation_labels!r}")
@@ -82,6 +85,7 @@ class ViolationMonitor:
         self.cooldown = float(cooldown)
         self.snapshot_dir = Path(snapshot_dir).expanduser().absolute() if snapshot_dir is not None else None
         self.max_missing = int(max_missing)
+        self.redact = redact
         self.people_seen = 0
         self.people_by_label: dict[str, int] = {}
         self.violations = 0
@@ -175,7 +179,8 @@ class ViolationMonitor:
             while path.exists() or path.with_name(f"{path.stem}_crop.png").exists():
                 n += 1
                 path = self.snapshot_dir / f"{base}_{n}.png"
-            write_png(path, annotate(frame.image, FrameResult(frame, faces)))
+            image = frame.image if self.redact is None else self.redact(frame.image, faces)
+            write_png(path, annotate(image, FrameResult(frame, faces)))
             snap = str(path)
             crop_file = path.with_name(f"{path.stem}_crop.png")
             write_png(crop_file, np.ascontiguousarray(crop))

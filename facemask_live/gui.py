@@ -298,7 +298,8 @@ class MainWindow(QtWidgets.QMainWindow):
     """Video, FPS panel, counters, violation events, snapshot and pause controls.
 
     ``runner``: the Runner to drive (None: only show what is fed to :meth:`show_result` /
-    :meth:`show_stats`, as tests do). The worker starts with :meth:`start`.
+    :meth:`show_stats`, as tests do). The worker starts with :meth:`start`. ``event_log``/``people_log``: the
+    run's logs, for the review dialog (click an event) and Review > Report... (:mod:`facemask_live.gui_review`).
     """
 
     def __init__(
@@ -312,6 +313,8 @@ class MainWindow(QtWidgets.QMainWindow):
         alert_flash: bool = True,
         alert_sound: bool = False,
         debug: bool = False,
+        event_log: str | Path | None = None,
+        people_log: str | Path | None = None,
     ):
         super().__init__()
         self.runner = runner
@@ -345,6 +348,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.setWindowTitle(f"{APP_NAME} — {self.source_name}" if self.source_name else APP_NAME)
         self._build()
+        from .gui_review import install  # click an event to review it; Review > Report...
+
+        install(self, event_log, people_log)
         self.worker.result_ready.connect(self._on_result_signal, Qt.QueuedConnection)
         self.worker.status_changed.connect(self.show_stats, Qt.QueuedConnection)
         self.worker.ended.connect(self._on_ended, Qt.QueuedConnection)
@@ -508,6 +514,7 @@ class MainWindow(QtWidgets.QMainWindow):
             pix = QtGui.QPixmap.fromImage(to_qimage(thumb)).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)
             item.setIcon(QtGui.QIcon(pix))
         item.setToolTip(event.snapshot or event.crop or "")
+        item.setData(Qt.UserRole, event)  # for the review dialog (gui_review.py)
         self.event_list.insertItem(0, item)
         while self.event_list.count() > MAX_EVENTS:
             self.event_list.takeItem(self.event_list.count() - 1)
@@ -625,6 +632,8 @@ def build_window(settings: Settings) -> MainWindow:
         alert_flash=settings.gui.alert_flash,
         alert_sound=settings.gui.alert_sound,
         debug=settings.debug,
+        event_log=settings.output.events,
+        people_log=settings.people_log.path,
     )
 
 

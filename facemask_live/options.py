@@ -120,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar in headless mode")
     g.add_argument("--verbose", "-v", action="store_true", help="log more")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
+
+    g = p.add_argument_group("reports, retention and privacy")
+    g.add_argument("--people-log", metavar="FILE", help="append people counts per camera (every --people-interval s and at the end) and every violation event to FILE (.jsonl), the input of `python -m facemask_live report`")
+    g.add_argument("--people-interval", type=positive_float, default=10.0, metavar="S", help="seconds between people-count records (default: 10)")
+    g.add_argument("--keep-days", type=positive_float, metavar="N", help="delete the app's snapshots and recordings older than N days, at start and while running (event log lines stay, their snapshot path becomes \"pruned\")")
+    g.add_argument("--max-snapshot-mb", type=positive_float, metavar="M", help="keep the app's snapshots and earlier recordings under M megabytes, deleting the oldest first")
+    g.add_argument("--privacy", action="store_true", help="blur every face that is not a violation in saved snapshots and the recorded video")
+    g.add_argument("--privacy-window", action="store_true", help="with --privacy: blur them in the window too")
+    g.add_argument("--no-compliant-images", action="store_true", help="with --privacy: store no pixel of compliant faces (filled, not blurred) and record only frames with a violation")
     return p
 
 
@@ -157,6 +166,13 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "alert_sound": ("gui", "alert_sound"),
     "alert_flash": ("gui", "alert_flash"),
     "headless": ("gui", "headless"),
+    "people_log": ("people_log", "path"),
+    "people_interval": ("people_log", "interval"),
+    "keep_days": ("retention", "keep_days"),
+    "max_snapshot_mb": ("retention", "max_snapshot_mb"),
+    "privacy": ("privacy", "enabled"),
+    "privacy_window": ("privacy", "window"),
+    "no_compliant_images": ("privacy", "no_compliant_images"),
     "verbose": (None, "verbose"),
     "debug": (None, "debug"),
 }

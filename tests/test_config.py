@@ -12,6 +12,8 @@ from facemask_live.config import (
     ClassifierSettings,
     ConfigError,
     DetectorSettings,
+    PeopleLogSettings,
+    PrivacySettings,
     Settings,
     load_file,
     settings_to_dict,
@@ -82,6 +84,9 @@ def test_toml_file(tmp_path):
         ("detector:\n  min_face: big\n", "detector.min_face: expected a whole number, got 'big'"),
         ("source:\n  source: 'rtsp://a:{FACEMASK_UNSET_VAR}@h/x'\n", "environment variable FACEMASK_UNSET_VAR is not set"),
         ("cameras:\n  - name: a\n  - name: a\n", "the name 'a' is used twice"),
+        ("retention:\n  keep_dayz: 3\n", "unknown setting 'retention.keep_dayz' (did you mean 'keep_days'?)"),
+        ("people_log:\n  interval: 0\n", "people_log.interval must be > 0 seconds"),
+        ("privacy:\n  window: true\n", "privacy.window and privacy.no_compliant_images need privacy.enabled"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, monkeypatch, text, message):
@@ -110,6 +115,21 @@ def test_options_given_override_the_file_and_others_keep_it(tmp_path):
     assert s.source.source == "a.mp4" and s.cameras[0].source == "a.mp4"
     s = load_settings(["--config", str(path), "--source", "b.mp4", "--track-delay", "5"])
     assert s.cameras[0].source == "b.mp4" and s.tracking.delay == 5
+
+
+def test_people_log_retention_privacy_sections_from_a_file_and_options(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text("people_log:\n  path: people.jsonl\n  interval: 30\nretention:\n  keep_days: 14\nprivacy:\n  enabled: true\n")
+    s = load_file(path)
+    assert s.people_log == PeopleLogSettings("people.jsonl", 30.0)
+    assert s.retention.keep_days == 14.0 and s.retention.max_snapshot_mb is None and s.retention.active
+    assert s.privacy == PrivacySettings(enabled=True)
+    s = load_settings(["--config", str(path), "--people-interval", "5", "--max-snapshot-mb", "200", "--no-compliant-images"])
+    assert s.people_log == PeopleLogSettings("people.jsonl", 5.0)  # the file's path, the option's interval
+    assert (s.retention.keep_days, s.retention.max_snapshot_mb) == (14.0, 200.0)
+    assert s.privacy == PrivacySettings(enabled=True, no_compliant_images=True)
+    res = run_cli("--privacy-window", "--print-config", timeout=60)  # needs --privacy: one error line, exit 2
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith("error: privacy:"), res.stderr
 
 
 def test_print_config_round_trips_and_typo_exits_2(tmp_path):
