@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"facemask-live {__version__}")
     g = p.add_argument_group("input")
     g.add_argument("--source", "-s", default="0", help="webcam index, stream URL, video file, image or folder (default: 0)")
+    g.add_argument("--demo", action="store_true", help="play the built-in demo photos, no camera needed (window: a looping slide show; --headless: each once)")
+    p.set_defaults(image_period=0.0)  # seconds each photo is held; only --demo sets it (demo.py)
     g.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, dropping frames like a live camera")
     g.add_argument("--loop", action="store_true", help="replay a video file or folder when it ends")
     g.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing this many frames")
@@ -209,6 +211,7 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
         loop=args.loop,
         stall_timeout=args.stall_timeout,
         max_reconnects=args.max_reconnects,
+        image_period=args.image_period,
     )
     try:
         detections = DetectionsWriter(args.detections) if args.detections else None
@@ -311,8 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    if args.demo and args.source != parser.get_default("source"):
+        parser.error("--demo plays the built-in photos: leave out --source")
 
     def action() -> int:
+        if args.demo:
+            from .demo import apply_to_args
+
+            apply_to_args(args)
         if args.headless:
             return run_headless(args)
         from .gui import run_gui
