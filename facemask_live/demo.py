@@ -44,5 +44,5 @@ def apply_to_args(args) -> None:
     """Point the command-line options at the demo (the lead's Settings will take a DemoSource instead)."""
     src = demo_source(args.headless)
     args.source = str(src.folder)
-    args.loop = src.loop
+    args.loop = args.loop or src.loop  # --headless --loop keeps replaying (a soak test without a camera)
     args.image_period = src.image_period
