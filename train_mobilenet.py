@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Train (and evaluate) the MobileNetV2 face-mask classifier used by facemask-live.
 
-    python train_mobilenet.py --data DIR [--val DIR] --out models/       # train (default subcommand)
+    python train_mobilenet.py --data DIR [--val DIR] --out facemask_live/models/  # train (default subcommand)
     python train_mobilenet.py train --data DIR ...                       # same, explicit
-    python train_mobilenet.py evaluate --data DIR --model models/mask_classifier.json [--json out.json]
+    python train_mobilenet.py evaluate --data DIR --model facemask_live/models/mask_classifier.json [--json out.json]
 
 The dataset is an image folder: one sub-folder per class (two or more).  Folder names map to the
 app's labels (with_mask -> mask, without_mask -> no_mask, mask_weared_incorrect/incorrect_mask ->
@@ -997,7 +997,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a classifier on an image-folder dataset (default)")
     t.add_argument("--data", required=True, help="image folder: one sub-folder per class")
     t.add_argument("--val", help="validation image folder (default: stratified split of --data)")
-    t.add_argument("--out", default="models", help="output folder (default: models/)")
+    t.add_argument("--out", default="facemask_live/models", help="output folder (default: facemask_live/models/, the shipped model)")
     t.add_argument("--name", default=DEFAULT_NAME, help="output file stem (default: %(default)s)")
     t.add_argument("--epochs", type=int, default=4, help="epochs for the new head on the frozen base")
     t.add_argument("--fine-tune-epochs", type=int, default=8, help="epochs fine-tuning the top of the base")
@@ -1024,7 +1024,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet-progress", action="store_true", help="one line per epoch instead of a progress bar")
     t.add_argument("--seed", type=int, default=1337)
     x = sub.add_parser("export", help="export the best checkpoint of an interrupted/killed training run")
-    x.add_argument("--out", default="models", help="the training run's output folder")
+    x.add_argument("--out", default="facemask_live/models", help="the training run's output folder")
     x.add_argument("--name", default=DEFAULT_NAME)
     x.add_argument("--engine", choices=["auto", "onnxruntime", "litert"], default="auto")
     x.add_argument("--keep-both", action="store_true")

@@ -107,13 +107,21 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
 
 
 def build_capture(settings: Settings) -> Capture:
+    """The source of the ``source`` section; ``demo``: the built-in photos, played as :mod:`facemask_live.demo` says."""
     s = settings.source
+    source, loop, image_period = s.source, s.loop, 0.0
+    if s.demo:
+        from .demo import demo_source
+
+        demo = demo_source(settings.gui.headless)
+        source, loop, image_period = str(demo.folder), s.loop or demo.loop, demo.image_period
     return Capture(
-        parse_source(s.source),
+        parse_source(source),
         realtime=True if s.realtime else None,
-        loop=s.loop,
+        loop=loop,
         stall_timeout=s.stall_timeout,
         max_reconnects=s.max_reconnects,
+        image_period=image_period,
     )
 
 

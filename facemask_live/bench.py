@@ -106,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", "-s", required=True, help="video file to measure on")
     p.add_argument("--frames", type=positive_int, default=200, help="frames to process (default: 200, at most the clip's length)")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
-    p.add_argument("--model", metavar="PATH", help="classifier metadata .json (default: models/mask_classifier.json)")
+    p.add_argument("--model", metavar="PATH", help="classifier metadata .json (default: facemask_live/models/mask_classifier.json)")
     p.add_argument("--detector", choices=DETECTORS, help="face detector (default: as the app)")
-    p.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
+    p.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: facemask_live/models/)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="threads for detector and classifier (default: as the app)")
     p.add_argument(
         "--detect-threads", type=positive_int, metavar="N", help="OpenCV threads (cv2.setNumThreads), overrides --threads"

@@ -167,6 +167,8 @@ class Capture:
     max_reconnects: give up after that many failed reconnection attempts in a row (None: forever).
     backoff: (first, cap) delay in seconds between reconnection attempts, doubled each time.
     open_timeout: seconds allowed for opening a stream.
+    image_period: seconds each image of a folder/image source is held before the next (0: as fast as
+    consumed; the window's --demo uses it as a slide show).
     """
 
     def __init__(
@@ -179,6 +181,7 @@ class Capture:
         max_reconnects: int | None = None,
         backoff: tuple[float, float] = (1.0, 30.0),
         open_timeout: float = 10.0,
+        image_period: float = 0.0,
     ):
         if not stall_timeout > 0:
             raise ValueError(f"stall_timeout must be > 0 seconds, got {stall_timeout}")
@@ -188,6 +191,8 @@ class Capture:
             raise ValueError(f"backoff must be (first, cap) seconds with 0 < first <= cap, got {backoff}")
         if not open_timeout > 0:
             raise ValueError(f"open_timeout must be > 0 seconds, got {open_timeout}")
+        if not image_period >= 0:
+            raise ValueError(f"image_period must be >= 0 seconds, got {image_period}")
         self.spec = spec if isinstance(spec, SourceSpec) else parse_source(spec)
         self.realtime = self.spec.is_live if realtime is None else realtime
         self.loop = loop
@@ -195,6 +200,7 @@ class Capture:
         self.max_reconnects = max_reconnects
         self.backoff = (float(backoff[0]), float(backoff[1]))
         self.open_timeout = float(open_timeout)
+        self.image_period = float(image_period)
         self.stats = CaptureStats()
         self.fps: float | None = None
         self.frame_count: int | None = None  # known length of a file/folder (for progress bars)
@@ -282,7 +288,8 @@ class Capture:
         kind, name = self.spec.kind, self.spec.name
         if kind == "camera":
             return (
-                f"cannot open {name}: no such camera, or it is in use by another program (check the cable or try another index)"
+                f"cannot open {name}: no such camera, or it is in use by another program "
+                "(check the cable or try another index; no camera? --demo plays built-in photos)"
             )
         if kind == "stream":
             return (
@@ -363,6 +370,8 @@ class Capture:
                 frame = Frame(img, index, float(index), now, path.name, self.spec.name)
                 index += 1
                 if not self._publish(frame):
+                    return
+                if self.image_period and self._stop.wait(self.image_period):
                     return
             if self.stats.captured == 0:
                 raise SourceError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 from facemask_live.errors import ModelError
+from facemask_live.model_files import classifier_metadata
 
 METADATA_FORMAT = "facemask-live-classifier/1"
 DEFAULT_MODEL_STEM = "mask_classifier"
@@ -28,22 +28,8 @@ _REQUIRED_KEYS = ("labels", "input")
 
 
 def default_model_path() -> Path:
-    """Where the app looks for the classifier metadata when no --model is given.
-
-    Order: ``$FACEMASK_MODELS/mask_classifier.json``, the repo's ``models/`` folder next to the
-    package, then ``sys.prefix/share/facemask-live/models`` (installed data files).  If none
-    exists, the repo path is returned (so the error message names the expected place)."""
-    name = DEFAULT_MODEL_STEM + ".json"
-    env = os.environ.get("FACEMASK_MODELS")
-    candidates = []
-    if env:
-        candidates.append(Path(env).expanduser() / name)
-    repo = Path(__file__).resolve().parent.parent / "models" / name
-    candidates += [repo, Path(sys.prefix) / "share" / "facemask-live" / "models" / name]
-    for c in candidates:
-        if c.is_file():
-            return c
-    return candidates[0] if env else repo
+    """The classifier metadata used when no --model is given (``$FACEMASK_MODELS`` or the package's models)."""
+    return classifier_metadata()
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ def run_headless(settings: Settings) -> int:
         from tqdm import tqdm
 
         bar = tqdm(
-            total=None if settings.source.loop else cap.frame_count,
+            total=None if cap.loop else cap.frame_count,
             unit="frame",
             desc=Path(cap.spec.name).name[-30:],
             file=sys.stderr,

@@ -24,6 +24,7 @@ from typing import Any
 from .errors import FacemaskError
 
 DETECTOR_NAMES = ("retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
+DEFAULT_SOURCE = "0"  # the first webcam
 
 
 class ConfigError(FacemaskError):
@@ -55,7 +56,8 @@ def _at_least(value: float | None, low: float, name: str) -> None:
 class SourceSettings:
     """What to watch and how to treat it (also the single camera of a one-camera site)."""
 
-    source: str = "0"
+    source: str = DEFAULT_SOURCE
+    demo: bool = False  # the built-in photos instead of ``source`` (app.build_capture, demo.py)
     realtime: bool = False
     loop: bool = False
     max_frames: int | None = None
@@ -64,6 +66,8 @@ class SourceSettings:
 
     def __post_init__(self):
         _check(str(self.source).strip() != "", "source.source must not be empty")
+        _check(not self.demo or str(self.source) == DEFAULT_SOURCE,
+               f"source.demo plays the built-in photos: leave out source.source (got {self.source!r})")
         _at_least(self.max_frames, 1, "source.max_frames")
         _check(self.stall_timeout > 0, f"source.stall_timeout must be > 0, got {self.stall_timeout}")
         _at_least(self.max_reconnects, 0, "source.max_reconnects")
@@ -210,7 +214,7 @@ class CameraSettings:
     """One camera of a site. Sections left None use the site's; ``zones``/``detect_fps`` are for later issues."""
 
     name: str = "camera"
-    source: str = "0"
+    source: str = DEFAULT_SOURCE
     loop: bool = False
     realtime: bool = False
     detector: DetectorSettings | None = None
@@ -253,6 +257,9 @@ class Settings:
         if not self.cameras:
             s = self.source
             object.__setattr__(self, "cameras", (CameraSettings("camera", s.source, s.loop, s.realtime),))
+        # the demo is one built-in source: a camera list with other sources would silently not be watched
+        _check(not self.source.demo or (len(self.cameras) == 1 and self.cameras[0].source == self.source.source),
+               "source.demo plays the built-in photos on one camera: leave out cameras")
         names = [c.name for c in self.cameras]
         dupes = sorted({n for n in names if names.count(n) > 1})
         _check(not dupes, f"cameras: the name {dupes[0] if dupes else ''!r} is used twice (names must be unique)")

@@ -6,8 +6,6 @@ score first. :func:`create_detector` builds one by name (``--detector``).
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,6 +13,7 @@ import numpy as np
 
 from .errors import ModelError
 from .geometry import clip_box, iou
+from .model_files import models_dir
 from .results import Face
 
 DETECTORS = ("retinaface", "ssd")
@@ -23,20 +22,6 @@ RETINAFACE_MEAN_BGR = (104.0, 117.0, 123.0)
 PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
 MEAN_BGR = (104.0, 177.0, 123.0)
-
-
-def models_dir() -> Path:
-    """Where the shipped models live: $FACEMASK_MODELS, the repo's models/, or the installed share dir."""
-    env = os.environ.get("FACEMASK_MODELS")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        Path(__file__).resolve().parent.parent / "models",
-        Path(sys.prefix) / "share" / "facemask-live" / "models",
-    ]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return candidates[0]
 
 
 class FaceDetector:

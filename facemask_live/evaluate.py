@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     g = p.add_argument_group("models (as in the app)")
     g.add_argument(
-        "--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)"
+        "--model", metavar="PATH", help="classifier metadata .json or model file (default: facemask_live/models/mask_classifier.json)"
     )
     g.add_argument(
         "--violation-threshold",
@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability of a violation label from which a face is flagged (default: the model's)",
     )
     g.add_argument("--detector", choices=DETECTORS, default=None, help="face detector (default: the app's)")
-    g.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
+    g.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: facemask_live/models/)")
     g.add_argument("--confidence", type=unit_float, default=None, help="face detector confidence threshold (default: the app's)")
     g.add_argument(
         "--min-face",

@@ -22,13 +22,17 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PyQt5 import QtCore, QtGui, QtWidgets
 
 from .annotate import color_for, display_name, draw_banner
 from .app import build_pipeline, build_runner, summary_lines
 from .capture import SourceState, mask_credentials, read_image
 from .config import Settings
 from .errors import FacemaskError
+
+try:  # PyQt5 is the optional "gui" extra: without it the window is one clear error, headless still works
+    from PyQt5 import QtCore, QtGui, QtWidgets
+except ImportError:
+    raise FacemaskError("the window needs PyQt5: pip install 'facemask-live[gui]' or use --headless") from None
 from .results import Event, FrameResult
 from .runner import Runner, RunStats
 from .sinks import save_snapshot

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 
 from . import __version__
-from .config import ConfigError, Settings, load_file, settings_from_dict, settings_to_dict
+from .config import DEFAULT_SOURCE, ConfigError, Settings, load_file, settings_from_dict, settings_to_dict
 from .detect import DETECTORS, RETINAFACE_ONNX
 
 EPILOG = """\
@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", metavar="FILE", help="read settings from a YAML or TOML file; options given here override it (see docs/architecture.md)")
     p.add_argument("--print-config", action="store_true", help="print the effective settings as YAML and exit")
     g = p.add_argument_group("input")
-    g.add_argument("--source", "-s", default="0", help="webcam index, stream URL, video file, image or folder (default: 0)")
+    g.add_argument("--source", "-s", default=DEFAULT_SOURCE, help="webcam index, stream URL, video file, image or folder (default: 0)")
+    g.add_argument("--demo", action="store_true", help="play the built-in demo photos, no camera needed (window: a looping slide show; --headless: each once)")
     g.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, dropping frames like a live camera")
     g.add_argument("--loop", action="store_true", help="replay a video file or folder when it ends")
     g.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing this many frames")
@@ -88,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-reconnects", type=non_negative_int, metavar="N", help="give up after N failed reconnection attempts in a row (default: retry forever)")
 
     g = p.add_argument_group("models")
-    g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)")
+    g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: facemask_live/models/mask_classifier.json)")
     g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.3 for the shipped model)")
     g.add_argument("--detector", choices=DETECTORS, default="retinaface", help="face detector: retinaface (RetinaFace-MobileNet0.25, finds masked faces) or ssd (OpenCV's res10 SSD) (default: retinaface)")
-    g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: models/)")
+    g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: facemask_live/models/)")
     g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface, 0.5 for ssd)")
     g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
     g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: retinaface resizes the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for retinaface, 300 for ssd)")
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 # option dest -> (section, key) of Settings; None as section: a key of Settings itself
 OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "source": ("source", "source"),
+    "demo": ("source", "demo"),
     "realtime": ("source", "realtime"),
     "loop": ("source", "loop"),
     "max_frames": ("source", "max_frames"),
@@ -198,6 +200,12 @@ def given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> di
 def apply_options(settings: Settings, options: dict) -> Settings:
     """``settings`` with the given command-line options (dest -> value) put in their sections."""
     data = settings_to_dict(settings)
+    if options.get("demo") and options.get("source", DEFAULT_SOURCE) != DEFAULT_SOURCE:
+        raise ConfigError("--demo plays the built-in photos: leave out --source")
+    if options.get("demo"):  # the demo replaces a settings file's source (and its cameras, below)
+        options = {**options, "source": DEFAULT_SOURCE}
+    elif "source" in options:  # --source replaces a settings file's demo
+        options = {**options, "demo": False}
     replace_cameras = "source" in options
     for dest, value in options.items():
         if dest in NOT_SETTINGS:

@@ -19,7 +19,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-MODEL_JSON = REPO / "models" / "mask_classifier.json"
+MODEL_JSON = REPO / "facemask_live" / "models" / "mask_classifier.json"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, where python3-gi and the GStreamer RTSP server bindings live
 
 

@@ -176,7 +176,7 @@ def model_copy(tmp_path, classifier_model) -> Path:
     "source, words",
     [
         ("missing.mp4", ["source not found", "missing.mp4"]),
-        ("0", ["cannot open camera 0", "another index"]),
+        ("0", ["cannot open camera 0", "another index", "--demo"]),
         ("7", ["cannot open camera 7"]),
         ("rtsp://127.0.0.1:1/x", ["cannot open stream rtsp://127.0.0.1:1/x"]),
         ("http://127.0.0.1:1/video", ["cannot open stream http://127.0.0.1:1/video"]),

@@ -18,14 +18,14 @@ from facemask_live.errors import FacemaskError, ModelError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-REPO_JSON = REPO / "models" / "mask_classifier.json"
+REPO_JSON = REPO / "facemask_live" / "models" / "mask_classifier.json"
 DEFAULT_JSON = Path(os.environ.get("FACEMASK_TEST_MODEL") or REPO_JSON)  # override: test another trained model
 MODELS = DEFAULT_JSON.parent
 
 
 @pytest.fixture(scope="module")
 def meta() -> dict:
-    assert DEFAULT_JSON.is_file(), "the default model metadata models/mask_classifier.json is not committed"
+    assert DEFAULT_JSON.is_file(), "the default model metadata facemask_live/models/mask_classifier.json is not committed"
     return json.loads(DEFAULT_JSON.read_text())
 
 

@@ -18,7 +18,7 @@ from facemask_live.options import build_parser
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 VIDEOS = SHARED / "media" / "videos"
-MODEL = REPO / "models" / "mask_classifier.json"
+MODEL = REPO / "facemask_live" / "models" / "mask_classifier.json"
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not present")
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason="the default classifier model has not been trained yet")

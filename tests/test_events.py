@@ -205,7 +205,7 @@ def test_bad_arguments_raise_clear_value_errors(kwargs, word):
 
 # -- end to end: the real detector and classifier through the headless CLI -------------------------
 needs_model = pytest.mark.skipif(
-    not MODEL.is_file() or not VIDEOS.is_dir(), reason="needs models/mask_classifier.json and ../shared"
+    not MODEL.is_file() or not VIDEOS.is_dir(), reason="needs facemask_live/models/mask_classifier.json and ../shared"
 )
 
 

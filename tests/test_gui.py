@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OFFICE = SHARED / "media" / "videos" / "office_mask.mp4"
 STREET = SHARED / "media" / "videos" / "street_nomask.mp4"
-MODEL = REPO / "models" / "mask_classifier.json"
+MODEL = REPO / "facemask_live" / "models" / "mask_classifier.json"
 
 needs_model = pytest.mark.skipif(
-    not MODEL.is_file(), reason="models/mask_classifier.json is not there yet (train it with train_mobilenet.py)"
+    not MODEL.is_file(), reason="facemask_live/models/mask_classifier.json is not there yet (train it with train_mobilenet.py)"
 )
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Score the app's mask classifier on face crops cut from annotated real scenes (PASCAL VOC).
 
-    python tools/check_scene_crops.py [--scenes ../shared/data/scenes-dev] [--model models/mask_classifier.json]
+    python tools/check_scene_crops.py [--scenes ../shared/data/scenes-dev] [--model facemask_live/models/mask_classifier.json]
                                       [--min-height 40] [--margin M] [--json out.json]
 
 For every annotated face at least --min-height pixels high, the box is widened by the model's

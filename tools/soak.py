@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=500, help="sample RSS every N frames (default: 500)")
     p.add_argument("--warmup", type=int, help="frames before the RSS baseline (default: a fifth of --frames, at most 1000)")
     p.add_argument("--source", help="clip to loop (default: a generated 4 s clip)")
-    p.add_argument("--model", help="classifier metadata (default: models/mask_classifier.json)")
+    p.add_argument("--model", help="classifier metadata (default: facemask_live/models/mask_classifier.json)")
     p.add_argument("--max-growth-mb", type=float, default=30.0, help="allowed RSS growth after warm-up (default: 30)")
     p.add_argument("--workdir", help="where logs go (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line on stdout")
