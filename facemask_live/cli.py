@@ -12,7 +12,7 @@ from pathlib import Path
 from . import __version__
 from .capture import Capture, mask_credentials, parse_source
 from .detect import DETECTORS, RETINAFACE_ONNX
-from .errors import FacemaskError, OutputError, exit_code_of
+from .errors import FacemaskError, exit_code_of
 
 log = logging.getLogger("facemask_live")
 
@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--detections", metavar="FILE", help="write one JSON record per processed frame/image to FILE (.jsonl)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar in headless mode")
     g.add_argument("--verbose", "-v", action="store_true", help="log more")
+
+    g = p.add_argument_group("MQTT (topics and payloads: see the README)")
+    g.add_argument("--mqtt", metavar="URL", help="publish events, counts and snapshots to a broker: mqtt://[user[:password]@]host[:port] or mqtts://...?ca_file=ca.pem; password also from {ENV_VAR} or FACEMASK_MQTT_PASSWORD")
+    g.add_argument("--mqtt-camera", metavar="NAME", help="camera name in the MQTT topics (default: from the source, e.g. the file name)")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     return p
 
@@ -214,7 +218,12 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
         detections = DetectionsWriter(args.detections) if args.detections else None
         event_log = EventLog(args.events) if args.events else None
         video = VideoSink(args.output, capture.fps) if args.output else None
-    except OutputError:
+        sinks = []
+        if getattr(args, "mqtt", None):
+            from .mqtt import mqtt_sink_from_args
+
+            sinks.append(mqtt_sink_from_args(args))
+    except FacemaskError:
         capture.stop()
         raise
     return Runner(
@@ -223,6 +232,7 @@ def build_runner(args, pipeline, on_result=None, annotate_frames=False):
         detections=detections,
         video=video,
         event_log=event_log,
+        sinks=sinks,
         on_result=on_result,
         annotate_frames=annotate_frames,
         max_frames=args.max_frames,

@@ -164,6 +164,7 @@ class Runner:
         detections: DetectionsWriter | None = None,
         video: VideoSink | None = None,
         event_log: EventLog | None = None,
+        sinks: list | None = None,
         on_result: Callable[[FrameResult, object], None] | None = None,
         annotate_frames: bool = False,
         max_frames: int | None = None,
@@ -174,6 +175,8 @@ class Runner:
         self.detections = detections
         self.video = video
         self.event_log = event_log
+        self.sinks = list(sinks or [])  # more sinks: write(result, annotated), close(), optional set_status(state)
+        self._sink_status: str | None = None
         self.on_result = on_result
         self.annotate_frames = annotate_frames or video is not None
         self.max_frames = max_frames
@@ -247,6 +250,7 @@ class Runner:
         located = self._next_located(timeout)
         if located is None:
             self.stats.status = self.capture.stats.status
+            self._notify_status()
             return None
         t0 = time.perf_counter()
         result = self.pipeline.finish(located)
@@ -267,6 +271,9 @@ class Runner:
         t = result.timings
         t["total"] = time.perf_counter() - t0 + t.get("detect", 0.0) + t.get("flow", 0.0)
         self._update_stats(result)
+        for sink in self.sinks:
+            sink.write(result, annotated)
+        self._notify_status()
         if self.on_result is not None:
             self.on_result(result, annotated)
         return result
@@ -296,6 +303,14 @@ class Runner:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def _notify_status(self) -> None:
+        """Tell the sinks that want it (e.g. MQTT) when the source state changes."""
+        if self.stats.status != self._sink_status:
+            self._sink_status = self.stats.status
+            for sink in self.sinks:
+                if hasattr(sink, "set_status"):
+                    sink.set_status(self.stats.status)
+
     def close(self) -> None:
         """Stop the capture thread, finalise the video, flush and close the logs. Safe to call twice."""
         if self._closed:
@@ -304,7 +319,9 @@ class Runner:
         self.capture.stop()
         if self._locator is not None:
             self._locator.stop()
-        for sink in (self.video, self.detections, self.event_log):
+        self.stats.status = self.capture.stats.status
+        self._notify_status()
+        for sink in (self.video, self.detections, self.event_log, *self.sinks):
             if sink is not None:
                 try:
                     sink.close()
