@@ -484,7 +484,7 @@ class MqttPublisher:
         self.conn.stop()
         if left:
             where = self.outbox.path if self.outbox is not None else "memory (lost at exit)"
-            log.warning("MQTT: %d events not confirmed by the broker, kept in %s for the next start", left, where)
+            log.warning("MQTT: %d event%s not confirmed by the broker, kept in %s for the next start", left, "s" if left > 1 else "", where)
         if self.outbox is not None:
             self.outbox.close()
 
