@@ -125,11 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--detections", metavar="FILE", help="write one JSON record per processed frame/image to FILE (.jsonl)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar in headless mode")
     g.add_argument("--verbose", "-v", action="store_true", help="log more")
+    g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
 
     g = p.add_argument_group("MQTT (topics and payloads: see the README)")
     g.add_argument("--mqtt", metavar="URL", help="publish events, counts and snapshots to a broker: mqtt://[user[:password]@]host[:port] or mqtts://...?ca_file=ca.pem; password also from {ENV_VAR} or FACEMASK_MQTT_PASSWORD")
     g.add_argument("--mqtt-camera", metavar="NAME", help="camera name in the MQTT topics (default: from the source, e.g. the file name)")
-    g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     return p
 
 
