@@ -59,7 +59,8 @@ class ConsoleWindow(QtWidgets.QMainWindow):
 
     def _refresh(self) -> None:
         model = self.client.model
-        cams = sorted(model.cameras.values(), key=lambda c: c.name)
+        with model._lock:  # the network thread adds cameras
+            cams = sorted(model.cameras.values(), key=lambda c: c.name)
         self.cameras.setRowCount(len(cams))
         for row, cam in enumerate(cams):
             p = cam.people

@@ -481,3 +481,26 @@ def test_console_ignores_a_resent_event_and_counts_per_camera():
     cam = m.cameras["door"]
     assert (cam.events, cam.available, cam.people["in_view"]) == (1, "online", 2)
     assert m.handle("other/door/events", payload) is None
+
+
+def test_console_window_lists_events_with_thumbnails_and_cameras(qtbot, broker):
+    from facemask_live.console_gui import ConsoleWindow
+
+    win = ConsoleWindow(MqttSettings.from_url(broker.url))
+    qtbot.addWidget(win)
+    win.start()
+    qtbot.waitUntil(lambda: win.state_label.text() == "broker: connected", timeout=5000)
+    pub = Listener(broker.port, topics=())
+    jpeg = cv2.imencode(".jpg", violation_result(1, 0).frame.image)[1].tobytes()
+    pub.client.publish("facemask/lobby/snapshot", jpeg, qos=1, retain=True)
+    event = {"schema": 1, "id": "e1", "camera": "lobby", "time": time.time(), "label": "no_mask", "confidence": 0.8, "track_id": 4}
+    for _ in range(2):  # sent twice (as after a lost PUBACK): listed once
+        pub.client.publish("facemask/lobby/events", json.dumps(event), qos=1)
+    pub.client.publish("facemask/lobby/people", '{"schema":1,"in_view":1,"masked":0,"unmasked":1,"not_judged":0}', qos=1)
+    qtbot.waitUntil(lambda: win.cameras.rowCount() == 1 and win.cameras.item(0, 5) is not None
+                    and win.cameras.item(0, 5).text() == "1", timeout=5000)
+    qtbot.wait(300)
+    assert win.events.count() == 1 and "lobby  no_mask  0.80" in win.events.item(0).text()
+    assert not win.events.item(0).icon().isNull()
+    pub.close()
+    win.close()
