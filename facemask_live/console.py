@@ -131,7 +131,7 @@ class ConsoleClient:
         self.on_update = on_update
         client_id = settings.client_id or slug(f"facemask-console-{socket.gethostname()}-{os.getpid()}")
         self.conn = BrokerConnection(settings, client_id, on_connected=self._connected, on_message=self._message,
-                                     what="console: MQTT")
+                                     what="console: MQTT", keeps_events=False)
 
     def _connected(self) -> None:
         self.conn.client.subscribe(f"{self.settings.topic_prefix}/#", qos=1)

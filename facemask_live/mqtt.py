@@ -191,12 +191,13 @@ class BrokerConnection:
     """
 
     def __init__(self, settings: MqttSettings, client_id: str, will: tuple[str, bytes] | None = None,
-                 on_connected=None, on_message=None, on_publish=None, what: str = "MQTT"):
+                 on_connected=None, on_message=None, on_publish=None, what: str = "MQTT", keeps_events: bool = True):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.settings = settings
         self.what = what
+        self._kept = "; events are kept on disk until sent" if keeps_events else ""
         self._state = "connecting"
         self._state_lock = threading.Lock()
         self.on_state_change = None  # callable(state) for a window, called in the network thread
@@ -258,11 +259,11 @@ class BrokerConnection:
         if self._closing:
             self._set_state("closed")
         elif self._state == "connected":
-            self._set_state("connection lost", " (reconnecting; events are kept on disk until sent)")
+            self._set_state("connection lost", f" (reconnecting{self._kept})")
 
     def _handle_connect_fail(self, client, userdata) -> None:
         if not self._closing and not self._state.startswith("refused"):
-            self._set_state("unreachable", " (retrying; events are kept on disk until sent)")
+            self._set_state("unreachable", f" (retrying{self._kept})")
 
     # -- life -------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -274,7 +275,7 @@ class BrokerConnection:
             except (OSError, ssl.SSLError, ValueError) as exc:
                 reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc) or type(exc).__name__
                 self._set_state(f"error: cannot use CA file {s.ca_file}: {reason}",
-                                " (not connecting; events are kept on disk)")
+                                f" (not connecting{self._kept})")
                 return False
         try:
             self.client.connect_async(s.host, s.port, keepalive=s.keepalive)
