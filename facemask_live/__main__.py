@@ -1,5 +1,19 @@
 import sys
 
-from .cli import main
+# Subcommands: `python -m facemask_live <name> ...`; anything else is the monitor's own command line.
+COMMANDS = {
+    "console": "facemask_live.console_cli",
+}
 
-sys.exit(main())
+
+def _main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        import importlib
+
+        return importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:])
+    from .cli import main
+
+    return main()
+
+
+sys.exit(_main())

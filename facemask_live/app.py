@@ -13,7 +13,6 @@ from pathlib import Path
 
 from .capture import Capture, parse_source
 from .config import Settings
-from .errors import OutputError
 from .pipeline import Pipeline
 from .runner import Runner, RunStats
 from .sinks import DetectionsWriter, EventLog, Sink, VideoSink, ensure_dir
@@ -103,7 +102,7 @@ def build_capture(settings: Settings) -> Capture:
 
 
 def build_sinks(settings: Settings, fps: float | None) -> list[Sink]:
-    """The output files asked for (detections, event log, video); on an error the ones opened are closed."""
+    """The outputs asked for (detections, event log, video, MQTT); on an error the ones opened are closed."""
     out = settings.output
     sinks: list[Sink] = []
     try:
@@ -113,7 +112,11 @@ def build_sinks(settings: Settings, fps: float | None) -> list[Sink]:
             sinks.append(EventLog(out.events))
         if out.output:
             sinks.append(VideoSink(out.output, fps))
-    except OutputError:
+        if settings.mqtt is not None:  # last: it connects in the background, after the files opened
+            from .mqtt import build_mqtt_sink
+
+            sinks.append(build_mqtt_sink(settings))
+    except Exception:
         for sink in sinks:
             sink.close()
         raise
@@ -135,7 +138,7 @@ def build_runner(
     capture = build_capture(settings)
     try:
         sinks = build_sinks(settings, capture.fps)
-    except OutputError:
+    except Exception:
         capture.stop()
         raise
     return Runner(
