@@ -1,16 +1,22 @@
 """``python -m facemask_live [options]`` runs the app; ``python -m facemask_live COMMAND ...`` a tool."""
 
-import importlib
 import sys
 
-# sub-commands: name -> module with main(argv) -> exit code
+# Subcommands: `python -m facemask_live <name> ...`; anything else is the monitor's own command line.
 COMMANDS = {
+    "console": "facemask_live.console_cli",
     "report": "facemask_live.report",
 }
 
-if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
-    sys.exit(importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:]))
 
-from facemask_live.cli import main  # noqa: E402
+def _main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        import importlib
 
-sys.exit(main())
+        return importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:])
+    from .cli import main
+
+    return main()
+
+
+sys.exit(_main())

@@ -172,7 +172,11 @@ def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterabl
         pruner = build_retention(settings)
         if pruner is not None:
             sinks.append(pruner)  # last: after the snapshots of a frame were logged
-    except OutputError:
+        if settings.mqtt is not None:  # last: it connects in the background, after the files opened
+            from .mqtt import build_mqtt_sink
+
+            sinks.append(build_mqtt_sink(settings))
+    except Exception:
         for sink in sinks:
             sink.close()
         raise
@@ -205,7 +209,7 @@ def build_runner(
     capture = build_capture(settings)
     try:
         sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels)
-    except OutputError:
+    except Exception:
         capture.stop()
         raise
     return Runner(

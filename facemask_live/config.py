@@ -20,11 +20,13 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import FacemaskError
 
 DETECTOR_NAMES = ("retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
 DEFAULT_SOURCE = "0"  # the first webcam
+DEFAULT_CAMERA = "camera"  # the name of the one camera made from the ``source`` section
 
 
 class ConfigError(FacemaskError):
@@ -162,6 +164,130 @@ class GuiSettings:
     alert_flash: bool = True
 
 
+MQTT_SNAPSHOT_MODES = ("topic", "base64", "path")
+MQTT_PASSWORD_ENV = "FACEMASK_MQTT_PASSWORD"
+# the keys of an mqtt:// URL: ``--mqtt URL`` replaces these in a file's ``mqtt`` section and keeps the others
+MQTT_BROKER_KEYS = ("host", "port", "tls", "username", "password", "ca_file")
+_MQTT_URL_QUERY = {"ca_file": "ca_file", "ca": "ca_file", "prefix": "topic_prefix", "client_id": "client_id",
+                   "snapshot": "snapshot", "discovery": "discovery_prefix", "outbox": "outbox_dir"}
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Publishing to an MQTT broker (:mod:`facemask_live.mqtt`); ``Settings.mqtt`` None: no MQTT.
+
+    From ``--mqtt URL`` (:meth:`from_url`) or an ``mqtt:`` section of a site file (``host`` at least).
+    ``password`` None: ``FACEMASK_MQTT_PASSWORD`` when that is set.
+    """
+
+    host: str = ""
+    port: int = 1883
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never shown: repr, logs, errors, --print-config
+    ca_file: str | None = None  # CA bundle for mqtts:// (default: the system's)
+    camera: str | None = None  # the camera in the topics; None: the camera's name, else one from the source
+    topic_prefix: str = "facemask"
+    client_id: str | None = None  # default: facemask-live-<host name>-<camera>
+    snapshot: str = "topic"  # topic: JPEG on <camera>/snapshot; base64: also inside the event; path: paths only
+    discovery_prefix: str | None = "homeassistant"  # None: no Home Assistant discovery
+    outbox_dir: str | None = None  # default: $XDG_STATE_HOME/facemask-live/mqtt-outbox
+    outbox_max_messages: int = 10000
+    outbox_max_bytes: int = 64 * 1024 * 1024
+    keepalive: int = 30
+    reconnect_max_delay: int = 10  # seconds between attempts, doubling from 1 up to this
+    violation_hold_s: int = 30  # Home Assistant's "violation" stays on this long after an event
+    jpeg_quality: int = 85
+    snapshot_max_side: int = 1280
+    flush_timeout: float = 5.0  # seconds close() waits for unsent events while the broker is reachable
+
+    def __post_init__(self):
+        _check(bool(self.host), "mqtt.host is required (the broker's name or address)")
+        _check(not any(c in self.host for c in "/@ "), f"mqtt.host: bad broker host {self.host!r}")
+        _check(0 < self.port < 65536, f"mqtt.port must be 1-65535, got {self.port}")
+        for name in ("topic_prefix", "discovery_prefix"):
+            value = getattr(self, name)
+            if value is None and name == "discovery_prefix":
+                continue
+            _check(bool(value) and not value.startswith("/") and not value.endswith("/") and not any(c in value for c in "+#\0"),
+                   f"mqtt.{name} must be a topic without + or # and no leading/trailing /, got {value!r}")
+        _check(self.snapshot in MQTT_SNAPSHOT_MODES, f"mqtt.snapshot must be one of {', '.join(MQTT_SNAPSHOT_MODES)}, got {self.snapshot!r}")
+        _check(self.client_id is None or 0 < len(self.client_id) <= 128, "mqtt.client_id must be 1-128 characters")
+        _check(self.camera is None or bool(self.camera.strip()), "mqtt.camera must not be empty (or be left out)")
+        for name in ("outbox_max_messages", "outbox_max_bytes", "keepalive", "reconnect_max_delay", "violation_hold_s", "snapshot_max_side"):
+            _at_least(getattr(self, name), 1, f"mqtt.{name}")
+        _check(1 <= self.jpeg_quality <= 100, f"mqtt.jpeg_quality must be 1-100, got {self.jpeg_quality}")
+        _check(self.flush_timeout >= 0, f"mqtt.flush_timeout must be >= 0, got {self.flush_timeout}")
+        _check(self.ca_file is None or self.tls, "mqtt.ca_file needs a TLS broker (mqtts:// or tls: true)")
+
+    @classmethod
+    def from_url(cls, url: str, env: typing.Mapping[str, str] | None = None, **overrides) -> MqttSettings:
+        """Settings from ``mqtt[s]://...`` (see :func:`mqtt_url_fields`), then ``overrides``; raises ValueError."""
+        return cls(**{**mqtt_url_fields(url, env), **overrides})
+
+    @property
+    def display_url(self) -> str:
+        """The broker address as shown to people: the password is ``***``."""
+        auth = f"{self.username}{':***' if self.password else ''}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+    def resolved_password(self, env: typing.Mapping[str, str] | None = None) -> str | None:
+        env = os.environ if env is None else env
+        return self.password if self.password is not None else env.get(MQTT_PASSWORD_ENV)
+
+    def resolved_outbox_dir(self) -> Path:
+        if self.outbox_dir:
+            return Path(self.outbox_dir).expanduser()
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(state) / "facemask-live" / "mqtt-outbox"
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:@/\s]*):[^@/\s]*@", r"\1:***@", url)  # as capture.mask_credentials (no OpenCV here)
+
+
+def mqtt_url_fields(url: str, env: typing.Mapping[str, str] | None = None) -> dict:
+    """The :class:`MqttSettings` keys in ``mqtt[s]://[user[:password]@]host[:port][?query]``; raises ValueError.
+
+    Query keys: ``ca_file`` (or ``ca``), ``prefix``, ``client_id``, ``snapshot``, ``discovery`` (``off``: none),
+    ``outbox``. The user and password may be ``{ENV_NAME}``; without a password in the URL it is read from
+    ``FACEMASK_MQTT_PASSWORD`` when that is set.
+    """
+    env = os.environ if env is None else env
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {_hide_password(url)!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"MQTT URL has a bad port: {_hide_password(url)}") from None
+
+    def expand(text: str) -> str:
+        try:
+            return substitute_env(unquote(text), "MQTT URL", env)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    tls = scheme in ("mqtts", "ssl")
+    query = dict(parse_qsl(parts.query))
+    unknown = sorted(set(query) - set(_MQTT_URL_QUERY))
+    if unknown:
+        raise ValueError(f"MQTT URL: unknown option {unknown[0]!r} (known: {', '.join(sorted(_MQTT_URL_QUERY))})")
+    fields: dict = {_MQTT_URL_QUERY[k]: v for k, v in query.items()}
+    if fields.get("discovery_prefix", "").lower() in ("off", "none", "false", "0"):
+        fields["discovery_prefix"] = None
+    return {
+        "host": parts.hostname or "",
+        "port": port or (8883 if tls else 1883),
+        "tls": tls,
+        "username": expand(parts.username) if parts.username else None,
+        "password": expand(parts.password) if parts.password is not None else env.get(MQTT_PASSWORD_ENV),
+        "ca_file": None,
+        **fields,
+    }
+
+
 @dataclass(frozen=True)
 class PeopleLogSettings:
     """The people log, the input of shift reports (:class:`facemask_live.peoplelog.PeopleLog`)."""
@@ -247,6 +373,7 @@ class Settings:
     people_log: PeopleLogSettings = field(default_factory=PeopleLogSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    mqtt: MqttSettings | None = None  # None: no MQTT
     cameras: tuple[CameraSettings, ...] = ()
     threads: int | None = None  # None: all cores for the detector, 1 for the classifier (see detector_threads)
     verbose: bool = False
@@ -256,7 +383,7 @@ class Settings:
         _at_least(self.threads, 1, "threads")
         if not self.cameras:
             s = self.source
-            object.__setattr__(self, "cameras", (CameraSettings("camera", s.source, s.loop, s.realtime),))
+            object.__setattr__(self, "cameras", (CameraSettings(DEFAULT_CAMERA, s.source, s.loop, s.realtime),))
         # the demo is one built-in source: a camera list with other sources would silently not be watched
         _check(not self.source.demo or (len(self.cameras) == 1 and self.cameras[0].source == self.source.source),
                "source.demo plays the built-in photos on one camera: leave out cameras")
@@ -335,6 +462,8 @@ def _value(value: Any, hint, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        if len(args) == 2 and type(None) in args:  # X | None: X's own message (e.g. a section's unknown key)
+            return _value(value, next(a for a in args if a is not type(None)), where)
         errors = []
         for a in (a for a in args if a is not type(None)):
             try:
@@ -476,4 +605,7 @@ def load_file(path: str | Path) -> Settings:
 def to_yaml(settings: Settings) -> str:
     import yaml
 
-    return yaml.safe_dump(settings_to_dict(settings), sort_keys=False, default_flow_style=False)
+    data = settings_to_dict(settings)
+    if data["mqtt"] and data["mqtt"]["password"] is not None:
+        data["mqtt"]["password"] = "***"  # the broker password is never printed
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -10,7 +10,16 @@ import argparse
 import dataclasses
 
 from . import __version__
-from .config import DEFAULT_SOURCE, ConfigError, Settings, load_file, settings_from_dict, settings_to_dict
+from .config import (
+    DEFAULT_SOURCE,
+    MQTT_BROKER_KEYS,
+    ConfigError,
+    Settings,
+    load_file,
+    mqtt_url_fields,
+    settings_from_dict,
+    settings_to_dict,
+)
 from .detect import DETECTORS, RETINAFACE_ONNX
 
 EPILOG = """\
@@ -130,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--privacy", action="store_true", help="blur every face that is not a violation in saved snapshots and the recorded video")
     g.add_argument("--privacy-window", action="store_true", help="with --privacy: blur them in the window too")
     g.add_argument("--no-compliant-images", action="store_true", help="with --privacy: store no pixel of compliant faces (filled, not blurred) and record only frames with a violation")
+    g = p.add_argument_group("MQTT (topics and payloads: see the README)")
+    g.add_argument("--mqtt", metavar="URL", help="publish events, counts and snapshots to a broker: mqtt://[user[:password]@]host[:port] or mqtts://...?ca_file=ca.pem; password also from {ENV_VAR} or FACEMASK_MQTT_PASSWORD; replaces the broker of an mqtt section in --config")
+    g.add_argument("--mqtt-camera", metavar="NAME", help="camera name in the MQTT topics (default: the camera's name in --config, else from the source, e.g. the file name)")
     return p
 
 
@@ -179,6 +191,7 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "debug": (None, "debug"),
 }
 NOT_SETTINGS = {"config", "print_config", "help", "version"}
+MQTT_OPTIONS = ("mqtt", "mqtt_camera")  # the mqtt section: see _mqtt_section
 
 
 def given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> dict:
@@ -207,8 +220,9 @@ def apply_options(settings: Settings, options: dict) -> Settings:
     elif "source" in options:  # --source replaces a settings file's demo
         options = {**options, "demo": False}
     replace_cameras = "source" in options
+    data["mqtt"] = _mqtt_section(data["mqtt"], options)
     for dest, value in options.items():
-        if dest in NOT_SETTINGS:
+        if dest in NOT_SETTINGS or dest in MQTT_OPTIONS:
             continue
         section, key = OPTION_MAP[dest]
         if section is None:
@@ -230,6 +244,21 @@ def apply_options(settings: Settings, options: dict) -> Settings:
     return settings_from_dict(data)
 
 
+def _mqtt_section(section: dict | None, options: dict) -> dict | None:
+    """The ``mqtt`` section with ``--mqtt URL`` (the broker keys replaced, the others kept) and ``--mqtt-camera``."""
+    if options.get("mqtt"):
+        try:
+            broker = mqtt_url_fields(options["mqtt"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        section = {**{k: v for k, v in (section or {}).items() if k not in MQTT_BROKER_KEYS}, **broker}
+    if options.get("mqtt_camera"):
+        if section is None:
+            raise ConfigError("--mqtt-camera needs --mqtt URL (or an mqtt section in --config)")
+        section = {**section, "camera": options["mqtt_camera"]}
+    return section
+
+
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None,
                        argv: list[str] | None = None) -> Settings:
     """Settings from parsed options: the ``--config`` file (if any), then the options given in ``argv``.
@@ -238,7 +267,7 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     """
     base = load_file(args.config) if getattr(args, "config", None) else Settings()
     if argv is None:
-        options = {k: v for k, v in vars(args).items() if k in OPTION_MAP}
+        options = {k: v for k, v in vars(args).items() if k in OPTION_MAP or k in MQTT_OPTIONS}
     else:
         options = given_options(parser or build_parser(), argv)
     try:

@@ -21,7 +21,7 @@ from .annotate import annotate
 from .capture import Capture, SourceState
 from .pipeline import Located, Pipeline
 from .results import FrameResult
-from .sinks import Sink
+from .sinks import Sink, StatusSink
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,8 @@ class Runner:
         self.capture = capture
         self.pipeline = pipeline
         self.sinks = tuple(sinks)
+        self._status_sinks = tuple(s for s in self.sinks if isinstance(s, StatusSink))
+        self._told_state: SourceState | None = None
         self.on_result = on_result
         self.on_idle = on_idle
         self.annotate_frames = annotate_frames or any(s.needs_annotated for s in self.sinks)
@@ -260,6 +262,7 @@ class Runner:
         located = self._next_located(timeout)
         if located is None:
             self.stats.follow(self.capture)
+            self._tell_state()
             return None
         t0 = time.perf_counter()
         result = self.pipeline.finish(located)
@@ -276,6 +279,7 @@ class Runner:
         t = result.timings
         t["total"] = time.perf_counter() - t0 + t.get("detect", 0.0) + t.get("flow", 0.0)
         self._update_stats(result)
+        self._tell_state()
         if self.on_result is not None:
             self.on_result(result, annotated)
         return result
@@ -303,12 +307,22 @@ class Runner:
                     break
         finally:
             self.close()
-        if self.reached_max_frames:
-            self.stats.state = SourceState.ENDED  # for the window: the run is over, not interrupted
         return self.stats
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _tell_state(self) -> None:
+        """Tell the sinks that publish the source's state (e.g. MQTT) when it changed."""
+        state = self.stats.state
+        if state is self._told_state:
+            return
+        self._told_state = state
+        for sink in self._status_sinks:
+            try:
+                sink.set_status(state)
+            except Exception as exc:  # a sink's trouble never stops the monitor
+                log.error("%s.set_status failed: %s", type(sink).__name__, exc)
 
     def close(self) -> None:
         """Stop the capture thread, finalise the video, flush and close the logs. Safe to call twice."""
@@ -318,9 +332,12 @@ class Runner:
         self.capture.stop()
         if self._locator is not None:
             self._locator.stop()
+        self.stats.follow(self.capture)
+        if self.reached_max_frames:
+            self.stats.state = SourceState.ENDED  # the run is over, not interrupted (the window and MQTT say so)
+        self._tell_state()  # the final state, before the sinks close
         for sink in self.sinks:
             try:
                 sink.close()
             except Exception as exc:  # keep closing the others
                 log.error("closing %s failed: %s", type(sink).__name__, exc)
-        self.stats.follow(self.capture)

@@ -2,7 +2,8 @@
 
 Every sink has the same small interface, :class:`Sink`: ``write(result, annotated)`` for each processed
 frame (``annotated`` is the drawn frame, or None unless a sink sets ``needs_annotated``) and ``close()``;
-none needs Qt. The runner feeds a list of them. Files are flushed as they are
+none needs Qt. A sink that also has ``set_status(state)`` (:class:`StatusSink`) is told each change of the
+source's :class:`~facemask_live.capture.SourceState`. The runner feeds a list of them. Files are flushed as they are
 written (JSONL/CSV per record) so that a killed process loses nothing already recorded, and the video
 writer is finalised by :meth:`close` (called on every exit path by the runner).
 """
@@ -18,11 +19,12 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from .capture import SourceState
 from .errors import OutputError
 from .results import Event, FrameResult
 
@@ -38,6 +40,13 @@ class Sink(Protocol):
     def write(self, result: FrameResult, annotated: np.ndarray | None) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StatusSink(Protocol):
+    """A sink that also publishes where its source stands (e.g. MQTT): the runner calls ``set_status`` on a change."""
+
+    def set_status(self, state: SourceState) -> None: ...
 
 
 def ensure_dir(path: str | Path, what: str) -> Path:

@@ -12,11 +12,13 @@ from facemask_live.config import (
     ClassifierSettings,
     ConfigError,
     DetectorSettings,
+    MqttSettings,
     PeopleLogSettings,
     PrivacySettings,
     Settings,
     load_file,
     settings_to_dict,
+    to_yaml,
 )
 from facemask_live.options import load_settings
 
@@ -87,6 +89,9 @@ def test_toml_file(tmp_path):
         ("retention:\n  keep_dayz: 3\n", "unknown setting 'retention.keep_dayz' (did you mean 'keep_days'?)"),
         ("people_log:\n  interval: 0\n", "people_log.interval must be > 0 seconds"),
         ("privacy:\n  window: true\n", "privacy.window and privacy.no_compliant_images need privacy.enabled"),
+        ("mqtt:\n  hots: broker\n", "unknown setting 'mqtt.hots' (did you mean 'host'?)"),
+        ("mqtt:\n  port: 1884\n", "mqtt.host is required"),
+        ("mqtt:\n  host: b\n  snapshot: gif\n", "mqtt.snapshot must be one of topic, base64, path, got 'gif'"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, monkeypatch, text, message):
@@ -158,3 +163,34 @@ def test_print_config_hides_passwords(tmp_path):
     res = run_cli("--config", str(path), "--print-config", timeout=60, env={**os.environ, "FACEMASK_TEST_PASSWORD": "s3cret"})
     assert res.returncode == 0, res.stderr
     assert "s3cret" not in res.stdout and "rtsp://admin:***@10.0.0.5/live" in res.stdout
+
+
+def test_mqtt_section_from_a_file_and_the_options(tmp_path, monkeypatch):
+    from facemask_live.mqtt import mqtt_camera_name
+
+    monkeypatch.delenv("FACEMASK_MQTT_PASSWORD", raising=False)
+    monkeypatch.setenv("FACEMASK_TEST_MQTT_PW", "s3cret")
+    path = tmp_path / "site.yaml"
+    path.write_text("mqtt:\n  host: broker.local\n  username: desk\n  password: '{FACEMASK_TEST_MQTT_PW}'\n"
+                    "  topic_prefix: site/a\n  snapshot: path\ncameras:\n  - name: door\n    source: clip.mp4\n")
+    s = load_file(path)
+    assert s.mqtt == MqttSettings(host="broker.local", username="desk", password="s3cret", topic_prefix="site/a", snapshot="path")
+    assert "s3cret" not in to_yaml(s) and "s3cret" not in repr(s)
+    assert mqtt_camera_name(s.for_camera(s.camera("door"))) == "door"  # a named camera keeps its name
+
+    # --mqtt replaces the broker (address, user, password, TLS, CA) and keeps the section's other keys
+    s = load_settings(["--config", str(path), "--mqtt", "mqtts://10.0.0.9:8884?ca_file=ca.pem", "--mqtt-camera", "gate"])
+    m = s.mqtt
+    assert (m.host, m.port, m.tls, m.username, m.password, m.ca_file) == ("10.0.0.9", 8884, True, None, None, "ca.pem")
+    assert (m.topic_prefix, m.snapshot, m.camera) == ("site/a", "path", "gate") and mqtt_camera_name(s) == "gate"
+
+    s = load_settings(["--mqtt", "mqtt://b?prefix=x", "--source", "/v/street_nomask.mp4"])
+    assert s.mqtt.topic_prefix == "x" and mqtt_camera_name(s) == "street_nomask"  # one made from the source
+    assert load_settings([]).mqtt is None
+    with pytest.raises(ConfigError, match="--mqtt-camera needs --mqtt URL"):
+        load_settings(["--mqtt-camera", "gate"])
+    with pytest.raises(ConfigError, match="mqtt.topic_prefix must be a topic"):
+        load_settings(["--mqtt", "mqtt://b?prefix=a/%23"])
+
+    res = run_cli("--headless", "--mqtt", "http://u:pw-123@b", timeout=60)
+    assert res.returncode == 2 and res.stderr.strip() == "error: MQTT URL must start with mqtt:// or mqtts://, got 'http://u:***@b'"
