@@ -205,6 +205,9 @@ class FrameWorker(QtCore.QObject):
         self.thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._latest: tuple | None = None  # newest result not yet taken by the GUI
+        # events of results replaced before the GUI took them, with their frames: a frame may be skipped, an
+        # event never (the list, the flash and the counters must show every violation)
+        self._missed_events: list[tuple[Event, np.ndarray]] = []
         self._pending = False  # a result_ready signal is on its way
         self.replaced = 0  # results the GUI never showed because a newer one came first
         self._last_idle: tuple[str | None, float] = (None, 0.0)  # (status, time) of the last status_changed
@@ -216,6 +219,8 @@ class FrameWorker(QtCore.QObject):
         with self._lock:
             if self._latest is not None:
                 self.replaced += 1
+                old = self._latest[0]
+                self._missed_events += [(ev, old.frame.image) for ev in old.events]
             self._latest = payload
             if self._pending:
                 return
@@ -227,6 +232,12 @@ class FrameWorker(QtCore.QObject):
         with self._lock:
             payload, self._latest, self._pending = self._latest, None, False
         return payload
+
+    def take_missed_events(self) -> list[tuple[Event, np.ndarray]]:
+        """GUI thread: (event, frame) of results that were replaced before being shown, oldest first."""
+        with self._lock:
+            missed, self._missed_events = self._missed_events, []
+        return missed
 
     def start(self) -> None:
         if self.thread is None:
@@ -454,6 +465,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_result_signal(self, _payload) -> None:
         payload = self.worker.take()  # the newest, which may be newer than the one this signal carried
+        for ev, image in self.worker.take_missed_events():
+            self.add_event(ev, image)
         if payload is not None:
             self.show_result(*payload)
 

@@ -188,6 +188,25 @@ def test_only_the_newest_pending_result_is_shown(qtbot):
     assert "+3 not shown" in w.perf_labels["dropped"].text()
 
 
+def test_events_of_replaced_results_are_still_listed(qtbot):
+    """A frame may be skipped by a busy window, its violation event never."""
+    w = gui.MainWindow(source_name="test")
+    qtbot.addWidget(w)
+    event = Event(time.time(), "test", 7, "no_mask", 0.9, 0, (10, 10, 50, 50))
+    results = [result_for(np.full((60, 80, 3), 50 * i, np.uint8), i, events=[event] if i == 0 else []) for i in range(3)]
+
+    def produce():
+        for r in results:
+            w.worker.publish(r, r.frame.image)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: w.shown_frames >= 1, timeout=5000)
+    assert w.current[0] is results[-1] and w.worker.replaced == 2
+    assert w.event_list.count() == 1 and "#7" in w.event_list.item(0).text()
+
+
 class CrashingPipeline:
     """Stands in for a pipeline that has a bug (the GUI's error handling is under test, not the pipeline)."""
 
