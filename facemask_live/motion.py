@@ -1,7 +1,7 @@
 """Motion gating: is anything moving in a camera's picture? A still camera runs no face detector.
 
-Per frame: a grey copy about ``width`` pixels wide taken by striding (no resize of the full frame:
-~0.2 ms for 720p), blurred a little, compared with a slowly adapting background (running average).
+Per frame: a grey copy ``width`` pixels wide taken by nearest-neighbour resizing (~0.02 ms for 720p),
+blurred a little, compared with a slowly adapting background (running average).
 A pixel changed when it differs from the background by more than ``pixel_threshold`` grey levels;
 the picture moves when more than ``min_area`` of its pixels changed. Sensor noise and compression
 flicker change pixels by a few levels only, and the background absorbs slow light changes. After
@@ -33,7 +33,7 @@ class MotionSettings:
     min_area: float = 0.002  # fraction of changed pixels from which the picture moves
     background_alpha: float = 0.05  # weight of a new frame in the running-average background
     hold_s: float = 1.0  # seconds the gate stays open after the last motion
-    still_detect_s: float = 2.0  # in a still picture with faces, re-run the detector this often (tracks stay confirmed)
+    still_detect_s: float = 5.0  # in a still picture with faces, re-run the detector this often (their boxes stay meanwhile)
 
     def __post_init__(self):
         if not 16 <= self.width <= 1920:
@@ -62,8 +62,12 @@ class MotionGate:
         self.moving_frames = 0
 
     def small_gray(self, image: np.ndarray) -> np.ndarray:
-        step = max(1, image.shape[1] // self.settings.width)
-        small = np.ascontiguousarray(image[::step, ::step])
+        h, w = image.shape[:2]
+        if w > self.settings.width:  # nearest-neighbour: reads only the pixels it keeps (~0.02 ms for 720p)
+            size = (self.settings.width, max(1, round(h * self.settings.width / w)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+        else:
+            small = image
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         return cv2.GaussianBlur(gray, (3, 3), 0)
 
@@ -84,7 +88,11 @@ class MotionGate:
         if not self.settings.enabled:
             self.moving_frames += 1
             return True
+        first = self._bg is None
         self.score = self.measure(image)
+        if first:  # nothing known yet: look once (one detector run), but do not hold the gate open for it
+            self.moving_frames += 1
+            return True
         if self.score >= self.settings.min_area:
             self._last_motion = now
         moving = self._last_motion is not None and now - self._last_motion <= self.settings.hold_s

@@ -26,6 +26,7 @@ ended) is reopened with backoff in its own thread; the others are not affected.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import resource
 import threading
@@ -148,6 +149,7 @@ class Camera:
         self._flow = BoxFlow()
         self._last_detect = -1e9
         self._detection: Detection | None = None
+        self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
         self._lock = threading.Lock()
         self._captured_before = self._dropped_before = 0  # counts of captures closed earlier
         self._reconnects_seen = 0
@@ -200,6 +202,7 @@ class Camera:
     def _reset_scene(self) -> None:
         """A new connection: nothing carries over from the old picture."""
         self._faces = []
+        self._still = None
         self._flow.reset()
         self.gate.reset()
         self.next_due = 0.0
@@ -269,11 +272,17 @@ class Camera:
         keep_alive = bool(self._faces) and now - self._last_detect >= self.spec.motion.still_detect_s
         if (moving or keep_alive) and now >= self.next_due:
             self.site.offer(self, frame)
-        h, w = frame.image.shape[:2]
-        counted, _left = self.zones.split(faces, w, h)
+        if det is None and not moving and self._still is not None:
+            # nothing moved and nothing new was detected: the same people as in the last frame, tracker untouched
+            counted = [dataclasses.replace(f) for f in self._still]
+        else:
+            h, w = frame.image.shape[:2]
+            counted, _left = self.zones.split(faces, w, h)
+            if self.tracker is not None:
+                self.tracker.update(counted, frame)
+        settled = all(f.track_id is not None and f.track_label is not None for f in counted) or self.tracker is None
+        self._still = [dataclasses.replace(f) for f in counted] if not moving and settled else None
         result = FrameResult(frame, counted, timings=dict(det.timings) if det else {}, camera=self.name)
-        if self.tracker is not None:
-            self.tracker.update(counted, frame)
         if self.monitor is not None:
             result.events = self.monitor.update(result)
             for ev in result.events:
