@@ -33,7 +33,7 @@ class MotionSettings:
     min_area: float = 0.002  # fraction of changed pixels from which the picture moves
     background_alpha: float = 0.05  # weight of a new frame in the running-average background
     hold_s: float = 1.0  # seconds the gate stays open after the last motion
-    still_detect_s: float = 5.0  # in a still picture with faces, re-run the detector this often (their boxes stay meanwhile)
+    still_detect_s: float = 10.0  # in a still picture with faces, re-run the detector this often (their boxes stay meanwhile)
 
     def __post_init__(self):
         if not 16 <= self.width <= 1920:
