@@ -65,6 +65,8 @@ class CameraSpec:
     realtime: files play at their own frame rate like cameras (False: every frame, the capture waits).
     detect_fps: detector runs per second for this camera while its picture moves.
     retry_s: (first, cap) seconds between attempts to reopen a source that cannot be opened or failed.
+    backlog: frames that may wait for the camera's thread while it is a moment late (a busy machine), beyond
+      which the oldest is dropped; bounds the frame age to about backlog frame periods.
     """
 
     name: str
@@ -77,6 +79,7 @@ class CameraSpec:
     stall_timeout: float = 5.0
     max_reconnects: int | None = None
     retry_s: tuple[float, float] = (1.0, 30.0)
+    backlog: int = 3
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -87,6 +90,8 @@ class CameraSpec:
             raise ValueError(f"camera {self.name!r}: detect_fps must be in (0, 60], got {self.detect_fps}")
         if not self.stall_timeout > 0:
             raise ValueError(f"camera {self.name!r}: stall_timeout must be > 0 seconds, got {self.stall_timeout}")
+        if int(self.backlog) != self.backlog or not 1 <= self.backlog <= 25:
+            raise ValueError(f"camera {self.name!r}: backlog must be 1..25 frames, got {self.backlog}")
         if len(self.retry_s) != 2 or not 0 < self.retry_s[0] <= self.retry_s[1]:
             raise ValueError(f"camera {self.name!r}: retry_s must be (first, cap) with 0 < first <= cap, got {self.retry_s}")
 
@@ -183,7 +188,7 @@ class Camera:
         try:
             self.capture = Capture(
                 parse_source(spec.source), realtime=spec.realtime, loop=spec.loop,
-                stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects,
+                stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects, backlog=spec.backlog,
             ).start()
         except FacemaskError as exc:
             self._fail(str(exc))
@@ -409,6 +414,14 @@ class Site:
         if self._started:
             cam.start()
         return cam
+
+    def remove_camera(self, name: str) -> None:
+        """Stop a camera, close its sinks and forget it; the others go on."""
+        cam = self.cameras.pop(name)
+        with self._cond:
+            self._offers.pop(name, None)
+        cam.stop()
+        cam.join()
 
     # -- scheduling ---------------------------------------------------------------------------------------
     def offer(self, camera: Camera, frame: Frame) -> None:
