@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, RtspServer
+from conftest import REPO, RtspServer, decode_seq, make_video
 
 from facemask_live.multicam import CameraSpec, SiteSettings
 
@@ -47,6 +47,45 @@ def test_spec_validation():
         CameraSpec(" ", "x.mp4")
     with pytest.raises(ValueError, match="detector_load"):
         SiteSettings(detector_load=0)
+
+
+def test_capture_backlog_keeps_a_late_consumers_frames_in_order(tmp_path):
+    """Realtime with backlog 3: a consumer that is late by two frame periods loses nothing; beyond 3 the oldest go."""
+    from facemask_live.capture import Capture
+
+    clip = make_video(tmp_path / "n.avi", n=40, fps=25.0)
+    cap = Capture(str(clip), realtime=True, backlog=3).start()
+    time.sleep(0.1)  # a moment late (about 2.5 frame periods)
+    seen = []
+    while (frame := cap.read(2.0)) is not None:
+        seen.append(decode_seq(frame.image))
+    cap.stop()
+    assert seen == sorted(seen) and cap.stats.dropped == 40 - len(seen) <= 1, (seen, cap.stats)
+    late = Capture(str(clip), realtime=True, backlog=3).start()
+    time.sleep(0.6)  # 15 frame periods late: only the 3 newest wait
+    first = [decode_seq(late.read(1.0).image) for _ in range(3)]
+    late.stop()
+    assert first == [first[0], first[0] + 1, first[0] + 2] and first[0] >= 5 and late.stats.dropped == first[0]
+    with pytest.raises(ValueError, match="backlog"):
+        Capture(str(clip), backlog=0)
+
+
+def test_detect_fps_per_camera_and_shared_detector(shared_dir):
+    """Two cameras on one detector: each gets the detection rate it asks for (the detector has room for both)."""
+    from facemask_live.classify import MaskClassifier, default_model_path
+    from facemask_live.detect import create_detector
+    from facemask_live.multicam import Site
+
+    clip = str(shared_dir / "media" / "videos" / "man_nomask.mp4")  # 640x360, 7.7 s
+    site = Site(create_detector("retinaface", threads=1, input_size=320), MaskClassifier(default_model_path(), threads=1))
+    site.add_camera(CameraSpec("slow", clip, detect_fps=2))
+    site.add_camera(CameraSpec("fast", clip, detect_fps=6))
+    with site:
+        site.wait(6)
+        stats = site.stats()["cameras"]
+    assert 1.5 <= stats["slow"]["detect_per_s"] <= 2.5, stats["slow"]
+    assert 4.5 <= stats["fast"]["detect_per_s"] <= 6.5, stats["fast"]
+    assert site.detector_runs == stats["slow"]["detector_runs"] + stats["fast"]["detector_runs"]
 
 
 def test_headless_two_cameras_one_missing(shared_dir, tmp_path):
