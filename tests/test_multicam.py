@@ -1,9 +1,5 @@
-"""The multi-camera engine (facemask_live.multicam): its command line, and the bars of issue 14 on the shared clips
-played at their own rate like cameras (slow): four cameras, eight still cameras against decoding only, and a
-camera whose stream dies beside the others.
-
-The bars are CPU bars on a two-core machine: on a machine that other work keeps busy they measure that work too.
-"""
+"""The multi-camera engine (facemask_live.multicam): command line, capture backlog, detection rates, the site
+benchmark. The bars of issue 14 are in test_site_bars.py and test_site_still.py."""
 
 from __future__ import annotations
 
@@ -13,11 +9,9 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, RtspServer, decode_seq, make_video
+from conftest import REPO, decode_seq, make_video
 
 from facemask_live.multicam import CameraSpec, SiteSettings
-
-CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
 
 
 def _run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -107,92 +101,22 @@ def test_headless_two_cameras_one_missing(shared_dir, tmp_path):
     assert "door" in r.stderr and "back" in r.stderr and "site: 2 cameras" in r.stderr
 
 
-# ------------------------------------------------------------------------------------------ bars (slow)
-@pytest.fixture(scope="module")
-def hd_clips(shared_dir, tmp_path_factory):
-    from facemask_live.sitebench import hd_clip
-
-    folder = tmp_path_factory.mktemp("hd")
-    return [hd_clip(shared_dir / "media" / "videos" / c, folder) for c in CLIPS]
-
-
 @pytest.mark.slow
-def test_bar_four_cameras(hd_clips):
-    """4 cameras (720p, 25-30 fps, people in view, each clip once): >= 95 % of frames with boxes, >= 5 detector runs/s
-    per camera, frame age p95 <= 150 ms, and as many events per clip as the clip run alone through the app."""
-    from facemask_live.sitebench import events_alone, run_site
-
-    stats = run_site(hd_clips, None, loop=False)
-    for name, s in stats["cameras"].items():
-        assert s["state"] == "ended", (name, s)
-        assert s["frames_processed"] >= 0.95 * s["frames_captured"], (name, s)
-        assert s["detect_per_s"] >= 5.0, (name, s)
-        assert s["frame_age_p95_ms"] <= 150, (name, s)
-    site_events = [s["events"] for s in stats["cameras"].values()]
-    assert site_events == [events_alone(c) for c in hd_clips]
-    assert sum(site_events) == 3  # street, putting on, man: one each (shared/media/videos/truth.json)
-
-
-@pytest.mark.slow
-def test_bar_still_cameras_cpu(shared_dir, tmp_path):
-    """8 still cameras: the process's CPU is at most 1.5x that of decoding the same streams only (steady state)."""
-    from facemask_live.sitebench import decode_only, run_site, still_clip
-
-    clips = [still_clip(shared_dir / "media" / "videos" / c, tmp_path) for c in CLIPS]
-    load = clips * 2
-    decode = decode_only(load, 20, warmup=3)
-    site = run_site(load, 20, warmup=3)
-    assert all(s["state"] == "live" for s in site["cameras"].values())
-    assert sum(s["detector_runs"] for s in site["cameras"].values()) <= 8 * 3  # the first frame, then keep-alives only
-    # steady state: the first detector run of each camera and the models' first calls are left out
-    ratio = site["steady_cpu_seconds"] / decode["steady_cpu_seconds"]
-    assert ratio <= 1.5, (ratio, site["steady_cpu_seconds"], site["cpu_seconds"], decode)
-
-
-@pytest.mark.slow
-def test_bar_dying_stream(rtsp_ready, hd_clips, tmp_path, face_frame):
-    """An RTSP camera whose server dies: it shows 'reconnecting' and comes back when the server does; the other
-    cameras' processed frame rate changes by less than 10 %."""
-    import cv2
-
-    from facemask_live.multicam import build_site
-    from facemask_live.sitebench import site_args
-
-    image = tmp_path / "face.png"
-    cv2.imwrite(str(image), face_frame)
-    server = RtspServer(image).start()
-    specs = [CameraSpec(f"cam{i + 1}", str(c), loop=True) for i, c in enumerate(hd_clips[:3])]
-    specs.append(CameraSpec("rtsp", server.url, stall_timeout=2.0))
-    site, _ = build_site(site_args(), specs)
-    others = [site.cameras[s.name] for s in specs[:3]]
-
-    def counts():
-        return time.monotonic(), [c.processed for c in others]
-
-    try:
-        site.start()
-        time.sleep(4)
-        assert site.cameras["rtsp"].state == "live" and site.cameras["rtsp"].processed > 10
-        t0, c0 = counts()
-        time.sleep(8)
-        t1, c1 = counts()
-        server.stop()
-        time.sleep(1)
-        t2, c2 = counts()
-        time.sleep(8)
-        t3, c3 = counts()
-        lost_state = site.cameras["rtsp"].state
-        server.start()
-        deadline = time.monotonic() + 15
-        while site.cameras["rtsp"].state != "live" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        back_state = site.cameras["rtsp"].state
-    finally:
-        site.close()
-        server.stop()
-    assert lost_state.startswith("reconnecting"), lost_state
-    assert back_state == "live"
-    for i, cam in enumerate(others):
-        before = (c1[i] - c0[i]) / (t1 - t0)
-        after = (c3[i] - c2[i]) / (t3 - t2)
-        assert abs(after - before) < 0.10 * before, (cam.name, before, after)
+def test_bench_cameras_modes(shared_dir, tmp_path):
+    """``python -m facemask_live.bench --cameras``: the site run beside separate processes, and the still mode."""
+    out = tmp_path / "b.json"
+    cmd = [sys.executable, "-m", "facemask_live.bench", "--cameras", "2", "--duration", "5", "--no-hd",
+           "--clips", "man_nomask.mp4", "--json", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    run = json.loads(out.read_text())["runs"]["2"]
+    assert set(run["site"]["cameras"]) == {"cam1", "cam2"} and run["site"]["site"]["frames_processed"] > 100
+    assert len(run["processes"]["processes"]) == 2 and all(p["exit_code"] == 0 for p in run["processes"]["processes"].values())
+    assert "same load as 2 separate processes" in r.stdout
+    r = subprocess.run([*cmd[:6], "4", "--clips", "man_nomask.mp4", "--still", "--json", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    run = json.loads(out.read_text())["runs"]["2"]
+    assert run["decode_only"]["frames_decoded"] > 100 and run["cpu_ratio"] > 0 and "decode only" in r.stdout
+    r = subprocess.run([*cmd[:5], "--clips-dir", str(tmp_path / "none")], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 1 and r.stderr.startswith("error: no clips found")
