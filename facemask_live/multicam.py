@@ -149,7 +149,8 @@ class Camera:
         self.gate = MotionGate(spec.motion)
         self.zones = ZoneFilter(spec.zones)
         self.capture: Capture | None = None
-        self.state = "starting"  # starting | live | reconnecting (attempt n) | ended | failed | stopped
+        self.state = "starting"  # starting | live | reconnecting | ended | failed | stopped (SourceState values)
+        self.attempt = 0  # while reconnecting: the attempt number
         self.error: str | None = None
         self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
         self.detector_runs = 0
@@ -247,7 +248,7 @@ class Camera:
                     break
                 self.state = self._capture_state()
                 continue
-            self.state = "live"
+            self.state, self.attempt = "live", 0
             try:
                 self._process(frame)
             except FacemaskError as exc:  # e.g. a sink that cannot write: this camera stops, the others go on
@@ -257,7 +258,12 @@ class Camera:
             self.state = "stopped"
 
     def _capture_state(self) -> str:
+        """The capture's status as a state: ``reconnecting (attempt n)`` becomes ``reconnecting`` and ``attempt`` n."""
         st = self.capture.stats.status if self.capture is not None else "failed"
+        if st.startswith("reconnecting"):
+            digits = "".join(ch for ch in st if ch.isdigit())
+            self.attempt = int(digits) if digits else 0
+            return "reconnecting"
         return "live" if st in ("running", "starting") else st
 
     # -- one frame ---------------------------------------------------------------------------------------
@@ -348,6 +354,7 @@ class Camera:
         ages = np.asarray(self.ages_ms) if self.ages_ms else None
         return {
             "state": self.state,
+            "attempt": self.attempt if self.state == "reconnecting" else None,
             "error": self.error,
             "source": parse_safe_name(self.spec.source),
             "frames_captured": captured,
@@ -698,7 +705,8 @@ def summary_lines(stats: dict) -> list[str]:
              f"{'age p50/p95 ms':>15s} {'people':>6s} {'events':>6s}"]
     for name, s in stats["cameras"].items():
         age = f"{s['frame_age_p50_ms'] or 0:.0f}/{s['frame_age_p95_ms'] or 0:.0f}"
-        lines.append(f"{name[:12]:12s} {s['state'][:26]:26s} {s['frames_captured']:8d} {s['frames_processed']:9d} "
+        state = s["state"] + (f" (attempt {s['attempt']})" if s["attempt"] else "")
+        lines.append(f"{name[:12]:12s} {state[:26]:26s} {s['frames_captured']:8d} {s['frames_processed']:9d} "
                      f"{s['dropped']:7d} {s['detect_per_s'] or 0:6.1f} {age:>15s} {s['people'] or 0:6d} {s['events']:6d}")
         if s["error"]:
             lines.append(f"{'':12s} error: {s['error']}")
