@@ -19,6 +19,9 @@ every ``1 / detect_fps`` seconds per camera, and only while the camera's picture
 together ask for more than the detector can do, they are served in turn (oldest offer first), so all
 slow down evenly; ``detector_load`` caps the share of wall time the detector may run.
 
+The detector and the classifier are called from the one detector thread only: neither is thread-safe
+(the classifier reuses its batch buffer, the RetinaFace detector caches anchors of one frame size).
+
 A camera whose source cannot be opened, fails or ends shows it in its ``state`` and (except a file that
 ended) is reopened with backoff in its own thread; the others are not affected.
 """
