@@ -257,6 +257,10 @@ class Camera:
             except FacemaskError as exc:  # e.g. a sink that cannot write: this camera stops, the others go on
                 self._fail(str(exc))
                 break
+            except Exception as exc:  # a bug: this camera stops and says so, the others go on
+                log.exception("camera %s stopped by an internal error", self.name)
+                self._fail(f"internal error: {type(exc).__name__}: {exc}")
+                break
         if self.state not in ("ended", "failed"):
             self.state = "stopped"
 
