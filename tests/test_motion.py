@@ -15,7 +15,7 @@ def _noisy(base: np.ndarray, rng, sigma: float = 4.0) -> np.ndarray:
 
 def test_noise_is_still_a_moving_square_is_not():
     rng = np.random.default_rng(1)
-    base = rng.integers(40, 200, (720, 1280, 3), dtype=np.uint8)
+    base = rng.integers(40, 200, (360, 640, 3), dtype=np.uint8)
     base = cv2.GaussianBlur(base, (0, 0), 3)
     gate = MotionGate()
     assert gate.update(base, 0.0)  # the first frame counts as motion (nothing known yet)
@@ -25,7 +25,7 @@ def test_noise_is_still_a_moving_square_is_not():
     for i in range(20):
         img = _noisy(base, rng)
         x = 100 + 20 * i
-        cv2.rectangle(img, (x, 300), (x + 80, 400), (250, 250, 250), -1)  # 80x100 px: ~0.9 % of the frame
+        cv2.rectangle(img, (x, 150), (x + 40, 200), (250, 250, 250), -1)  # 40x50 px: ~0.9 % of the frame
         moving.append(gate.update(img, 3.2 + 0.04 * i))
     assert all(moving)
     # after the square stopped the gate closes once hold_s passed
