@@ -17,37 +17,10 @@ real clip (office_mask, one person sitting) changes a median 1.3 % (94 % of its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class MotionSettings:
-    """Motion gating of one camera (see the module doc)."""
-
-    enabled: bool = True
-    width: int = 160  # the grey copy is about this many pixels wide
-    pixel_threshold: int = 15  # grey levels (0-255) from which a pixel counts as changed
-    min_area: float = 0.002  # fraction of changed pixels from which the picture moves
-    background_alpha: float = 0.05  # weight of a new frame in the running-average background
-    hold_s: float = 1.0  # seconds the gate stays open after the last motion
-    still_detect_s: float = 10.0  # in a still picture with faces, re-run the detector this often (their boxes stay meanwhile)
-
-    def __post_init__(self):
-        if not 16 <= self.width <= 1920:
-            raise ValueError(f"motion width must be 16..1920 pixels, got {self.width}")
-        if not 1 <= self.pixel_threshold <= 254:
-            raise ValueError(f"motion pixel_threshold must be 1..254 grey levels, got {self.pixel_threshold}")
-        if not 0.0 < self.min_area < 1.0:
-            raise ValueError(f"motion min_area must be a fraction between 0 and 1, got {self.min_area}")
-        if not 0.0 < self.background_alpha <= 1.0:
-            raise ValueError(f"motion background_alpha must be in (0, 1], got {self.background_alpha}")
-        if not self.hold_s >= 0:
-            raise ValueError(f"motion hold_s must be >= 0 seconds, got {self.hold_s}")
-        if not self.still_detect_s > 0:
-            raise ValueError(f"motion still_detect_s must be > 0 seconds, got {self.still_detect_s}")
+from .config import MotionSettings  # the settings live with the others; imported from here too
 
 
 class MotionGate:

@@ -400,7 +400,10 @@ class Site:
     """
 
     def __init__(self, detector, classifier, settings: SiteSettings | None = None,
-                 on_result: Callable[[str, FrameResult, np.ndarray | None], None] | None = None):
+                 on_result: Callable[[str, FrameResult, np.ndarray | None], None] | None = None,
+                 shared_sinks: Sequence = ()):
+        self.shared_sinks = list(shared_sinks)  # written by every camera through SharedSink, closed by close()
+        self.shared_lock = threading.Lock()
         self.detector = detector
         self.classifier = classifier
         self.settings = settings or SiteSettings()
@@ -529,6 +532,11 @@ class Site:
             cam.join()
         if self._thread.is_alive():
             self._thread.join(2.0)
+        for sink in self.shared_sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # keep closing the others
+                log.error("closing %s failed: %s", type(sink).__name__, exc)
 
     def __enter__(self) -> Site:
         return self.start()
@@ -566,218 +574,20 @@ class Site:
 
 
 # ------------------------------------------------------------------------------------------ sinks
-class EventsSink:
-    """Writes each result's events to a shared :class:`~facemask_live.sinks.EventLog` (thread-safe)."""
+class SharedSink:
+    """One sink (an event log, the detections file, the people log, retention) shared by every camera.
 
-    def __init__(self, log_, lock: threading.Lock):
-        self.log, self.lock = log_, lock
+    Camera threads write through a lock; :meth:`close` does nothing: the site closes the sink once, after
+    all cameras stopped (it is one of the site's ``shared_sinks``).
+    """
 
-    def write(self, result: FrameResult, annotated=None) -> None:
-        if result.events:
-            with self.lock:
-                for ev in result.events:
-                    self.log.write(ev)
-
-    def close(self) -> None:  # the shared log is closed once, by its owner
-        pass
-
-
-class DetectionsSink:
-    """Writes one record per frame (with the camera's name) to a shared detections JSONL (thread-safe)."""
-
-    def __init__(self, writer, lock: threading.Lock):
-        self.writer, self.lock = writer, lock
+    def __init__(self, sink, lock: threading.Lock):
+        self.sink, self.lock = sink, lock
+        self.needs_annotated = getattr(sink, "needs_annotated", False)
 
     def write(self, result: FrameResult, annotated=None) -> None:
         with self.lock:
-            self.writer.write(result)
+            self.sink.write(result, annotated)
 
     def close(self) -> None:
         pass
-
-
-# ------------------------------------------------------------------------------------------ command line
-def _camera_arg(text: str) -> tuple[str, str]:
-    import argparse
-
-    name, sep, source = text.partition("=")
-    if not sep or not name.strip() or not source.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=SOURCE (e.g. front=rtsp://cam1/stream), got {text!r}")
-    return name.strip(), source.strip()
-
-
-def build_parser():
-    import argparse
-
-    from .cli import non_negative_float, positive_float, positive_int, unit_float
-
-    p = argparse.ArgumentParser(
-        prog="python -m facemask_live.multicam",
-        description="Watch several cameras in one process (headless): one shared face detector, motion gating, zones.",
-    )
-    p.add_argument("--camera", "-c", action="append", type=_camera_arg, required=True, metavar="NAME=SOURCE",
-                   help="a camera: its name and source (webcam index, stream URL, video file, image, folder); repeat for more")
-    p.add_argument("--loop", action="store_true", help="replay video files when they end")
-    p.add_argument("--no-realtime", dest="realtime", action="store_false",
-                   help="process every frame of video files instead of playing them at their own rate")
-    p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: when every source ended)")
-    p.add_argument("--detect-fps", type=positive_float, default=DEFAULT_DETECT_FPS, metavar="F",
-                   help=f"detector runs per second per camera while its picture moves (default: {DEFAULT_DETECT_FPS:g})")
-    p.add_argument("--detector-load", type=unit_float, default=1.0, metavar="P",
-                   help="the most of the wall time the shared detector may run, 0.05-1 (default: 1)")
-    p.add_argument("--no-motion", dest="motion", action="store_false", help="detect on schedule even when a picture is still")
-    p.add_argument("--zone", action="append", default=[], metavar="CAMERA=NAME:KIND:x,y x,y x,y",
-                   help="a zone of a camera in relative coordinates; KIND entrance or ignore; repeat for more")
-    p.add_argument("--anchor", choices=("face", "shoulders"), default="face",
-                   help="point of a face the zones test: its centre or the shoulders below it (default: face)")
-    p.add_argument("--stall-timeout", type=positive_float, default=5.0, metavar="S",
-                   help="seconds without a frame before a live source counts as lost (default: 5)")
-    p.add_argument("--model", metavar="PATH", help="classifier metadata .json (default: models/mask_classifier.json)")
-    p.add_argument("--detector", choices=("retinaface", "ssd"), default="retinaface", help="face detector (default: retinaface)")
-    p.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: models/)")
-    p.add_argument("--detector-size", type=positive_int, metavar="PX", help="detector input size (default: the detector's)")
-    p.add_argument("--confidence", type=unit_float, metavar="P", help="face detector confidence threshold")
-    p.add_argument("--min-face", type=int, default=20, metavar="PX", help="ignore faces smaller than this (default: 20)")
-    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
-                   help="threads of the shared detector (default: 1; the cameras' threads use the other cores)")
-    p.add_argument("--cooldown", type=non_negative_float, default=60.0, metavar="S",
-                   help="seconds before the same person can raise another event (default: 60)")
-    p.add_argument("--events", metavar="FILE", help="append the events of all cameras to FILE (.jsonl or .csv), with the camera's name")
-    p.add_argument("--detections", metavar="FILE", help="one JSON record per processed frame of every camera (.jsonl)")
-    p.add_argument("--snapshots", metavar="DIR", help="event snapshots into DIR/<camera>/ (default: none)")
-    p.add_argument("--stats-json", metavar="FILE", help='write {"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...} to FILE')
-    p.add_argument("--verbose", "-v", action="store_true", help="log more")
-    p.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
-    return p
-
-
-def specs_from_args(args) -> list[CameraSpec]:
-    """Camera specs from the command line; ValueError with a one-line message on a bad combination."""
-    from .zones import parse_zone
-
-    names = [n for n, _ in args.camera]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"camera names must be unique, repeated: {', '.join(dup)}")
-    zones: dict[str, list] = {n: [] for n in names}
-    for text in args.zone:
-        cam, sep, rest = text.partition("=")
-        if not sep or cam not in zones:
-            raise ValueError(f"--zone {text!r}: expected CAMERA=NAME:KIND:x,y ... with CAMERA one of {', '.join(names)}")
-        zones[cam].append(parse_zone(rest))
-    motion = MotionSettings(enabled=args.motion)
-    return [
-        CameraSpec(name, source, loop=args.loop, realtime=args.realtime, detect_fps=args.detect_fps,
-                   zones=ZoneSettings(tuple(zones[name]), args.anchor), motion=motion, stall_timeout=args.stall_timeout)
-        for name, source in args.camera
-    ]
-
-
-def build_site(args, specs: list[CameraSpec], on_result=None) -> tuple[Site, list]:
-    """The site with its shared models, a tracker, monitor and sinks per camera; returns (site, files to close)."""
-    from pathlib import Path
-
-    from .classify import MaskClassifier, default_model_path
-    from .detect import create_detector
-    from .events import ViolationMonitor
-    from .sinks import DetectionsWriter, EventLog, ensure_dir
-    from .track import Tracker
-
-    detector = create_detector(args.detector, args.detector_dir, confidence=args.confidence, min_size=args.min_face,
-                               input_size=args.detector_size, threads=args.threads)
-    classifier = MaskClassifier(args.model or default_model_path(), threads=1)
-    files = []
-    lock = threading.Lock()
-    event_log = EventLog(args.events) if args.events else None
-    detections = DetectionsWriter(args.detections) if args.detections else None
-    files += [f for f in (event_log, detections) if f is not None]
-    snap_root = ensure_dir(args.snapshots, "snapshot") if args.snapshots else None
-    cv_threads = args.threads if args.detector == "ssd" else 1  # the SSD runs on OpenCV's pool
-    site = Site(detector, classifier, SiteSettings(detector_load=args.detector_load, opencv_threads=cv_threads),
-                on_result=on_result)
-    for spec in specs:
-        sinks = []
-        if event_log is not None:
-            sinks.append(EventsSink(event_log, lock))
-        if detections is not None:
-            sinks.append(DetectionsSink(detections, lock))
-        snap_dir = Path(snap_root) / spec.name if snap_root is not None else None
-        site.add_camera(spec, tracker=Tracker(), sinks=sinks,
-                        monitor=ViolationMonitor(classifier.violation_labels, cooldown=args.cooldown, snapshot_dir=snap_dir))
-    return site, files
-
-
-def summary_lines(stats: dict) -> list[str]:
-    lines = [f"{'camera':12s} {'state':26s} {'captured':>8s} {'processed':>9s} {'dropped':>7s} {'det/s':>6s} "
-             f"{'age p50/p95 ms':>15s} {'people':>6s} {'events':>6s}"]
-    for name, s in stats["cameras"].items():
-        age = f"{s['frame_age_p50_ms'] or 0:.0f}/{s['frame_age_p95_ms'] or 0:.0f}"
-        state = s["state"] + (f" (attempt {s['attempt']})" if s["attempt"] else "")
-        lines.append(f"{name[:12]:12s} {state[:26]:26s} {s['frames_captured']:8d} {s['frames_processed']:9d} "
-                     f"{s['dropped']:7d} {s['detect_per_s'] or 0:6.1f} {age:>15s} {s['people'] or 0:6d} {s['events']:6d}")
-        if s["error"]:
-            lines.append(f"{'':12s} error: {s['error']}")
-    site = stats["site"]
-    lines.append(f"site: {site['cameras']} cameras, {site['frames_processed']} frames processed of {site['frames_captured']}, "
-                 f"{site['detector_runs']} detector runs, {site['events']} events, {site['elapsed_s']:.1f} s, "
-                 f"CPU {stats['cpu_seconds']:.1f} s ({stats['cpu_share'] or 0:.2f} cores)")
-    return lines
-
-
-def run_headless(args) -> int:
-    import json
-    import signal
-    import sys
-    from pathlib import Path
-
-    from .errors import OutputError
-
-    try:
-        specs = specs_from_args(args)
-    except ValueError as exc:
-        raise FacemaskError(str(exc)) from None
-    if args.stats_json:
-        try:
-            Path(args.stats_json).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot write stats file {args.stats_json}: {exc.strerror or exc}") from None
-    site, files = build_site(args, specs)
-    stop = threading.Event()
-
-    def on_signal(signum, _frame):
-        stop.set()
-
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        site.start()
-        site.wait(args.duration, stop)
-        stats = site.stats()
-    finally:
-        site.close()
-        for f in files:
-            f.close()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    for line in summary_lines(stats):
-        print(line, file=sys.stderr)
-    if args.stats_json:
-        try:
-            Path(args.stats_json).expanduser().write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write stats file {args.stats_json}: {exc.strerror or exc}") from None
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .cli import setup_logging
-    from .errors import exit_code_of
-
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    return exit_code_of(lambda: run_headless(args), debug=args.debug, clean=mask_credentials)
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

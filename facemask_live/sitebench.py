@@ -81,25 +81,28 @@ def find_clips(folder: Path | None, names=DEFAULT_CLIPS) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------ runs
-def site_args(extra: list[str] | None = None) -> argparse.Namespace:
-    from .multicam import build_parser
+def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | None = None, motion: bool = True,
+                  headless: bool = True):
+    """Settings of a site of ``clips`` (cameras cam1..camN), played at their own rate like cameras."""
+    from .config import CameraSettings
+    from .options import load_settings
 
-    return build_parser().parse_args(["--camera", "x=0", *(extra or [])])
+    cams = tuple(CameraSettings(f"cam{i + 1}", str(c), loop=loop) for i, c in enumerate(clips))
+    site = {"detect_fps": detect_fps} if detect_fps else {}
+    return load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
+                         site=site, motion={"enabled": motion})
 
 
-def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, extra: list[str] | None = None,
-             on_result=None, warmup: float = 0.0) -> dict:
+def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, detect_fps: float | None = None,
+             motion: bool = True, on_result=None, warmup: float = 0.0) -> dict:
     """N cameras (``clips``, names cam1..camN) in one Site for ``duration`` seconds (None: until all ended).
 
     ``warmup`` > 0: also report ``steady_cpu_seconds``, the CPU of the run after its first ``warmup`` seconds
     (the first detector run of every camera and the models' first calls are one-time costs)."""
-    from .motion import MotionSettings
-    from .multicam import CameraSpec, build_site, cpu_seconds
+    from .app import build_site
+    from .multicam import cpu_seconds
 
-    args = site_args(extra)
-    specs = [CameraSpec(f"cam{i + 1}", str(c), loop=loop, detect_fps=args.detect_fps, motion=MotionSettings(enabled=args.motion))
-             for i, c in enumerate(clips)]
-    site, files = build_site(args, specs, on_result=on_result)
+    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion), on_result=on_result)
     try:
         site.start()
         steady = None
@@ -114,8 +117,6 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, ex
             stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
     finally:
         site.close()
-        for f in files:
-            f.close()
     for name, c in zip(stats["cameras"], clips):
         stats["cameras"][name]["clip"] = c.name
     return stats
@@ -194,10 +195,11 @@ def run_processes(clips: list[Path], duration: float) -> dict:
 
 def events_alone(clip: Path) -> int:
     """Violation events of ``clip`` run once through the single-source app, every frame (the reference)."""
-    from . import cli
+    from .app import build_pipeline, build_runner
+    from .options import load_settings
 
-    args = cli.build_parser().parse_args(["--headless", "--no-progress", "--no-auto-snapshots", "--source", str(clip)])
-    runner = cli.build_runner(args, cli.build_pipeline(args))
+    settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots", "--source", str(clip)])
+    runner = build_runner(settings, build_pipeline(settings))
     runner.run()
     return runner.pipeline.monitor.violations
 
@@ -253,15 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import setup_logging
+    import logging
+
     from .errors import FacemaskError
 
     opts = build_parser().parse_args(argv)
-    setup_logging(False)
+    logging.basicConfig(level=logging.WARNING, format="facemask-live: %(message)s")
     if any(n < 1 for n in opts.cameras) or opts.duration <= 0:
         print("error: --cameras needs whole numbers >= 1 and --duration a positive number of seconds", file=sys.stderr)
         return 2
-    extra = ["--detect-fps", str(opts.detect_fps)] if opts.detect_fps else []
     report: dict = {"load_before": load_line(), "runs": {}}
     print(f"site benchmark, {report['load_before']}", flush=True)
     try:
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in opts.cameras:
                 load = [clips[i % len(clips)] for i in range(n)]
                 warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
-                site = run_site(load, opts.duration, extra=extra, warmup=warm)
+                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm)
                 run = {"site": site, "load": load_line()}
                 if opts.still:
                     d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from .results import Face
@@ -179,6 +178,8 @@ class ZoneFilter:
 
 def draw_zones(image: np.ndarray, zones: Iterable[Zone], copy: bool = True, alpha: float = 0.25) -> np.ndarray:
     """The zones as tinted polygons with an outline and their name (entrance green, ignore grey)."""
+    import cv2  # here: config.py imports this module for Zone, and imports no OpenCV
+
     out = image.copy() if copy else image
     zones = list(zones)
     if not zones:
