@@ -9,9 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import RtspServer
-
-from facemask_live.multicam import CameraSpec
+from helpers import RtspServer
 
 CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
 
@@ -45,18 +43,22 @@ def test_bar_four_cameras(hd_clips):
 def test_bar_dying_stream(rtsp_ready, hd_clips, tmp_path, face_frame):
     """An RTSP camera whose server dies: it shows 'reconnecting' and comes back when the server does; the other
     cameras' processed frame rate changes by less than 10 %."""
+    import dataclasses
+
     import cv2
 
-    from facemask_live.multicam import build_site
-    from facemask_live.sitebench import site_args
+    from facemask_live.app import build_site
+    from facemask_live.config import CameraSettings
+    from facemask_live.sitebench import site_settings
 
     image = tmp_path / "face.png"
     cv2.imwrite(str(image), face_frame)
     server = RtspServer(image).start()
-    specs = [CameraSpec(f"cam{i + 1}", str(c), loop=True) for i, c in enumerate(hd_clips[:3])]
-    specs.append(CameraSpec("rtsp", server.url, stall_timeout=2.0))
-    site, _ = build_site(site_args(), specs)
-    others = [site.cameras[s.name] for s in specs[:3]]
+    settings = site_settings(hd_clips[:3])
+    settings = dataclasses.replace(settings, source=dataclasses.replace(settings.source, stall_timeout=2.0),
+                                   cameras=(*settings.cameras, CameraSettings("rtsp", server.url)))
+    site = build_site(settings)
+    others = [site.cameras[c.name] for c in settings.cameras[:3]]
 
     def counts():
         return time.monotonic(), [c.processed for c in others]

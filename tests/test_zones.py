@@ -77,28 +77,24 @@ def test_draw_zones_tints_inside_only():
 
 
 @pytest.mark.slow
-def test_site_zones_on_real_clip(shared_dir):
-    """One site, the same clip (one unmasked man, face centre at about x 0.48-0.52, y 0.34-0.38) as four cameras."""
-    from facemask_live.classify import MaskClassifier, default_model_path
-    from facemask_live.detect import create_detector
-    from facemask_live.events import ViolationMonitor
-    from facemask_live.multicam import CameraSpec, Site
-    from facemask_live.track import Tracker
+def test_site_zones_on_real_clip(shared_dir, tmp_path):
+    """One site from a config file, the same clip (one unmasked man, face centre at about x 0.48-0.52,
+    y 0.34-0.38) as four cameras with different zones."""
+    from facemask_live.app import build_site
+    from facemask_live.options import load_settings
 
     clip = str(shared_dir / "media" / "videos" / "street_nomask.mp4")
-    around_face = ((0.3, 0.1), (0.7, 0.1), (0.7, 0.6), (0.3, 0.6))
-    elsewhere = ((0.0, 0.5), (0.3, 0.5), (0.3, 1.0), (0.0, 1.0))
+    around_face = "[[0.3, 0.1], [0.7, 0.1], [0.7, 0.6], [0.3, 0.6]]"
+    elsewhere = "[[0.0, 0.5], [0.3, 0.5], [0.3, 1.0], [0.0, 1.0]]"
     cams = {
-        "plain": (),
-        "ignored": (Zone("tv", "ignore", around_face),),
-        "outside": (Zone("door", "entrance", elsewhere),),
-        "inside": (Zone("door", "entrance", around_face), Zone("poster", "ignore", elsewhere)),
+        "plain": "[]",
+        "ignored": f"[{{name: tv, kind: ignore, points: {around_face}}}]",
+        "outside": f"[{{name: door, kind: entrance, points: {elsewhere}}}]",
+        "inside": f"[{{name: door, kind: entrance, points: {around_face}}}, {{name: poster, kind: ignore, points: {elsewhere}}}]",
     }
-    classifier = MaskClassifier(default_model_path(), threads=1)
-    site = Site(create_detector("retinaface", threads=1), classifier)
-    for name, zones in cams.items():
-        site.add_camera(CameraSpec(name, clip, zones=ZoneSettings(zones)), tracker=Tracker(),
-                        monitor=ViolationMonitor(classifier.violation_labels))
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("cameras:\n" + "".join(f"  - {{name: {n}, source: '{clip}', zones: {z}}}\n" for n, z in cams.items()))
+    site = build_site(load_settings(["--config", str(cfg), "--headless", "--no-auto-snapshots"]))
     with site:
         site.wait(30)
         stats = site.stats()["cameras"]
