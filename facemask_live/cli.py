@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if settings.gui.headless:
             return run_headless(settings)
+        if settings.is_site:  # several cameras (or zones): the grid window over the site engine
+            from .gui_site import run_site_gui
+
+            return run_site_gui(settings, args.config)
         from .gui import run_gui
 
         return run_gui(settings)
