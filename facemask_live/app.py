@@ -76,6 +76,36 @@ def snapshot_redactor(settings: Settings, violation_labels: Iterable[str]) -> Ca
     return functools.partial(redact, violation_labels=frozenset(violation_labels), solid=settings.privacy.no_compliant_images)
 
 
+_DEFAULT = object()
+
+
+def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot_dir=_DEFAULT):
+    """(tracker, violation monitor) of the ``tracking`` and ``events`` sections, or (None, None) without tracking.
+
+    ``snapshot_dir``: where the monitor saves event snapshots (default: :func:`event_snapshot_dir`; None: none).
+    """
+    t = settings.tracking
+    if not t.enabled:
+        return None, None
+    from .events import ViolationMonitor
+    from .track import Tracker
+
+    tracker = Tracker(
+        initialization_delay=t.delay,
+        max_missing=t.max_missing,
+        vote_window=t.vote_window,
+        min_confidence=t.vote_min_confidence,
+    )
+    monitor = ViolationMonitor(
+        violation_labels,
+        cooldown=settings.events.cooldown,
+        snapshot_dir=event_snapshot_dir(settings) if snapshot_dir is _DEFAULT else snapshot_dir,
+        max_missing=t.max_missing,
+        redact=snapshot_redactor(settings, violation_labels),
+    )
+    return tracker, monitor
+
+
 def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
     """Detector, classifier, tracker and event monitor (``classifier``: one already loaded, e.g. by bench)."""
     import cv2
@@ -84,25 +114,7 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
     detector = build_detector(settings)
     if classifier is None:
         classifier = build_classifier(settings)
-    tracker = monitor = None
-    t = settings.tracking
-    if t.enabled:
-        from .events import ViolationMonitor
-        from .track import Tracker
-
-        tracker = Tracker(
-            initialization_delay=t.delay,
-            max_missing=t.max_missing,
-            vote_window=t.vote_window,
-            min_confidence=t.vote_min_confidence,
-        )
-        monitor = ViolationMonitor(
-            classifier.violation_labels,
-            cooldown=settings.events.cooldown,
-            snapshot_dir=event_snapshot_dir(settings),
-            max_missing=t.max_missing,
-            redact=snapshot_redactor(settings, classifier.violation_labels),
-        )
+    tracker, monitor = build_tracking(settings, classifier.violation_labels)
     return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=settings.detector.detect_every)
 
 
@@ -236,4 +248,125 @@ def summary_lines(stats: RunStats, capture: Capture) -> list[str]:
     ]
     if stats.video_note:
         lines.append(stats.video_note)
+    return lines
+
+
+# ------------------------------------------------------------------------------------------------ a site
+def site_thread_settings(settings: Settings) -> Settings:
+    """A site's detector threads: ``threads``, else 1 (the cameras' own threads use the other cores)."""
+    import dataclasses
+
+    return settings if settings.threads else dataclasses.replace(settings, threads=1)
+
+
+def camera_spec(settings: Settings, camera, *, realtime: bool = True):
+    """The engine's :class:`~facemask_live.multicam.CameraSpec` of one camera of ``settings``.
+
+    ``realtime``: how a video file plays when the camera does not say (a site: at its own frame rate).
+    """
+    from .multicam import CameraSpec
+    from .zones import ZoneSettings
+
+    site = settings.site
+    return CameraSpec(
+        camera.name,
+        camera.source,
+        loop=camera.loop,
+        realtime=realtime if camera.realtime is None else camera.realtime,
+        detect_fps=camera.detect_fps or site.detect_fps,
+        zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
+        motion=camera.motion or settings.motion,
+        stall_timeout=settings.source.stall_timeout,
+        max_reconnects=settings.source.max_reconnects,
+        backlog=site.backlog,
+    )
+
+
+def camera_snapshot_dir(settings: Settings, name: str) -> Path | None:
+    """A site camera's event snapshots: a subfolder named after the camera (None: no automatic snapshots)."""
+    root = event_snapshot_dir(settings)
+    return None if root is None else root / safe_name(name)
+
+
+def safe_name(name: str) -> str:
+    """A camera name as a file/folder name."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "camera"
+
+
+def build_shared_sinks(settings: Settings, violation_labels: Iterable[str]) -> list[Sink]:
+    """The site's outputs written by every camera: event log, detections, people log, retention."""
+    import dataclasses
+
+    if settings.output.output:
+        raise OutputError("--output records one camera: a site of several cameras cannot write one video (leave out output)")
+    # the window-privacy sink is per camera (add_site_camera); the others are shared
+    shared = dataclasses.replace(settings, privacy=dataclasses.replace(settings.privacy, window=False))
+    return build_sinks(shared, None, violation_labels)
+
+
+def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
+    """Build one camera's tracker, monitor and sinks with the same builders as a single camera, and add it to
+    ``site`` (also while it runs: the window's File -> Open and Camera -> Add)."""
+    from .multicam import SharedSink
+
+    cs = settings.for_camera(camera)
+    detector = classifier = None
+    if camera.detector is not None and camera.detector != settings.detector:  # its own detector settings
+        detector = build_detector(site_thread_settings(cs))
+    if camera.classifier is not None and camera.classifier != settings.classifier:
+        classifier = build_classifier(cs)
+    labels = (classifier or site.classifier).violation_labels
+    snap = camera_snapshot_dir(settings, camera.name)
+    tracker, monitor = build_tracking(cs, labels, snapshot_dir=snap)
+    sinks: list = []
+    if settings.privacy.window:
+        from .privacy import WindowPrivacy
+
+        sinks.append(WindowPrivacy(frozenset(labels), settings.privacy))
+    sinks += [SharedSink(s, site.shared_lock) for s in site.shared_sinks]
+    return site.add_camera(camera_spec(settings, camera, realtime=realtime), tracker=tracker, monitor=monitor,
+                           sinks=sinks, detector=detector, classifier=classifier)
+
+
+def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True):
+    """A :class:`~facemask_live.multicam.Site` of every camera of ``settings``: one shared detector and
+    classifier, a tracker, monitor and sinks per camera. Not started (``site.start()``)."""
+    from .multicam import Site, SiteSettings
+
+    st = site_thread_settings(settings)
+    if settings.output.snapshots or not settings.gui.headless or (settings.tracking.enabled and event_snapshot_dir(settings)):
+        make_snapshot_dir(settings.output.snapshot_dir())
+    detector = build_detector(st)
+    classifier = build_classifier(st)
+    shared = build_shared_sinks(settings, classifier.violation_labels)
+    cv_threads = st.detector_threads() if settings.detector.name == "ssd" else 1  # the SSD runs on OpenCV's pool
+    engine = SiteSettings(detector_load=settings.site.detector_load, annotate=annotate or settings.privacy.window,
+                          opencv_threads=cv_threads)
+    site = Site(detector, classifier, engine, on_result=on_result, shared_sinks=shared)
+    try:
+        for camera in settings.cameras:
+            add_site_camera(site, settings, camera, realtime=realtime)
+    except BaseException:
+        site.close()
+        raise
+    return site
+
+
+def site_summary_lines(stats: dict) -> list[str]:
+    """The end-of-run summary of a site: one line per camera, one for the site."""
+    lines = [f"{'camera':12s} {'state':26s} {'captured':>8s} {'processed':>9s} {'dropped':>7s} {'det/s':>6s} "
+             f"{'age p50/p95 ms':>15s} {'people':>6s} {'events':>6s}"]
+    for name, s in stats["cameras"].items():
+        age = f"{s['frame_age_p50_ms'] or 0:.0f}/{s['frame_age_p95_ms'] or 0:.0f}"
+        state = s["state"] + (f" (attempt {s['attempt']})" if s["attempt"] else "")
+        lines.append(f"{name[:12]:12s} {state[:26]:26s} {s['frames_captured']:8d} {s['frames_processed']:9d} "
+                     f"{s['dropped']:7d} {s['detect_per_s'] or 0:6.1f} {age:>15s} {s['people'] or 0:6d} {s['events']:6d}")
+        if s["error"]:
+            lines.append(f"{'':12s} error: {s['error']}")
+    site = stats["site"]
+    lines.append(f"site: {site['cameras']} cameras, {site['frames_processed']} frames processed of {site['frames_captured']}, "
+                 f"{site['detector_runs']} detector runs, {site['events']} events, {site['elapsed_s']:.1f} s, "
+                 f"CPU {stats['cpu_seconds']:.1f} s ({stats['cpu_share'] or 0:.2f} cores)")
     return lines

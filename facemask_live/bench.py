@@ -584,6 +584,10 @@ def run(opts) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--cameras" in (sys.argv[1:] if argv is None else argv):  # many cameras in one process: facemask_live.sitebench
+        from .sitebench import main as site_main
+
+        return site_main(argv)
     opts = build_parser().parse_args(argv)
     from .errors import FacemaskError
 

@@ -12,6 +12,7 @@ reader (it releases its own capture whenever the read returns) and carries on wi
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import re
@@ -169,6 +170,8 @@ class Capture:
     open_timeout: seconds allowed for opening a stream.
     image_period: seconds each image of a folder/image source is held before the next (0: as fast as
     consumed; the window's --demo uses it as a slide show).
+    backlog: realtime only: how many of the newest frames wait for a consumer that is a moment late (the
+      oldest is dropped beyond that); 1 = only the newest frame.
     """
 
     def __init__(
@@ -182,6 +185,7 @@ class Capture:
         backoff: tuple[float, float] = (1.0, 30.0),
         open_timeout: float = 10.0,
         image_period: float = 0.0,
+        backlog: int = 1,
     ):
         if not stall_timeout > 0:
             raise ValueError(f"stall_timeout must be > 0 seconds, got {stall_timeout}")
@@ -193,6 +197,9 @@ class Capture:
             raise ValueError(f"open_timeout must be > 0 seconds, got {open_timeout}")
         if not image_period >= 0:
             raise ValueError(f"image_period must be >= 0 seconds, got {image_period}")
+        if int(backlog) != backlog or backlog < 1:
+            raise ValueError(f"backlog must be a whole number of frames >= 1, got {backlog}")
+        self.backlog = int(backlog)
         self.spec = spec if isinstance(spec, SourceSpec) else parse_source(spec)
         self.realtime = self.spec.is_live if realtime is None else realtime
         self.loop = loop
@@ -207,7 +214,7 @@ class Capture:
         self.size: tuple[int, int] | None = None  # (width, height) of the first frame
         self.error: BaseException | None = None
         self._cond = threading.Condition()
-        self._slot: Frame | None = None  # newest frame not yet taken
+        self._queue: collections.deque[Frame] = collections.deque()  # frames not yet taken, oldest first
         self._done = False  # reader finished (end, stop or failure)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -317,16 +324,17 @@ class Capture:
         """Hand a frame on. Live: overwrite (count a drop). Files: wait for the consumer. False if stopped."""
         with self._cond:
             if self.realtime:
-                if self._slot is not None:
+                while len(self._queue) >= self.backlog:
+                    self._queue.popleft()
                     self.stats.dropped += 1
-                self._slot = frame
+                self._queue.append(frame)
                 self._cond.notify_all()
                 return not self._stop.is_set()
-            while self._slot is not None and not self._stop.is_set():
+            while self._queue and not self._stop.is_set():
                 self._cond.wait(0.1)
             if self._stop.is_set():
                 return False
-            self._slot = frame
+            self._queue.append(frame)
             self._cond.notify_all()
             return True
 
@@ -524,19 +532,19 @@ class Capture:
 
     # -- consumer side ------------------------------------------------------------------------
     def read(self, timeout: float | None = None) -> Frame | None:
-        """The newest frame not yet taken. Blocks until one arrives.
+        """The next frame not yet taken (the newest one unless ``backlog`` > 1). Blocks until one arrives.
 
         Returns None when the source has ended or was stopped (or on timeout); raises the reader's
         error if the source failed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._slot is None and not self._done:
+            while not self._queue and not self._done:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining if remaining is not None else 0.25)
-            frame, self._slot = self._slot, None
+            frame = self._queue.popleft() if self._queue else None
             if frame is not None:
                 self.stats.delivered += 1
                 self._cond.notify_all()
@@ -550,7 +558,7 @@ class Capture:
     @property
     def finished(self) -> bool:
         with self._cond:
-            return self._done and self._slot is None
+            return self._done and not self._queue
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop reading and release the source; returns within about ``timeout`` seconds."""

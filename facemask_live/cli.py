@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .app import build_pipeline, build_runner, summary_lines
+from .app import build_pipeline, build_runner, build_site, site_summary_lines, summary_lines
 from .capture import SourceState, mask_credentials
 from .config import Settings, to_yaml
 from .errors import FacemaskError, exit_code_of
@@ -36,7 +36,53 @@ def setup_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def write_stats(path: str, stats: dict) -> None:
+    import json
+
+    from .errors import OutputError
+
+    try:
+        p = Path(path).expanduser()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write stats file {path}: {exc.strerror or exc}") from None
+
+
+def run_site_headless(settings: Settings) -> int:
+    """Every camera of the site through the multi-camera engine until ``duration``, Ctrl+C or all ended."""
+    import threading
+
+    site = build_site(settings)
+    stop = threading.Event()
+    interrupted = False
+
+    def on_signal(signum, _frame):
+        nonlocal interrupted
+        interrupted = interrupted or signum == signal.SIGINT
+        stop.set()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        site.start()
+        site.wait(settings.duration, stop)
+        stats = site.stats()
+    finally:
+        site.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if interrupted:
+        print("interrupted", file=sys.stderr)
+    for line in site_summary_lines(stats):
+        print(mask_credentials(line), file=sys.stderr)
+    if settings.output.stats_json:
+        write_stats(settings.output.stats_json, stats)
+    return 130 if interrupted else 0
+
+
 def run_headless(settings: Settings) -> int:
+    if settings.is_site:
+        return run_site_headless(settings)
     pipeline = build_pipeline(settings)
     runner = build_runner(settings, pipeline)
     cap = runner.capture
@@ -76,6 +122,13 @@ def run_headless(settings: Settings) -> int:
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     t0 = time.monotonic()
+    timer = None
+    if settings.duration:
+        import threading
+
+        timer = threading.Timer(settings.duration, runner.stop)
+        timer.daemon = True
+        timer.start()
     try:
         stats = runner.run(progress)
     except KeyboardInterrupt:
@@ -83,6 +136,8 @@ def run_headless(settings: Settings) -> int:
         runner.close()
         stats = runner.stats
     finally:
+        if timer is not None:
+            timer.cancel()
         for sig, handler in old.items():
             signal.signal(sig, handler)
         if bar is not None:
@@ -97,7 +152,24 @@ def run_headless(settings: Settings) -> int:
     for line in summary_lines(stats, cap):
         print(line, file=sys.stderr)
     print(f"time: {elapsed:.1f} s ({stats.processed / elapsed if elapsed else 0:.1f} frames/s)", file=sys.stderr)
+    if settings.output.stats_json:
+        write_stats(settings.output.stats_json, single_stats(settings, stats, cap, elapsed))
     return 130 if interrupted else 0
+
+
+def single_stats(settings: Settings, stats, cap, elapsed: float) -> dict:
+    """The ``--stats-json`` format for one camera run by the single-source runner (no site figures of
+    the shared detector: ``detector_runs`` and the age percentiles are the site engine's)."""
+    name = settings.cameras[0].name
+    cam = {"state": cap.stats.state.value, "source": cap.spec.name, "frames_captured": cap.stats.captured,
+           "frames_processed": stats.processed, "dropped": stats.dropped, "detector_runs": None,
+           "frame_age_p50_ms": None, "frame_age_p95_ms": None, "events": stats.violations, "people": stats.people}
+    site = {"cameras": 1, "elapsed_s": round(elapsed, 2), "frames_captured": cap.stats.captured,
+            "frames_processed": stats.processed, "dropped": stats.dropped, "events": stats.violations}
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cameras": {name: cam}, "site": site, "cpu_seconds": round(r.ru_utime + r.ru_stime, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if settings.gui.headless:
             return run_headless(settings)
+        if settings.is_site:  # several cameras (or zones): the grid window over the site engine
+            from .gui_site import run_site_gui
+
+            return run_site_gui(settings, args.config)
         from .gui import run_gui
 
         return run_gui(settings)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import FacemaskError
+from .zones import ANCHORS, Zone  # pure geometry: zones imports OpenCV only to draw
 
 DETECTOR_NAMES = ("retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
 DEFAULT_SOURCE = "0"  # the first webcam
@@ -142,13 +143,14 @@ class EventSettings:
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """Where results go. ``snapshots`` None: :func:`default_snapshot_dir`."""
+    """Where results go. ``snapshots`` None: :func:`default_snapshot_dir` (a site: a subfolder per camera)."""
 
     snapshots: str | None = None
     output: str | None = None  # annotated video
     detections: str | None = None  # JSONL, one record per frame
     events: str | None = None  # event log, .jsonl or .csv
     progress: bool = True  # progress bar in headless mode
+    stats_json: str | None = None  # headless: per-camera and site figures as JSON at the end
 
     def snapshot_dir(self) -> Path:
         """The snapshot folder: the one given, else ~/Pictures/facemask-live if ~/Pictures exists, else ./snapshots."""
@@ -336,24 +338,80 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class MotionSettings:
+    """Motion gating of a site camera (:mod:`facemask_live.motion`, whose doc has the measured defaults)."""
+
+    enabled: bool = True
+    width: int = 160  # the grey copy is about this many pixels wide
+    pixel_threshold: int = 15  # grey levels (0-255) from which a pixel counts as changed
+    min_area: float = 0.002  # fraction of changed pixels from which the picture moves
+    background_alpha: float = 0.05  # weight of a new frame in the running-average background
+    hold_s: float = 1.0  # seconds the gate stays open after the last motion
+    still_detect_s: float = 10.0  # in a still picture with faces, re-run the detector this often (their boxes stay meanwhile)
+
+    def __post_init__(self):
+        _check(16 <= self.width <= 1920, f"motion.width must be 16..1920 pixels, got {self.width}")
+        _check(1 <= self.pixel_threshold <= 254, f"motion.pixel_threshold must be 1..254 grey levels, got {self.pixel_threshold}")
+        _check(0.0 < self.min_area < 1.0, f"motion.min_area must be a fraction between 0 and 1, got {self.min_area}")
+        _check(0.0 < self.background_alpha <= 1.0, f"motion.background_alpha must be in (0, 1], got {self.background_alpha}")
+        _check(self.hold_s >= 0, f"motion.hold_s must be >= 0 seconds, got {self.hold_s}")
+        _check(self.still_detect_s > 0, f"motion.still_detect_s must be > 0 seconds, got {self.still_detect_s}")
+
+
+@dataclass(frozen=True)
+class SiteSection:
+    """How a site of several cameras shares one detector (:class:`facemask_live.multicam.Site`).
+
+    detect_fps, anchor: defaults for every camera (a camera may set its own).
+    detector_load: the most of the wall time the shared detector may run (1: back to back).
+    backlog: frames that may wait for a camera's thread while it is a moment late.
+    """
+
+    detect_fps: float = 6.0
+    anchor: str = "face"
+    detector_load: float = 1.0
+    backlog: int = 3
+
+    def __post_init__(self):
+        _check(0 < self.detect_fps <= 60, f"site.detect_fps must be in (0, 60], got {self.detect_fps}")
+        _check(self.anchor in ANCHORS, f"site.anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
+        _check(0.05 <= self.detector_load <= 1.0, f"site.detector_load must be in [0.05, 1], got {self.detector_load}")
+        _check(1 <= self.backlog <= 25, f"site.backlog must be 1..25 frames, got {self.backlog}")
+
+
+@dataclass(frozen=True)
 class CameraSettings:
-    """One camera of a site. Sections left None use the site's; ``zones``/``detect_fps`` are for later issues."""
+    """One camera of a site. Sections and values left None use the site's.
+
+    realtime None: files play at their own frame rate in a site and in the window; a headless single
+    ``--source`` processes every frame (``source.realtime``).
+    zones: entrance/ignore polygons in relative coordinates (:mod:`facemask_live.zones`).
+    """
 
     name: str = "camera"
     source: str = DEFAULT_SOURCE
     loop: bool = False
-    realtime: bool = False
+    realtime: bool | None = None
     detector: DetectorSettings | None = None
     classifier: ClassifierSettings | None = None
     tracking: TrackingSettings | None = None
-    zones: tuple = ()
+    zones: tuple[Zone, ...] = ()
+    anchor: str | None = None  # the point of a face the zones test: face (centre) or shoulders
     detect_fps: float | None = None
+    motion: MotionSettings | None = None
 
     def __post_init__(self):
         _check(bool(str(self.name).strip()), "cameras[].name must not be empty")
         _check(str(self.source).strip() != "", f"camera {self.name!r}: source must not be empty")
         if self.detect_fps is not None:
-            _check(self.detect_fps > 0, f"camera {self.name!r}: detect_fps must be > 0, got {self.detect_fps}")
+            _check(0 < self.detect_fps <= 60, f"camera {self.name!r}: detect_fps must be in (0, 60], got {self.detect_fps}")
+        if self.anchor is not None:
+            _check(self.anchor in ANCHORS, f"camera {self.name!r}: anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
+        _check(all(isinstance(z, Zone) for z in self.zones), f"camera {self.name!r}: zones must be Zone objects")
+        names = [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        _check(not dupes, f"camera {self.name!r}: the zone name {dupes[0] if dupes else ''!r} is used twice")
+        object.__setattr__(self, "zones", tuple(self.zones))
 
 
 @dataclass(frozen=True)
@@ -374,13 +432,18 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     mqtt: MqttSettings | None = None  # None: no MQTT
+    motion: MotionSettings = field(default_factory=MotionSettings)
+    site: SiteSection = field(default_factory=SiteSection)
     cameras: tuple[CameraSettings, ...] = ()
+    duration: float | None = None  # stop after this many seconds (None: when the sources end)
     threads: int | None = None  # None: all cores for the detector, 1 for the classifier (see detector_threads)
     verbose: bool = False
     debug: bool = False
 
     def __post_init__(self):
         _at_least(self.threads, 1, "threads")
+        if self.duration is not None:
+            _check(self.duration > 0, f"duration must be > 0 seconds, got {self.duration}")
         if not self.cameras:
             s = self.source
             object.__setattr__(self, "cameras", (CameraSettings(DEFAULT_CAMERA, s.source, s.loop, s.realtime),))
@@ -417,12 +480,20 @@ class Settings:
         """These settings with the camera's source and its own detector/classifier/tracking sections."""
         return dataclasses.replace(
             self,
-            source=dataclasses.replace(self.source, source=camera.source, loop=camera.loop, realtime=camera.realtime),
+            source=dataclasses.replace(self.source, source=camera.source, loop=camera.loop,
+                                       realtime=self.source.realtime if camera.realtime is None else camera.realtime),
             detector=camera.detector or self.detector,
             classifier=camera.classifier or self.classifier,
             tracking=camera.tracking or self.tracking,
+            motion=camera.motion or self.motion,
             cameras=(camera,),
         )
+
+    @property
+    def is_site(self) -> bool:
+        """Several cameras, or one with zones: the multi-camera engine (:func:`facemask_live.app.build_site`).
+        A single camera without zones keeps the single-source runner (:func:`facemask_live.app.build_runner`)."""
+        return len(self.cameras) > 1 or bool(self.cameras[0].zones)
 
 
 def default_snapshot_dir() -> Path:
@@ -513,6 +584,10 @@ def _section(cls, data: Any, where: str):
             hint = f" (did you mean {close[0]!r}?)" if close else f" (valid keys: {', '.join(names)})"
             raise ConfigError(f"unknown setting {path!r}{hint}")
         kwargs[key] = _value(value, hints[key], path)
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs]
+    if required:
+        raise ConfigError(f"{where or 'settings'}: missing {', '.join(required)}")
     try:
         return cls(**kwargs)
     except ValueError as exc:
@@ -537,7 +612,7 @@ def settings_from_dict(data: dict) -> Settings:
         if not isinstance(cam, dict):
             raise ConfigError(f"{where}: expected a mapping of keys, got {cam!r}")
         cam = dict(cam)
-        for key in ("detector", "classifier", "tracking"):
+        for key in ("detector", "classifier", "tracking", "motion"):
             if isinstance(cam.get(key), dict):  # merged over the site's section
                 merged = {**settings_to_dict(getattr(site, key)), **cam[key]}
                 cam[key] = _section(type(getattr(site, key)), merged, f"{where}.{key}")

@@ -637,7 +637,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
 
 def build_window(settings: Settings) -> MainWindow:
-    """Pipeline, runner and window from the settings. Raises FacemaskError for bad sources/models/folders."""
+    """Pipeline, runner and window from the settings. Raises FacemaskError for bad sources/models/folders.
+
+    A video file plays at its own frame rate in the window, like a camera (headless processes every frame
+    unless --realtime); a camera's ``realtime: false`` in a settings file keeps every frame.
+    """
+    if settings.cameras[0].realtime is None and not settings.source.realtime and not settings.source.demo:
+        settings = dataclasses.replace(settings, source=dataclasses.replace(settings.source, realtime=True))
     pipeline = build_pipeline(settings)
     worker = FrameWorker()
     runner = build_runner(settings, pipeline, on_result=worker.publish, on_idle=worker.idle, annotate_frames=True)

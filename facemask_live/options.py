@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing this many frames")
     g.add_argument("--stall-timeout", type=positive_float, default=5.0, metavar="S", help="seconds without a frame before a live source counts as lost (default: 5)")
     g.add_argument("--max-reconnects", type=non_negative_int, metavar="N", help="give up after N failed reconnection attempts in a row (default: retry forever)")
+    g.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: when every source ended)")
+
+    g = p.add_argument_group("several cameras (a site: cameras in --config)")
+    g.add_argument("--detect-fps", type=positive_float, metavar="F", help="a site's face detector runs per second per camera while its picture moves (default: 6; a camera's detect_fps overrides it)")
+    g.add_argument("--no-motion", dest="motion", action="store_false", help="a site's cameras detect on schedule even when their picture is still")
+    g.add_argument("--stats-json", metavar="FILE", help='headless: write per-camera and site figures to FILE: {"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}')
 
     g = p.add_argument_group("models")
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: facemask_live/models/mask_classifier.json)")
@@ -154,6 +160,10 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "max_frames": ("source", "max_frames"),
     "stall_timeout": ("source", "stall_timeout"),
     "max_reconnects": ("source", "max_reconnects"),
+    "duration": (None, "duration"),
+    "detect_fps": ("site", "detect_fps"),
+    "motion": ("motion", "enabled"),
+    "stats_json": ("output", "stats_json"),
     "model": ("classifier", "model"),
     "violation_threshold": ("classifier", "violation_threshold"),
     "detector": ("detector", "name"),
@@ -236,7 +246,7 @@ def apply_options(settings: Settings, options: dict) -> Settings:
     if replace_cameras:  # --source: a one-camera site
         data["cameras"] = []
     for cam in data["cameras"]:  # the site sections the options just changed are not camera overrides
-        for key in ("detector", "classifier", "tracking"):
+        for key in ("detector", "classifier", "tracking", "motion"):
             cam[key] = None if cam[key] is None else {**cam[key], **{OPTION_MAP[d][1]: v for d, v in options.items()
                                                                       if d in OPTION_MAP and OPTION_MAP[d][0] == key}}
     if not data["cameras"]:

@@ -61,6 +61,7 @@ class Event:
     box: Box
     snapshot: str | None = None  # annotated full frame
     crop: str | None = None  # face crop
+    camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ class FrameResult:
     faces: list[Face]
     events: list[Event] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
 
     def count(self, label: str) -> int:
         return sum(1 for f in self.faces if f.shown_label == label)

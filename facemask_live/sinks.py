@@ -87,7 +87,9 @@ def face_record(face) -> dict:
 
 def frame_record(result: FrameResult) -> dict:
     f = result.frame
+    camera = {"camera": result.camera} if result.camera is not None else {}  # only in a multi-camera site
     return {
+        **camera,
         "source": f.source,
         "frame": f.index,
         "file": f.file,
@@ -121,7 +123,7 @@ class DetectionsWriter:
         self._fh.close()
 
 
-EVENT_FIELDS = ["time", "iso_time", "source", "track_id", "label", "confidence", "frame", "box", "snapshot", "crop"]
+EVENT_FIELDS = ["time", "iso_time", "source", "track_id", "label", "confidence", "frame", "box", "snapshot", "crop", "camera"]
 
 
 def event_record(ev: Event) -> dict:
@@ -136,6 +138,7 @@ def event_record(ev: Event) -> dict:
         "box": list(ev.box),
         "snapshot": ev.snapshot,
         "crop": ev.crop,
+        "camera": ev.camera,
     }
 
 
