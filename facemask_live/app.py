@@ -301,8 +301,8 @@ def build_shared_sinks(settings: Settings, violation_labels: Iterable[str]) -> l
 
     if settings.output.output:
         raise OutputError("--output records one camera: a site of several cameras cannot write one video (leave out output)")
-    # the window-privacy sink is per camera (add_site_camera); the others are shared
-    shared = dataclasses.replace(settings, privacy=dataclasses.replace(settings.privacy, window=False))
+    # the window-privacy and MQTT sinks are per camera (add_site_camera); the others are shared
+    shared = dataclasses.replace(settings, privacy=dataclasses.replace(settings.privacy, window=False), mqtt=None)
     return build_sinks(shared, None, violation_labels)
 
 
@@ -326,8 +326,21 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
 
         sinks.append(WindowPrivacy(frozenset(labels), settings.privacy))
     sinks += [SharedSink(s, site.shared_lock) for s in site.shared_sinks]
+    if settings.mqtt is not None:  # a connection per camera: each has its own topics and last will
+        sinks.append(build_site_mqtt_sink(cs, camera.name))
     return site.add_camera(camera_spec(settings, camera, realtime=realtime), tracker=tracker, monitor=monitor,
                            sinks=sinks, detector=detector, classifier=classifier)
+
+
+def build_site_mqtt_sink(settings: Settings, camera: str):
+    """The MQTT sink of one camera of a site: topics under the camera's name, a client id of its own."""
+    import dataclasses
+
+    from .mqtt import build_mqtt_sink
+
+    m = settings.mqtt
+    own = dataclasses.replace(m, camera=camera, client_id=f"{m.client_id}-{camera}" if m.client_id else None)
+    return build_mqtt_sink(dataclasses.replace(settings, mqtt=own))
 
 
 def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True):

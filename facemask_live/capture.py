@@ -128,6 +128,11 @@ class SourceState(str, Enum):
         """The text shown to people: ``reconnecting (attempt n)`` or the state's name."""
         return f"reconnecting (attempt {attempt})" if self is SourceState.RECONNECTING else self.value
 
+    @property
+    def public(self) -> str:
+        """The name a site shows and publishes (tiles, stats JSON, MQTT): ``live`` for a running source."""
+        return "live" if self is SourceState.RUNNING else self.value
+
 
 @dataclass(slots=True)
 class CaptureStats:

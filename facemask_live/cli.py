@@ -186,12 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if settings.gui.headless:
             return run_headless(settings)
+        from .gui import run_gui  # first: it says in one line when PyQt5 is missing
+
         if settings.is_site:  # several cameras (or zones): the grid window over the site engine
             from .gui_site import run_site_gui
 
             return run_site_gui(settings, args.config)
-        from .gui import run_gui
-
         return run_gui(settings)
 
     return exit_code_of(action, debug=args.debug, clean=mask_credentials)

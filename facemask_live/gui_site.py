@@ -23,11 +23,11 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PyQt5 import QtCore, QtGui, QtWidgets  # after .gui, which says clearly when PyQt5 is missing
+from PyQt5 import QtCore, QtGui, QtWidgets  # cli imports .gui first, which says clearly when PyQt5 is missing
 
 from .annotate import display_name
 from .app import add_site_camera, build_site, safe_name, site_summary_lines
-from .capture import mask_credentials, parse_source
+from .capture import SourceState, mask_credentials, parse_source
 from .config import CameraSettings, Settings, read_file, settings_to_dict
 from .errors import FacemaskError
 from .gui import APP_NAME, THUMB, VideoView, display_problem, event_thumbnail, short_name, to_qimage
@@ -398,7 +398,7 @@ class SiteWindow(QtWidgets.QMainWindow):
             cam = self.site.cameras.get(name)
             if cam is None:
                 continue
-            tile.set_state(cam.state, cam.fps if cam.state == "live" else 0.0, cam.attempt)
+            tile.set_state(cam.state.public, cam.fps if cam.state is SourceState.RUNNING else 0.0, cam.attempt)
             if cam.monitor is not None:
                 self.counts[name]["people"] = cam.monitor.people_seen
         self._fill_table()

@@ -273,7 +273,7 @@ def encode_jpeg(image: np.ndarray, quality: int, max_side: int) -> bytes | None:
 
 def published_status(state: SourceState) -> str:
     """The text on ``<camera>/status``: the state's name, with ``live`` for a running source."""
-    return "live" if state is SourceState.RUNNING else state.value
+    return SourceState(state).public
 
 
 # ---------------------------------------------------------------------------------------------------------

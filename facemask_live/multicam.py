@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from .annotate import annotate
-from .capture import Capture, mask_credentials, parse_source
+from .capture import Capture, SourceState, mask_credentials, parse_source
 from .errors import FacemaskError, SourceError
 from .motion import MotionGate, MotionSettings
 from .pipeline import BoxFlow, Pipeline
@@ -152,7 +152,7 @@ class Camera:
         self.gate = MotionGate(spec.motion)
         self.zones = ZoneFilter(spec.zones)
         self.capture: Capture | None = None
-        self.state = "starting"  # starting | live | reconnecting | ended | failed | stopped (SourceState values)
+        self.state = SourceState.STARTING
         self.attempt = 0  # while reconnecting: the attempt number
         self.error: str | None = None
         self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
@@ -205,7 +205,8 @@ class Camera:
         message = mask_credentials(message)
         if self.error != message:
             log.error("camera %s: %s", self.name, message)
-        self.state, self.error = "failed", message
+        self.error = message
+        self._set_state(SourceState.FAILED)
         self._close_capture()
 
     def _close_capture(self) -> None:
@@ -247,11 +248,11 @@ class Camera:
                     if cap.error is not None:
                         self._fail(str(cap.error))
                         continue
-                    self.state = "ended"
+                    self._set_state(SourceState.ENDED)
                     break
-                self.state = self._capture_state()
+                self._set_state(cap.stats.state, cap.stats.attempt)
                 continue
-            self.state, self.attempt = "live", 0
+            self._set_state(SourceState.RUNNING)
             try:
                 self._process(frame)
             except FacemaskError as exc:  # e.g. a sink that cannot write: this camera stops, the others go on
@@ -261,17 +262,19 @@ class Camera:
                 log.exception("camera %s stopped by an internal error", self.name)
                 self._fail(f"internal error: {type(exc).__name__}: {exc}")
                 break
-        if self.state not in ("ended", "failed"):
-            self.state = "stopped"
+        if self.state not in (SourceState.ENDED, SourceState.FAILED):
+            self._set_state(SourceState.STOPPED)
 
-    def _capture_state(self) -> str:
-        """The capture's status as a state: ``reconnecting (attempt n)`` becomes ``reconnecting`` and ``attempt`` n."""
-        st = self.capture.stats.status if self.capture is not None else "failed"
-        if st.startswith("reconnecting"):
-            digits = "".join(ch for ch in st if ch.isdigit())
-            self.attempt = int(digits) if digits else 0
-            return "reconnecting"
-        return "live" if st in ("running", "starting") else st
+    def _set_state(self, state: SourceState, attempt: int = 0) -> None:
+        """Change the camera's state; sinks that follow it (``set_status``, e.g. MQTT) hear of each change."""
+        if state is SourceState.STARTING and self.state is SourceState.RUNNING:
+            state = SourceState.RUNNING  # a capture that has not counted its first frame yet is still live here
+        changed = state is not self.state
+        self.state, self.attempt = state, attempt if state is SourceState.RECONNECTING else 0
+        if changed:
+            for sink in self.sinks:
+                if hasattr(sink, "set_status"):
+                    sink.set_status(state)
 
     # -- one frame ---------------------------------------------------------------------------------------
     def _locate(self, frame: Frame, moving: bool, det: Detection | None) -> list[Face]:
@@ -360,8 +363,8 @@ class Camera:
         dropped = self._dropped_before + (cap.stats.dropped if cap else 0)
         ages = np.asarray(self.ages_ms) if self.ages_ms else None
         return {
-            "state": self.state,
-            "attempt": self.attempt if self.state == "reconnecting" else None,
+            "state": self.state.public,
+            "attempt": self.attempt if self.state is SourceState.RECONNECTING else None,
             "error": self.error,
             "source": parse_safe_name(self.spec.source),
             "frames_captured": captured,

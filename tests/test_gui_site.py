@@ -78,7 +78,7 @@ def test_grid_states_enlarge_events_open_and_zone(window, qtbot, tmp_path):
     zone = win.finish_zone("door", "entrance")
     assert zone is not None and win.settings.camera("street").zones == (zone,)
     assert win.site.cameras["street"].zones.active  # the running camera filters by it
-    qtbot.waitUntil(lambda: win.site.cameras["street"].state == "live", timeout=10000)
+    qtbot.waitUntil(lambda: win.site.cameras["street"].state.public == "live", timeout=10000)
     saved = tmp_path / "saved.yaml"
     win.save_config(saved)
     data = yaml.safe_load(saved.read_text())
