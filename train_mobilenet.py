@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
 import shlex
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,209 +30,21 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facemask_live.errors import FacemaskError, ModelError, OutputError, exit_code_of  # noqa: E402
+from facemask_live.errors import ModelError, OutputError, exit_code_of  # noqa: E402
+from facemask_live.training.data import (  # noqa: E402
+    DEFAULT_CROP_MARGIN,
+    DataError,
+    duplicate_groups,
+    load_images,
+    near_duplicate_pairs,
+    scan_folder,
+    split_groups,
+)
+from facemask_live.training.scenes import SceneCropSettings, prepare_scene_crops  # noqa: E402
 
-FOLDER_LABELS = {
-    "with_mask": "mask",
-    "without_mask": "no_mask",
-    "mask_weared_incorrect": "incorrect_mask",
-    "incorrect_mask": "incorrect_mask",
-}
 VIOLATION_LABELS = ("no_mask", "incorrect_mask")
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 METADATA_FORMAT = "facemask-live-classifier/1"
 DEFAULT_NAME = "mask_classifier"
-# Training crops are (tight-ish) face crops; the detector's boxes are cut with this margin on each
-# side so that the live crops look like the training crops.  Scale jitter during training covers
-# the remaining loose/tight/shifted variation.
-DEFAULT_CROP_MARGIN = 0.1
-
-
-class DataError(FacemaskError):
-    """A dataset folder that cannot be used."""
-
-
-def folder_label(name: str) -> str:
-    return FOLDER_LABELS.get(name, name)
-
-
-# --------------------------------------------------------------------------------------------
-# dataset scanning / loading / duplicate detection (numpy + OpenCV only)
-# --------------------------------------------------------------------------------------------
-
-
-def scan_folder(data_dir: str | Path, what: str = "--data") -> tuple[list[Path], list[str], dict[str, str]]:
-    """Return (files, folder names per file, folder->label map) for an image-folder dataset."""
-    d = Path(data_dir)
-    if not d.is_dir():
-        raise DataError(f"{what} folder not found: {d}")
-    classes = {}
-    for sub in sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
-        if files:
-            classes[sub.name] = files
-    if len(classes) < 2:
-        found = ", ".join(classes) or "none"
-        raise DataError(
-            f"{what} {d} needs at least two class sub-folders with images "
-            f"(found {len(classes)}: {found})"
-        )
-    files, folders = [], []
-    for name, fs in classes.items():
-        files += fs
-        folders += [name] * len(fs)
-    return files, folders, {name: folder_label(name) for name in classes}
-
-
-HASH_GRID = 16  # dHash on a 17x16 grayscale thumbnail -> 256 bits (4 x uint64)
-HASH_WORDS = HASH_GRID * HASH_GRID // 64
-
-
-def _dhash(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """256-bit difference hash of a grayscale image and of its mirror image (4 uint64 words each).
-
-    64-bit dHash (9x8) is too coarse for aligned face crops: different people collide at
-    distance 3-5.  The 16x16 version separates them (near-copies <= ~20 bits, others >= ~30)."""
-    import cv2
-
-    small = cv2.resize(gray, (HASH_GRID + 1, HASH_GRID), interpolation=cv2.INTER_AREA).astype(np.int16)
-    bits = np.packbits((small[:, 1:] > small[:, :-1]).ravel()).view(np.uint64)
-    flipped = small[:, ::-1]
-    fbits = np.packbits((flipped[:, 1:] > flipped[:, :-1]).ravel()).view(np.uint64)
-    return bits, fbits
-
-
-def load_images(files: list[Path], size: int | None, desc: str = "scanning"):
-    """Read every file once: md5, dHash (plain + mirrored) and, if size, an RGB size x size copy.
-
-    Returns (ok_mask, images or None, md5 list, hashes uint64 array (N, 2, 4): plain, mirrored).  Unreadable files are
-    marked not ok (the caller skips and counts them)."""
-    import cv2
-    from tqdm import tqdm
-
-    n = len(files)
-    ok = np.zeros(n, bool)
-    hashes = np.zeros((n, 2, HASH_WORDS), np.uint64)
-    md5s = [""] * n
-    images = np.zeros((n, size, size, 3), np.uint8) if size else None
-
-    def work(i: int):
-        try:
-            data = np.fromfile(str(files[i]), np.uint8)
-        except OSError:
-            return
-        if data.size == 0:
-            return
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if img is None or img.size == 0:
-            return
-        md5s[i] = hashlib.md5(data.tobytes()).hexdigest()
-        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        hashes[i] = _dhash(gray)
-        if images is not None:
-            images[i] = cv2.cvtColor(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        ok[i] = True
-
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        for _ in tqdm(pool.map(work, range(n)), total=n, desc=desc, unit="img", file=sys.stderr):
-            pass
-    return ok, images, md5s, hashes
-
-
-def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise Hamming distances between (n, W) and (m, W) uint64 hash arrays -> (n, m) int."""
-    d = np.zeros((a.shape[0], b.shape[0]), np.int32)
-    for k in range(a.shape[1]):
-        d += np.bitwise_count(a[:, None, k] ^ b[None, :, k])
-    return d
-
-
-def near_duplicate_pairs(hashes: np.ndarray, threshold: int, rows=None, cols=None, desc="near-duplicates"):
-    """Yield (i, j-array) for every row image i with its near-duplicates j among cols (i != j).
-
-    Distance = min(plain-vs-plain, plain-vs-mirrored) Hamming distance of the 256-bit dHash, so
-    mirrored copies count too.  Flat images (almost all bits equal) only match exactly."""
-    from tqdm import tqdm
-
-    n = len(hashes)
-    rows = np.arange(n) if rows is None else np.asarray(rows)
-    cols = np.arange(n) if cols is None else np.asarray(cols)
-    bits = HASH_WORDS * 64
-    pop = sum(np.bitwise_count(hashes[:, 0, k]).astype(np.int32) for k in range(HASH_WORDS))
-    informative = (pop > bits // 20) & (pop < bits - bits // 20)
-    hc, hcf = hashes[cols, 0], hashes[cols, 1]
-    chunk = 256
-    for s in tqdm(range(0, len(rows), chunk), desc=desc, unit="blk", file=sys.stderr, leave=False):
-        r = rows[s : s + chunk]
-        d = np.minimum(_hamming(hashes[r, 0], hc), _hamming(hashes[r, 0], hcf))
-        d[~informative[r], :] = np.where(d[~informative[r], :] == 0, 0, threshold + 1)
-        d[:, ~informative[cols]] = np.where(d[:, ~informative[cols]] == 0, 0, threshold + 1)
-        for k, i in enumerate(r):
-            j = cols[d[k] <= threshold]
-            j = j[j != i]
-            if len(j):
-                yield int(i), j
-
-
-def duplicate_groups(md5s: list[str], hashes: np.ndarray, threshold: int = 24) -> np.ndarray:
-    """Group exact (md5 of the bytes) and near (256-bit dHash, also mirrored) duplicates.
-
-    Near-duplicates are grouped around a leader (star clustering, no transitive chaining, which
-    would glue thousands of similar aligned faces into one group).  Exact copies are always
-    merged.  Returns a group id per image (singletons get their own id)."""
-    n = len(md5s)
-    neighbours: dict[int, np.ndarray] = dict(near_duplicate_pairs(hashes, threshold))
-    group = np.full(n, -1, np.int64)
-    for i in range(n):
-        if group[i] >= 0:
-            continue
-        group[i] = i
-        nb = neighbours.get(i)
-        if nb is not None:
-            free = nb[group[nb] < 0]
-            group[free] = i
-    # exact copies: same md5 -> same group (relabel the later group to the first one)
-    first: dict[str, int] = {}
-    remap: dict[int, int] = {}
-    for i, m in enumerate(md5s):
-        if m in first:
-            a, b = group[first[m]], group[i]
-            if a != b:
-                remap[int(b)] = int(a)
-        else:
-            first[m] = i
-    if remap:
-        def root(g):
-            while g in remap:
-                g = remap[g]
-            return g
-        group = np.array([root(int(g)) for g in group])
-    return group
-
-
-def split_groups(groups: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
-    """Stratified split keeping each duplicate group on one side. Returns a bool mask 'is val'."""
-    rng = np.random.default_rng(seed)
-    is_val = np.zeros(len(groups), bool)
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    members = [[] for _ in uniq]
-    for i, g in enumerate(inverse):
-        members[g].append(i)
-    by_class: dict[int, list[int]] = {}
-    for g, m in enumerate(members):
-        by_class.setdefault(int(labels[m[0]]), []).append(g)
-    for c, gs in by_class.items():
-        target = val_fraction * int((labels == c).sum())
-        rng.shuffle(gs)
-        taken = 0
-        for g in gs:
-            if taken >= target:
-                break
-            if taken + len(members[g]) > max(target * 1.1, 1) and len(members[g]) > 1:
-                continue  # don't let one big group blow the quota
-            is_val[members[g]] = True
-            taken += len(members[g])
-    return is_val
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,10 +219,12 @@ def make_augment(tf, size: int, strength: float = 1.0):
 
     def affine(img):
         # scale jitter (loose/tight boxes), shift, small rotation, horizontal flip - one warp
-        zoom = tf.exp(tf.random.uniform([], np.log(0.8), np.log(1.25)))  # >1 zooms in (tight box)
+        # mild scale and only a small vertical shift: a tighter crop or a shift must not cut the nose line
+        # off (it is what separates a correctly worn mask from one below the nose)
+        zoom = tf.exp(tf.random.uniform([], np.log(0.85), np.log(1.15)))  # >1 zooms in (tight box)
         ang = tf.random.uniform([], -12.0, 12.0) * np.pi / 180.0 * strength
         tx = tf.random.uniform([], -0.08, 0.08) * s * strength
-        ty = tf.random.uniform([], -0.08, 0.08) * s * strength
+        ty = tf.random.uniform([], -0.04, 0.04) * s * strength
         aspect = tf.exp(tf.random.uniform([], -0.1, 0.1))
         flip = tf.where(tf.random.uniform([]) < 0.5, -1.0, 1.0)
         c, si = tf.cos(ang), tf.sin(ang)
@@ -498,6 +310,29 @@ def _install_stop_signals() -> None:
         pass
 
 
+LABEL_ORDER = ("mask", "no_mask", "incorrect_mask")
+
+
+def ordered_labels(names) -> list[str]:
+    """Distinct labels, the app's known ones first in their usual order, then the others sorted."""
+    uniq = set(names)
+    return [lab for lab in LABEL_ORDER if lab in uniq] + sorted(uniq - set(LABEL_ORDER))
+
+
+def oversample(idx: np.ndarray, y: np.ndarray, n_classes: int, min_fraction: float):
+    """Repeat the images of small classes (whole copies) until each has >= min_fraction of the largest
+    class (augmentation makes the copies differ).  Returns (indices, {class: repeat factor > 1})."""
+    counts = np.bincount(y[idx], minlength=n_classes)
+    target = min_fraction * counts.max()
+    parts, repeats = [idx], {}
+    for c in range(n_classes):
+        if 0 < counts[c] < target:
+            r = int(np.ceil(target / counts[c]))
+            parts += [idx[y[idx] == c]] * (r - 1)
+            repeats[c] = r
+    return np.concatenate(parts), repeats
+
+
 def train(args) -> int:
     t_start = time.time()
     out = Path(args.out)
@@ -508,22 +343,37 @@ def train(args) -> int:
             raise ModelError(f"base weights file not found: {args.base_weights}")
     check_output_dir(out)
     files, folders, fmap = scan_folder(args.data, "--data")
-    labels = []
-    for f in sorted(fmap):
-        if fmap[f] not in labels:
-            labels.append(fmap[f])
+    vfiles, vfolders, tfiles, tfolders = [], [], [], []
+    scene_manifest = None
+    if args.scenes:
+        scene_dir = Path(args.scene_crops) if args.scene_crops else out / ".scene_crops"
+        try:
+            scene_settings = SceneCropSettings(
+                tuple(args.scenes), str(scene_dir), margin=args.crop_margin, fractions=tuple(args.scene_split),
+                min_face=args.scene_min_face, dup_threshold=args.dup_threshold, seed=args.seed)
+        except ValueError as e:
+            raise DataError(str(e)) from None
+        scene_manifest = prepare_scene_crops(scene_settings)
+        for split, fl, fo in (("train", files, folders), ("val", vfiles, vfolders), ("test", tfiles, tfolders)):
+            f2, fo2, m2 = scan_folder(scene_dir / split, f"scene crops ({split})")
+            fl += f2
+            fo += fo2
+            fmap.update(m2)
+    labels = ordered_labels(fmap[f] for f in set(folders))
     if len(labels) < 2:
         raise DataError(f"--data {args.data} needs at least two different classes (got {labels})")
-    vfiles, vfolders = [], []
     if args.val:
-        vfiles, vfolders, vmap = scan_folder(args.val, "--val")
-        extra = sorted(set(vmap.values()) - set(labels))
-        if extra:
-            raise DataError(f"--val has classes not in --data: {', '.join(extra)}")
+        f2, fo2, vmap = scan_folder(args.val, "--val")
+        vfiles += f2
+        vfolders += fo2
         fmap.update(vmap)
-    all_files = files + vfiles
-    all_y = np.array([labels.index(fmap[f]) for f in folders + vfolders])
-    from_val = np.array([False] * len(files) + [True] * len(vfiles))
+    extra = sorted({fmap[f] for f in vfolders + tfolders} - set(labels))
+    if extra:
+        raise DataError(f"--val has classes not in --data: {', '.join(extra)}")
+    all_files = files + vfiles + tfiles
+    all_y = np.array([labels.index(fmap[f]) for f in folders + vfolders + tfolders])
+    # role per image: 0 train, 1 validation (early stopping), 2 held-out scene test (never trained on)
+    role = np.array([0] * len(files) + [1] * len(vfiles) + [2] * len(tfiles))
     size = args.input_size
     print(f"classes: {', '.join(f'{f}->{fmap[f]}' for f in sorted(fmap))}", file=sys.stderr)
     ok, images, md5s, hashes = load_images(all_files, size, desc="reading images")
@@ -531,7 +381,9 @@ def train(args) -> int:
     if skipped:
         print(f"skipped {skipped} unreadable image(s)", file=sys.stderr)
     keep = np.flatnonzero(ok)
-    images, all_y, from_val = images[keep], all_y[keep], from_val[keep]
+    images, all_y, role = images[keep], all_y[keep], role[keep]
+    from_val = role == 1
+    held_out = role > 0
     md5s = [md5s[i] for i in keep]
     hashes = hashes[keep]
     kept_files = [all_files[i] for i in keep]
@@ -543,13 +395,13 @@ def train(args) -> int:
     print(f"duplicates: {n_dup_groups} groups of exact/near-duplicate images ({n_dup_images} images)", file=sys.stderr)
     dropped_cross = 0
     cross_groups = 0
-    if args.val:
-        val_groups = set(groups[from_val].tolist())
-        cross = (~from_val) & np.isin(groups, list(val_groups))
-        val_hit = from_val & np.isin(groups, list(set(groups[cross].tolist())))
-        # plus every train image directly within the threshold of a val image (other leader)
-        for i, j in near_duplicate_pairs(hashes, args.dup_threshold, rows=np.flatnonzero(from_val),
-                                         cols=np.flatnonzero(~from_val), desc="train/val duplicates"):
+    if from_val.any():
+        val_groups = set(groups[held_out].tolist())
+        cross = (~held_out) & np.isin(groups, list(val_groups))
+        val_hit = held_out & np.isin(groups, list(set(groups[cross].tolist())))
+        # plus every train image directly within the threshold of a val/test image (other leader)
+        for i, j in near_duplicate_pairs(hashes, args.dup_threshold, rows=np.flatnonzero(held_out),
+                                         cols=np.flatnonzero(~held_out), desc="train/val duplicates"):
             cross[j] = True
             val_hit[i] = True
         cross_groups = int(val_hit.sum())
@@ -557,7 +409,7 @@ def train(args) -> int:
         print(f"train/val cross-duplicates: {cross_groups} val image(s) have copies in train, dropping {dropped_cross} train image(s)",
               file=sys.stderr)
         is_val = from_val
-        use = ~cross
+        use = ~cross & (role != 2)
     else:
         is_val = split_groups(groups, all_y, args.val_split, args.seed)
         use = np.ones(len(all_y), bool)
@@ -565,6 +417,10 @@ def train(args) -> int:
               file=sys.stderr)
     tr_idx = np.flatnonzero(use & ~is_val)
     va_idx = np.flatnonzero(is_val)
+    tr_idx, repeats = oversample(tr_idx, all_y, len(labels), args.oversample)
+    if repeats:
+        print(f"oversampling (each class >= {args.oversample:.0%} of the largest): "
+              + ", ".join(f"{labels[c]} x{r}" for c, r in repeats.items()), file=sys.stderr)
     y_tr, y_va = all_y[tr_idx], all_y[va_idx]
     for c in range(len(labels)):
         if (y_tr == c).sum() == 0 or (y_va == c).sum() == 0:
@@ -619,7 +475,11 @@ def train(args) -> int:
     info = {
         "data": str(args.data),
         "val": str(args.val) if args.val else None,
-        "val_split": None if args.val else args.val_split,
+        "val_split": None if from_val.any() else args.val_split,
+        "scenes": None if scene_manifest is None else {
+            "folders": [str(x) for x in args.scenes], "settings": scene_manifest["settings"],
+            "counts": scene_manifest["counts"], "splits_file": "scene_splits.json"},
+        "oversample": {"min_fraction": args.oversample, "repeats": {labels[c]: r for c, r in repeats.items()}},
         "counts": {"train": counts_tr, "val": counts_va},
         "unreadable_skipped": skipped,
         "duplicates": {
@@ -774,6 +634,8 @@ def train(args) -> int:
 
     report_dir = out / "report" if name == DEFAULT_NAME else out / f"{name}_report"
     report_dir.mkdir(parents=True, exist_ok=True)
+    if scene_manifest is not None:  # the split lists, so that the scene test figures can be reproduced
+        (report_dir / "scene_splits.json").write_text(json.dumps(scene_manifest, indent=1) + "\n")
     (report_dir / "training.json").write_text(json.dumps({"training": info, "history": history}, indent=2) + "\n")
     keras_path = out / f"{name}.keras"
     if not args.no_keras:
@@ -914,7 +776,9 @@ def export_all(tf, keras, model, labels, fmap, size, scale, offset, info, histor
         preds.append(np.argmax(clf.predict(crops), axis=1))
     y_pred = np.concatenate(preds) if preds else np.zeros(0, int)
     m = compute_metrics(np.asarray(val_y), y_pred, labels)
-    meta["validation"] = {"data": info["val"] or f"{info['val_split']:.0%} split of {info['data']}",
+    parts = ([info["val"]] if info["val"] else []) + (["scene crops val split"] if info.get("scenes") else [])
+    val_desc = " + ".join(parts) or f"{info['val_split']:.0%} split of {info['data']}"
+    meta["validation"] = {"data": val_desc,
                           "images": int(len(val_y)), "runtime": engine, **m}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     report_dir = out / "report" if name == DEFAULT_NAME else out / f"{name}_report"
@@ -1008,6 +872,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-layers", type=int, default=60, help="number of top base layers to unfreeze (<=0: all)")
     t.add_argument("--dropout", type=float, default=0.3)
     t.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs without val-loss gain)")
+    t.add_argument("--scenes", nargs="+", metavar="DIR",
+                   help="PASCAL VOC scene folders (images/, annotations/): face crops are cut with --crop-margin, "
+                   "split by source image into train/val/test (--scene-split) and added to training/validation")
+    t.add_argument("--scene-split", type=float, nargs=3, default=[0.7, 0.15, 0.15], metavar=("TRAIN", "VAL", "TEST"),
+                   help="fractions of scene faces per split (default 0.7 0.15 0.15)")
+    t.add_argument("--scene-crops", metavar="DIR", help="where the scene crops are written (default: OUT/.scene_crops)")
+    t.add_argument("--scene-min-face", type=int, default=16, help="skip scene faces smaller than this (pixels)")
+    t.add_argument("--oversample", type=float, default=0.15,
+                   help="repeat small classes until each has this fraction of the largest class (0: off)")
     t.add_argument("--val-split", type=float, default=0.15, help="validation fraction when --val is not given")
     t.add_argument("--dup-threshold", type=int, default=24,
                    help="near-duplicate threshold: Hamming distance of the 256-bit dHash (default %(default)s)")
