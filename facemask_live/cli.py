@@ -77,6 +77,13 @@ def non_negative_float(text: str) -> float:
     return v
 
 
+def label_list(text: str) -> list[str]:
+    labels = [x.strip() for x in text.split(",") if x.strip()]
+    if not labels:
+        raise argparse.ArgumentTypeError(f"expected comma-separated label names, got {text!r}")
+    return labels
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemask-live",
@@ -96,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("models")
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: models/mask_classifier.json)")
     g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.3 for the shipped model)")
+    g.add_argument("--violation-labels", type=label_list, metavar="A,B", help="comma-separated labels that count as a violation (default: the model's metadata, no_mask,incorrect_mask for the shipped model)")
     g.add_argument("--detector", choices=DETECTORS, default="retinaface", help="face detector: retinaface (RetinaFace-MobileNet0.25, finds masked faces) or ssd (OpenCV's res10 SSD) (default: retinaface)")
     g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: models/)")
     g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface, 0.5 for ssd)")
@@ -175,7 +183,8 @@ def build_pipeline(args, classifier=None):
     detector = build_detector(args)
     if classifier is None:
         classifier = MaskClassifier(args.model or default_model_path(), threads=args.threads or 1,
-                                    violation_threshold=args.violation_threshold)
+                                    violation_threshold=args.violation_threshold,
+                                    violation_labels=getattr(args, "violation_labels", None))
     tracker = monitor = None
     if args.track:
         from .events import ViolationMonitor
