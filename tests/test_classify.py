@@ -186,17 +186,21 @@ def test_violation_threshold_moves_the_decision(tmp_path, meta, t):
     crops = varied_crops(SHARED / "data" / "masks-2class" / "val" if SHARED.is_dir() else None)
     raw = raw_clf.predict(crops)
     shifted = MaskClassifier(js, violation_threshold=t).predict(crops)
-    v = raw_clf.labels.index("no_mask")
+    cols = [i for i, lab in enumerate(raw_clf.labels) if lab in raw_clf.violation_labels]
     assert np.allclose(shifted.sum(axis=1), 1.0, atol=1e-5)
-    # Bayes prior shift: p' = w p / (w p + 1 - p) with w = (1 - t) / t, computed here by hand
+    # Bayes prior shift of the violation labels together: P' = w P / (w P + 1 - P) with w = (1 - t) / t and P the
+    # summed probability of the violation labels, computed here by hand
     w = (1 - t) / t
-    expected = w * raw[:, v] / (w * raw[:, v] + 1 - raw[:, v])
-    assert np.allclose(shifted[:, v], expected, atol=1e-5)
-    # so the label is no_mask exactly when the model's own p(no_mask) >= t
-    far = np.abs(raw[:, v] - t) > 1e-4
-    assert np.array_equal((shifted.argmax(axis=1) == v)[far], (raw[:, v] >= t)[far])
-    if SHARED.is_dir():  # real crops of both classes give both labels at the plain threshold
-        assert set(raw.argmax(axis=1).tolist()) == {0, 1}
+    p = raw[:, cols].sum(axis=1)
+    expected = w * p / (w * p + 1 - p)
+    assert np.allclose(shifted[:, cols].sum(axis=1), expected, atol=1e-5)
+    # each violation label keeps its share of the violation probability
+    assert np.allclose(shifted[:, cols] * p[:, None], raw[:, cols] * expected[:, None], atol=1e-5)
+    if len(raw_clf.labels) == 2:  # so the label is no_mask exactly when the model's own p(no_mask) >= t
+        far = np.abs(p - t) > 1e-4
+        assert np.array_equal(np.isin(shifted.argmax(axis=1), cols)[far], (p >= t)[far])
+    if SHARED.is_dir():  # real crops of masked and unmasked faces give both kinds of label at the plain threshold
+        assert np.isin(raw.argmax(axis=1), cols).any() and (~np.isin(raw.argmax(axis=1), cols)).any()
 
 
 def test_violation_threshold_comes_from_the_metadata(tmp_path, meta, clf):
@@ -205,6 +209,40 @@ def test_violation_threshold_comes_from_the_metadata(tmp_path, meta, clf):
     assert MaskClassifier(js).violation_threshold == 0.5  # older metadata: the plain argmax
     crops = synthetic_crops(5)
     assert np.allclose(MaskClassifier(js).predict(crops), MaskClassifier(js, violation_threshold=0.5).predict(crops))
+
+
+def test_prior_weights_shift_one_class(tmp_path, meta):
+    """``prior_weights`` multiply each label's probability (rows renormalised); absent labels keep weight 1."""
+    plain = {k: v for k, v in meta.items() if k != "prior_weights"}
+    js, _ = copy_model(tmp_path, {**plain, "violation_threshold": 0.5})
+    crops = varied_crops(SHARED / "data" / "masks-2class" / "val" if SHARED.is_dir() else None)
+    raw = MaskClassifier(js).predict(crops)
+    last = meta["labels"][-1]
+    js2 = tmp_path / "weighted.json"
+    js2.write_text(json.dumps({**plain, "violation_threshold": 0.5, "prior_weights": {last: 3.0}}))
+    got = MaskClassifier(js2).predict(crops)
+    w = np.ones(len(meta["labels"]))
+    w[-1] = 3.0
+    expected = raw * w / (raw * w).sum(axis=1, keepdims=True)
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("weights", [{"nope": 2.0}, {"mask": 0}, {"mask": "2"}, [1, 2]])
+def test_bad_prior_weights(tmp_path, meta, weights):
+    js, _ = copy_model(tmp_path, {**meta, "prior_weights": weights})
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js)
+    assert_model_error(e, "prior_weights")
+
+
+def test_violation_labels_override(tmp_path, meta, clf):
+    assert clf.violation_labels == frozenset(meta["violation_labels"])
+    js, _ = copy_model(tmp_path, meta)
+    one = MaskClassifier(js, violation_labels=["no_mask"])
+    assert one.violation_labels == {"no_mask"} and not one.is_violation("mask")
+    with pytest.raises(ModelError) as e:
+        MaskClassifier(js, violation_labels=["no_mask", "hat"])
+    assert_model_error(e, "hat", "not among the model's labels")
 
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, "0.3", True, None])
