@@ -43,6 +43,8 @@ class TrainSettings:
     scene_crops: str | None = None  # default: <out>/.scene_crops
     scene_min_face: int = 16
     oversample: float = 0.15
+    scene_repeat: int = 1  # scene train crops (the target domain: real photos) are seen this many times per epoch
+    class_weight: str = "balanced"  # balanced | none
     stages: StageSettings = field(default_factory=StageSettings)
     batch_size: int = 64
     input_size: int = 128
@@ -64,6 +66,10 @@ class TrainSettings:
             raise ValueError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not 0 <= self.oversample <= 1:
             raise ValueError(f"--oversample must be between 0 and 1, got {self.oversample}")
+        if self.scene_repeat < 1:
+            raise ValueError(f"--scene-repeat must be at least 1, got {self.scene_repeat}")
+        if self.class_weight not in ("balanced", "none"):
+            raise ValueError(f"--class-weight must be balanced or none, got {self.class_weight!r}")
         if not 0 < self.val_split < 1:
             raise ValueError(f"--val-split must be between 0 and 1, got {self.val_split}")
 
@@ -85,6 +91,7 @@ class FileSet:
     labels: list[str]  # the model's labels, in output order
     y: np.ndarray
     role: np.ndarray
+    scene: np.ndarray  # True: a crop cut from the --scenes photos
     folders: dict[str, str]  # folder name -> label
     scene_manifest: dict | None = None
 
@@ -140,32 +147,34 @@ def scene_settings(s: TrainSettings) -> SceneCropSettings:
 
 def gather_files(s: TrainSettings) -> FileSet:
     """--data (train), --val, and the scene crops' train/val/test folders."""
-    parts = {0: [scan_folder(s.data, "--data")], 1: [], 2: []}
+    # role -> [(scan_folder result, is a scene crop folder)]
+    parts: dict[int, list] = {0: [(scan_folder(s.data, "--data"), False)], 1: [], 2: []}
     manifest = None
     if s.scenes:
         sc = scene_settings(s)
         manifest = prepare_scene_crops(sc)
         for role, split in enumerate(("train", "val", "test")):
-            parts[role].append(scan_folder(Path(sc.out) / split, f"scene crops ({split})"))
+            parts[role].append((scan_folder(Path(sc.out) / split, f"scene crops ({split})"), True))
     if s.val:
-        parts[1].append(scan_folder(s.val, "--val"))
+        parts[1].append((scan_folder(s.val, "--val"), False))
     folders: dict[str, str] = {}
     for scans in parts.values():
-        for _, _, fmap in scans:
+        for (_, _, fmap), _ in scans:
             folders.update(fmap)
-    labels = ordered_labels(folders[f] for _, fs, _ in parts[0] for f in set(fs))
+    labels = ordered_labels(folders[f] for (_, fs, _), _ in parts[0] for f in set(fs))
     if len(labels) < 2:
         raise DataError(f"--data {s.data} needs at least two different classes (got {labels})")
-    extra = sorted({folders[f] for role in (1, 2) for _, fs, _ in parts[role] for f in fs} - set(labels))
+    extra = sorted({folders[f] for role in (1, 2) for (_, fs, _), _ in parts[role] for f in fs} - set(labels))
     if extra:
         raise DataError(f"--val has classes not in --data: {', '.join(extra)}")
-    files, y, role = [], [], []
+    files, y, role, scene = [], [], [], []
     for r, scans in parts.items():
-        for fl, fs, _ in scans:
+        for (fl, fs, _), is_scene in scans:
             files += fl
             y += [labels.index(folders[f]) for f in fs]
             role += [r] * len(fl)
-    return FileSet(files, labels, np.array(y, int), np.array(role, int), folders, manifest)
+            scene += [is_scene] * len(fl)
+    return FileSet(files, labels, np.array(y, int), np.array(role, int), np.array(scene, bool), folders, manifest)
 
 
 def drop_cross_duplicates(hashes, groups, role, threshold: int) -> tuple[np.ndarray, dict]:
@@ -190,7 +199,7 @@ def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
     if skipped:
         print(f"skipped {skipped} unreadable image(s)", file=sys.stderr)
     keep = np.flatnonzero(ok)
-    images, y, role, hashes = images[keep], fs.y[keep], fs.role[keep], hashes[keep]
+    images, y, role, hashes, scene = images[keep], fs.y[keep], fs.role[keep], hashes[keep], fs.scene[keep]
     files = [fs.files[i] for i in keep]
     groups = duplicate_groups([md5s[i] for i in keep], hashes, threshold=s.dup_threshold)
     gid, gcount = np.unique(groups, return_counts=True)
@@ -213,6 +222,9 @@ def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
         if n_tr == 0 or n_va == 0:
             raise DataError(f"class '{lab}' has no images in the training or validation part "
                             f"(train {n_tr}, val {n_va}); add more images")
+    if s.scene_repeat > 1:
+        tr_idx = np.concatenate([tr_idx] + [tr_idx[scene[tr_idx]]] * (s.scene_repeat - 1))
+        print(f"scene train crops repeated x{s.scene_repeat}", file=sys.stderr)
     tr_idx, repeats = oversample(tr_idx, y, len(fs.labels), s.oversample)
     if repeats:
         print(f"oversampling (each class >= {s.oversample:.0%} of the largest): "
@@ -221,12 +233,15 @@ def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
               for part, idx in (("train", tr_idx), ("val", va_idx))}
     print(f"train: {counts['train']}  val: {counts['val']}", file=sys.stderr)
     info = {"counts": counts, "unreadable_skipped": skipped, "duplicates": dup,
-            "oversample": {"min_fraction": s.oversample, "repeats": {fs.labels[c]: r for c, r in repeats.items()}}}
+            "oversample": {"min_fraction": s.oversample, "repeats": {fs.labels[c]: r for c, r in repeats.items()}},
+            "scene_repeat": s.scene_repeat}
     return PreparedData(images, files, y, tr_idx, va_idx, info)
 
 
-def class_weights(y_tr: np.ndarray, n_classes: int) -> dict[int, float]:
-    """Balanced weights (each class's total weight equal), on the counts after oversampling."""
+def class_weights(y_tr: np.ndarray, n_classes: int, kind: str = "balanced") -> dict[int, float]:
+    """Balanced weights (each class's total weight equal), on the counts after oversampling; or all 1."""
+    if kind == "none":
+        return dict.fromkeys(range(n_classes), 1.0)
     total = len(y_tr)
     return {c: total / (n_classes * max(1, int((y_tr == c).sum()))) for c in range(n_classes)}
 
@@ -319,7 +334,7 @@ def train(s: TrainSettings, argv: list[str]) -> int:
 
     install_stop_signals()
     keras.utils.set_random_seed(s.seed)
-    cw = class_weights(d.y[d.tr_idx], len(fs.labels))
+    cw = class_weights(d.y[d.tr_idx], len(fs.labels), s.class_weight)
     print(f"class weights: { {fs.labels[c]: round(w, 3) for c, w in cw.items()} }", file=sys.stderr)
     scale, offset = 1.0 / 127.5, -1.0
     ds_tr, ds_va = tf_datasets(tf, s, d, scale, offset)
