@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write the metrics to this JSON file")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--report", metavar="DIR/NAME",
+                   help="also write DIR/NAME_classification_report.txt and DIR/NAME_confusion_matrix.png")
     e.add_argument("--violation-labels", metavar="A,B",
                    help="labels that count as a violation (default: the model's metadata)")
     u = sub.add_parser("tune", help="choose per-class prior weights on a validation folder and write them into the metadata")
@@ -99,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--data", required=True, nargs="+", help="validation image folder(s) (one sub-folder per class); not the test split")
     u.add_argument("--threads", type=int, default=2)
     u.add_argument("--max-weight", type=float, default=4.0, help="largest prior weight tried per class (default 4)")
+    u.add_argument("--labels", metavar="A,B", help="labels whose weights are tuned (default: all but the first; others keep 1)")
+    for sp in (e, u):
+        sp.add_argument("--min-height", type=int, default=0, metavar="PX",
+                        help="only crops of faces at least PX high (crop height / (1 + 2 * crop_margin); default: all)")
     for sp in (t, x, e, u):
         sp.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     return p
@@ -126,12 +132,12 @@ def run_command(args, argv: list[str]) -> int:
         from facemask_live.training.evaluate import evaluate_folder
 
         evaluate_folder(args.model, args.data, args.threads, args.batch_size, split_labels(args.violation_labels),
-                        args.json)
+                        args.json, args.min_height, args.report)
         return 0
     if args.command == "tune":
         from facemask_live.training.thresholds import tune_model
 
-        tune_model(args.model, args.data, args.threads, args.max_weight)
+        tune_model(args.model, args.data, args.threads, args.max_weight, args.min_height, split_labels(args.labels))
         return 0
     if args.command == "export":
         from facemask_live.training.train import ExportSettings, export_checkpoint

@@ -30,7 +30,10 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: cannot read {args.splits}: {e}", file=sys.stderr)
         return 2
-    folders = {Path(f).name: Path(f) for f in manifest["settings"]["scenes"]}
+    # the recorded absolute paths, else the same set name under ../shared/data (another checkout)
+    folders = {}
+    for f in map(Path, manifest["settings"]["scenes"]):
+        folders[f.name] = f if f.is_dir() else ROOT.parent / "shared" / "data" / f.name
     out = Path(args.out)
     made = {}
     for source in manifest["sources"][args.split]:

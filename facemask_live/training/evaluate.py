@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import OutputError
 from .data import DataError, scan_folder
-from .report import compute_metrics, format_metrics, violation_metrics
+from .report import compute_metrics, format_metrics, violation_metrics, write_reports
 
 
 @dataclass
@@ -32,8 +32,12 @@ class FolderPredictions:
         return [self.labels[i] for i in np.argmax(self.probs, axis=1)] if len(self.probs) else []
 
 
-def predict_folder(clf, data_dir: str | Path, batch_size: int = 32, what: str = "--data") -> FolderPredictions:
-    """Run ``clf`` (a facemask_live.classify.MaskClassifier) over every readable image of the known classes."""
+def predict_folder(clf, data_dir: str | Path, batch_size: int = 32, what: str = "--data",
+                   min_height: int = 0) -> FolderPredictions:
+    """Run ``clf`` (a facemask_live.classify.MaskClassifier) over every readable image of the known classes.
+
+    ``min_height``: only crops of faces at least this many pixels high (a crop is the face box grown by the
+    model's ``crop_margin`` on each side, so its height is about ``(1 + 2 * margin)`` times the face's)."""
     import cv2
 
     files, folders, fmap = scan_folder(data_dir, what)
@@ -41,12 +45,15 @@ def predict_folder(clf, data_dir: str | Path, batch_size: int = 32, what: str = 
     unknown = sorted({fmap[f] for f in folders} - set(labels))
     todo = [(f, fmap[d]) for f, d in zip(files, folders) if fmap[d] in labels]
     true, used, probs, skipped = [], [], [], 0
+    min_crop = min_height * (1 + 2 * clf.crop_margin) - 1 if min_height else 0
     for s in range(0, len(todo), batch_size):
         crops = []
         for f, lab in todo[s : s + batch_size]:
             img = cv2.imdecode(np.fromfile(str(f), np.uint8), cv2.IMREAD_COLOR)
             if img is None or img.size == 0:
                 skipped += 1
+                continue
+            if img.shape[0] < min_crop:
                 continue
             crops.append(img)
             true.append(lab)
@@ -68,20 +75,26 @@ def score(pred: FolderPredictions, violation_labels) -> dict:
 
 
 def evaluate_folder(model: str | Path, data: str | Path, threads: int = 2, batch_size: int = 32,
-                    violation_labels=None, json_path: str | None = None) -> dict:
+                    violation_labels=None, json_path: str | None = None, min_height: int = 0,
+                    report: str | None = None) -> dict:
     """The ``train_mobilenet.py evaluate`` command: print the figures, optionally write them as JSON."""
     from ..classify import MaskClassifier
 
     clf = MaskClassifier(model, threads=threads, violation_labels=violation_labels)
-    pred = predict_folder(clf, data, batch_size)
+    pred = predict_folder(clf, data, batch_size, min_height=min_height)
     if pred.skipped_classes:
         print(f"note: skipping classes the model does not know: {', '.join(pred.skipped_classes)}", file=sys.stderr)
     if not pred.true:
         raise DataError(f"no readable images of the model's classes ({', '.join(clf.labels)}) in {data}")
     m = score(pred, clf.violation_labels)
-    m.update(skipped_unreadable=pred.skipped_unreadable, model=str(model), data=str(data))
+    m.update(skipped_unreadable=pred.skipped_unreadable, model=str(model), data=str(data), min_height=min_height)
     print(f"model: {model}\ndata:  {data} ({len(pred.true)} images, {pred.skipped_unreadable} unreadable skipped)")
     print(format_metrics(m))
+    if report:  # REPORT is "DIR/prefix": DIR/prefix_classification_report.txt and DIR/prefix_confusion_matrix.png
+        idx = {lab: i for i, lab in enumerate(pred.labels)}
+        write_reports(Path(report).parent, [idx[t] for t in pred.true], np.argmax(pred.probs, axis=1), pred.labels,
+                      None, f"{data}, {len(pred.true)} images" + (f", faces >= {min_height} px" if min_height else ""),
+                      prefix=Path(report).name + "_")
     if json_path:
         try:
             Path(json_path).write_text(json.dumps(m, indent=2) + "\n")

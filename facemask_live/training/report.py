@@ -72,7 +72,8 @@ def format_metrics(m: dict) -> str:
     return "\n".join(lines)
 
 
-def write_reports(report_dir: Path, y_true, y_pred, labels, history: dict | None, title: str) -> None:
+def write_reports(report_dir: Path, y_true, y_pred, labels, history: dict | None, title: str, prefix: str = "") -> None:
+    """``<prefix>classification_report.txt``, ``<prefix>confusion_matrix.png`` and (with a history) the curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,7 +85,7 @@ def write_reports(report_dir: Path, y_true, y_pred, labels, history: dict | None
         y_true, y_pred, labels=list(range(len(labels))), target_names=labels, digits=4, zero_division=0
     )
     m = compute_metrics(np.asarray(y_true), np.asarray(y_pred), labels)
-    (report_dir / "classification_report.txt").write_text(
+    (report_dir / f"{prefix}classification_report.txt").write_text(
         f"{title}\n\n{text}\nbalanced accuracy: {m['balanced_accuracy']:.4f}\n\n{format_metrics(m)}\n"
     )
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
@@ -100,7 +101,7 @@ def write_reports(report_dir: Path, y_true, y_pred, labels, history: dict | None
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
     ax.set_title(f"confusion ({title})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(report_dir / "confusion_matrix.png", dpi=110)
+    fig.savefig(report_dir / f"{prefix}confusion_matrix.png", dpi=110)
     plt.close(fig)
     if history and history.get("loss"):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -50,16 +50,24 @@ def margin(figs: dict, labels: list[str]) -> float:
     return min(terms) if terms else 0.0
 
 
-def choose_prior_weights(pred: FolderPredictions, violation_labels, max_weight: float = 4.0) -> dict:
-    """Grid search (log-spaced weights up to ``max_weight``, the first label fixed at 1)."""
+def choose_prior_weights(pred: FolderPredictions, violation_labels, max_weight: float = 4.0,
+                         tune_labels=None) -> dict:
+    """Grid search (log-spaced weights up to ``max_weight``) over the weights of ``tune_labels`` (default: all
+    labels but the first); the other labels keep weight 1.  Fewer free weights overfit a small split less."""
     labels = pred.labels
+    tune_labels = list(tune_labels or labels[1:])
+    unknown = [lab for lab in tune_labels if lab not in labels]
+    if unknown:
+        raise ModelError(f"tune --labels: {', '.join(unknown)} not among the model's labels ({', '.join(labels)})")
+    cols = [labels.index(lab) for lab in tune_labels]
     idx = {lab: i for i, lab in enumerate(labels)}
     true_idx = np.array([idx[t] for t in pred.true], int)
     viol_cols = np.array([lab in set(violation_labels) for lab in labels], bool)
     grid = np.exp(np.linspace(-np.log(max_weight), np.log(max_weight), 17))
     best = None
-    for ws in itertools.product(grid, repeat=len(labels) - 1):
-        w = np.array((1.0, *ws), np.float32)
+    for ws in itertools.product(grid, repeat=len(cols)):
+        w = np.ones(len(labels), np.float32)
+        w[cols] = ws
         figs = figures(true_idx, np.argmax(pred.probs * w, axis=1), labels, viol_cols)
         key = (round(margin(figs, labels), 6), -float(np.abs(np.log(w)).sum()))
         if best is None or key > best[0]:
@@ -75,7 +83,7 @@ def choose_prior_weights(pred: FolderPredictions, violation_labels, max_weight: 
             "val_margin": round(margin(figs, labels), 4), "val_margin_before": round(margin(before, labels), 4)}
 
 
-def raw_predictions(meta_path: Path, data_dirs, threads: int) -> tuple[FolderPredictions, list[str]]:
+def raw_predictions(meta_path: Path, data_dirs, threads: int, min_height: int = 0) -> tuple[FolderPredictions, list[str]]:
     """The model's own softmax (no prior shift, threshold 0.5) on the folders, pooled."""
     from ..classify import MaskClassifier
 
@@ -88,24 +96,26 @@ def raw_predictions(meta_path: Path, data_dirs, threads: int) -> tuple[FolderPre
         clf = MaskClassifier(tmp.name, threads=threads)
     finally:
         Path(tmp.name).unlink(missing_ok=True)
-    preds = [predict_folder(clf, d, what="--data") for d in data_dirs]
+    preds = [predict_folder(clf, d, what="--data", min_height=min_height) for d in data_dirs]
     pooled = FolderPredictions(clf.labels, [t for p in preds for t in p.true], np.concatenate([p.probs for p in preds]),
                                [f for p in preds for f in p.files], sum(p.skipped_unreadable for p in preds), [])
     return pooled, sorted(clf.violation_labels)
 
 
-def tune_model(model: str | Path, data_dirs, threads: int = 2, max_weight: float = 4.0) -> dict:
+def tune_model(model: str | Path, data_dirs, threads: int = 2, max_weight: float = 4.0, min_height: int = 0,
+               tune_labels=None) -> dict:
     meta_path = Path(model)
     if meta_path.suffix.lower() != ".json" or not meta_path.is_file():
         raise ModelError(f"tune needs the model's metadata .json file, got {model}")
-    pred, viol = raw_predictions(meta_path, data_dirs, threads)
+    pred, viol = raw_predictions(meta_path, data_dirs, threads, min_height)
     if len(set(pred.true)) < 2:
         raise ModelError("tune needs validation images of at least two of the model's classes")
-    chosen = choose_prior_weights(pred, viol, max_weight)
+    chosen = choose_prior_weights(pred, viol, max_weight, tune_labels)
     meta = json.loads(meta_path.read_text())
     meta["prior_weights"] = chosen["weights"]
     meta["violation_threshold"] = 0.5  # the prior weights replace the single violation threshold
     meta["prior_weights_chosen_on"] = {"data": [str(d) for d in data_dirs], "images": len(pred.true),
+                                       "min_height": min_height, "labels_tuned": tune_labels or "all but the first",
                                        "objective": "largest smallest margin over the per-class targets",
                                        "targets": [list(t) for t in TARGETS],
                                        **{k: v for k, v in chosen.items() if k != "weights"}}
