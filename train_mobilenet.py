@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--threads", type=int, default=2)
     u.add_argument("--max-weight", type=float, default=4.0, help="largest prior weight tried per class (default 4)")
     u.add_argument("--labels", metavar="A,B", help="labels whose weights are tuned (default: all but the first; others keep 1)")
+    u.add_argument("--keep", nargs="+", default=[], metavar="DIR",
+                   help="folder(s) whose mask-vs-violation balanced accuracy must stay >= 0.99 (every crop; e.g. masks-2class/val)")
     for sp in (e, u):
         sp.add_argument("--min-height", type=int, default=0, metavar="PX",
                         help="only crops of faces at least PX high (crop height / (1 + 2 * crop_margin); default: all)")
@@ -137,7 +139,8 @@ def run_command(args, argv: list[str]) -> int:
     if args.command == "tune":
         from facemask_live.training.thresholds import tune_model
 
-        tune_model(args.model, args.data, args.threads, args.max_weight, args.min_height, split_labels(args.labels))
+        tune_model(args.model, args.data, args.threads, args.max_weight, args.min_height, split_labels(args.labels),
+                   args.keep)
         return 0
     if args.command == "export":
         from facemask_live.training.train import ExportSettings, export_checkpoint
