@@ -15,7 +15,7 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 PALETTE = [(200, 120, 0), (180, 0, 180), (0, 200, 200), (120, 120, 120)]
 UNKNOWN = (200, 200, 200)
-DISPLAY_NAMES = {"mask": "Mask", "no_mask": "No mask", "incorrect_mask": "Mask worn incorrectly"}
+DISPLAY_NAMES = {"mask": "Mask", "no_mask": "No mask", "incorrect_mask": "Mask below nose"}
 
 
 def color_for(label: str) -> tuple[int, int, int]:

@@ -87,7 +87,12 @@ class MaskClassifier:
     probabilities are rescaled to match (a prior shift: violation columns times ``(1 - t) / t``, rows
     normalised again), so that the most probable label, the tracker's vote over frames and the recorded
     ``probs`` all agree; with two classes a face is ``no_mask`` exactly when the model's own
-    ``p(no_mask) >= t``. At 0.5 the probabilities are the model's softmax unchanged."""
+    ``p(no_mask) >= t``. At 0.5 the probabilities are the model's softmax unchanged.
+
+    ``prior_weights`` in the metadata (``{label: w}``, default 1): a per-class prior shift chosen on a
+    validation split when the model was trained (e.g. to move the mask / below-the-nose boundary); applied
+    before the violation threshold. ``violation_labels`` (default: the metadata's, else ``no_mask`` and
+    ``incorrect_mask``): the labels that count as a violation; each must be one of the model's labels."""
 
     labels: list[str]
     violation_labels: frozenset[str]
@@ -95,13 +100,8 @@ class MaskClassifier:
     crop_margin: float
     violation_threshold: float
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        threads: int = 1,
-        violation_threshold: float | None = None,
-        violation_labels: Iterable[str] | None = None,
-    ):
+    def __init__(self, model_path: str | Path, threads: int = 1, violation_threshold: float | None = None,
+                 violation_labels: Iterable[str] | None = None):
         path = Path(model_path)
         if path.suffix.lower() == ".json":
             meta_path = path
@@ -135,11 +135,8 @@ class MaskClassifier:
             if not 0.0 < violation_threshold < 1.0:
                 raise ModelError(f"violation threshold must be between 0 and 1 (exclusive), got {violation_threshold}")
             self.violation_threshold = float(violation_threshold)
-        if violation_labels is not None:  # a site may count e.g. only no_mask as a violation
-            unknown = sorted(set(violation_labels) - set(self.labels))
-            if unknown:
-                raise ModelError(f"violation label(s) {', '.join(unknown)} not in the model's labels ({', '.join(self.labels)})")
-            self.violation_labels = frozenset(violation_labels)
+        if violation_labels is not None:
+            self.violation_labels = self._check_violation_labels(violation_labels, "violation labels")
         self._set_prior_shift()
         self._batch_buf: np.ndarray | None = None
         self._tfl_batch = -1
@@ -182,7 +179,8 @@ class MaskClassifier:
         viol = meta.get("violation_labels", [x for x in labels if x in ("no_mask", "incorrect_mask")])
         if not isinstance(viol, list) or not all(isinstance(x, str) for x in viol):
             raise ModelError(f"{bad}: 'violation_labels' must be a list of label names")
-        self.violation_labels = frozenset(viol)
+        self.violation_labels = self._check_violation_labels(viol, bad)
+        self._class_weights = self._parse_prior_weights(meta.get("prior_weights"), bad)
         inp = meta["input"]
         try:
             h, w = (int(v) for v in inp["size"])
@@ -214,15 +212,33 @@ class MaskClassifier:
             raise ModelError(f"{bad}: 'violation_threshold' must be a number between 0 and 1 (exclusive), got {t!r}")
         self.violation_threshold = float(t)
 
+    def _check_violation_labels(self, labels: Iterable[str], what: str) -> frozenset[str]:
+        labels = [labels] if isinstance(labels, str) else list(labels)
+        unknown = [x for x in labels if not isinstance(x, str) or x not in self.labels]
+        if unknown:
+            raise ModelError(f"{what}: {', '.join(map(str, unknown))} not among the model's labels "
+                             f"({', '.join(self.labels)})")
+        return frozenset(labels)
+
+    def _parse_prior_weights(self, weights, bad: str) -> np.ndarray | None:
+        if weights is None:
+            return None
+        if not isinstance(weights, dict) or not all(
+            k in self.labels and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1e3
+            for k, v in weights.items()
+        ):
+            raise ModelError(f"{bad}: 'prior_weights' must map the model's labels to positive numbers")
+        return np.array([float(weights.get(lab, 1.0)) for lab in self.labels], np.float32)
+
     def _set_prior_shift(self) -> None:
-        """Column weights that move the violation decision to ``violation_threshold`` (None: no change)."""
+        """Column weights: the metadata's per-class ``prior_weights`` times the shift that moves the violation
+        decision to ``violation_threshold`` (None: no change)."""
         cols = [i for i, lab in enumerate(self.labels) if lab in self.violation_labels]
         t = self.violation_threshold
-        self._prior: np.ndarray | None = None
+        w = np.ones(len(self.labels), np.float32) if self._class_weights is None else self._class_weights.copy()
         if cols and len(cols) < len(self.labels) and abs(t - 0.5) > 1e-9:
-            w = np.ones(len(self.labels), np.float32)
-            w[cols] = (1.0 - t) / t
-            self._prior = w
+            w[cols] *= (1.0 - t) / t
+        self._prior: np.ndarray | None = None if np.allclose(w, 1.0) else w
 
     def _check_io(self, in_shape, out_shape) -> None:
         h, w = self.input_size

@@ -78,6 +78,13 @@ def non_negative_float(text: str) -> float:
     return v
 
 
+def label_list(text: str) -> tuple[str, ...]:
+    labels = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not labels:
+        raise argparse.ArgumentTypeError(f"expected comma-separated label names, got {text!r}")
+    return labels
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemask-live",
@@ -105,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("models")
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: facemask_live/models/mask_classifier.json)")
-    g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.3 for the shipped model)")
+    g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.5 for the shipped model, whose per-class prior weights were chosen on validation data)")
+    g.add_argument("--violation-labels", type=label_list, metavar="A,B", help="comma-separated labels that count as a violation (default: the model's metadata, no_mask,incorrect_mask for the shipped model)")
     g.add_argument("--detector", choices=DETECTORS, default="retinaface", help="face detector: retinaface (RetinaFace-MobileNet0.25, finds masked faces) or ssd (OpenCV's res10 SSD) (default: retinaface)")
     g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: facemask_live/models/)")
     g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface, 0.5 for ssd)")
@@ -166,6 +174,7 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "stats_json": ("output", "stats_json"),
     "model": ("classifier", "model"),
     "violation_threshold": ("classifier", "violation_threshold"),
+    "violation_labels": ("classifier", "violation_labels"),
     "detector": ("detector", "name"),
     "detector_dir": ("detector", "dir"),
     "confidence": ("detector", "confidence"),

@@ -122,6 +122,14 @@ def test_options_given_override_the_file_and_others_keep_it(tmp_path):
     assert s.cameras[0].source == "b.mp4" and s.tracking.delay == 5
 
 
+def test_violation_labels_option_is_a_classifier_setting(tmp_path):
+    assert load_settings(["--violation-labels", "no_mask, incorrect_mask"]).classifier.violation_labels == ("no_mask", "incorrect_mask")
+    path = tmp_path / "site.yaml"
+    path.write_text("classifier:\n  violation_labels: [no_mask, incorrect_mask]\n")
+    assert load_settings(["--config", str(path), "--violation-labels", "no_mask"]).classifier.violation_labels == ("no_mask",)
+    assert load_settings(["--config", str(path)]).classifier.violation_labels == ("no_mask", "incorrect_mask")
+
+
 def test_people_log_retention_privacy_sections_from_a_file_and_options(tmp_path):
     path = tmp_path / "site.yaml"
     path.write_text("people_log:\n  path: people.jsonl\n  interval: 30\nretention:\n  keep_days: 14\nprivacy:\n  enabled: true\n")

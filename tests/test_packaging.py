@@ -20,7 +20,7 @@ def test_wheel_installed_elsewhere_runs_the_demo(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "facemask_live", src / "facemask_live", ignore=shutil.ignore_patterns("__pycache__", "report"))
+    shutil.copytree(REPO / "facemask_live", src / "facemask_live", ignore=shutil.ignore_patterns("__pycache__", "report", ".scene_crops"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     build = subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
                            capture_output=True, text=True, timeout=300)
@@ -28,6 +28,8 @@ def test_wheel_installed_elsewhere_runs_the_demo(tmp_path):
     wheel = next((tmp_path / "dist").glob("facemask_live-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"facemask_live/models/retinaface_mnet025.onnx", "facemask_live/models/mask_classifier.json",
+            "facemask_live/models/mask_classifier_2class.json", "facemask_live/models/mask_classifier_2class.tflite",
+            "facemask_live/training/__init__.py", "facemask_live/training/thresholds.py",
             "facemask_live/demo/README.md"} <= names
     assert not any("/report/" in n for n in names)  # the training report stays in the repository
 

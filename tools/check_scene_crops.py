@@ -120,6 +120,11 @@ def main(argv=None) -> int:
     for i, lab in enumerate(labels):
         if cm[i].sum():
             print(f"  recall {lab:<15} {recall[lab]:.4f}  ({cm[i, i]}/{cm[i].sum()})")
+    # the decision that matters: is the face flagged (any violation label), whatever the exact label
+    viol_cols = [j for j, lab in enumerate(labels) if clf.is_violation(lab)]
+    flagged = {lab: (int(cm[i, viol_cols].sum()), int(cm[i].sum())) for i, lab in enumerate(labels) if cm[i].sum()}
+    for lab, (n, tot) in flagged.items():
+        print(f"  flagged as violation {lab:<15} {n / tot:.4f}  ({n}/{tot})")
     print("confusion (rows = true, columns = predicted): " + ", ".join(labels))
     for i, lab in enumerate(labels):
         print(f"  {lab:<15} {cm[i].tolist()}")
@@ -127,6 +132,8 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({
             "balanced_accuracy": round(bal, 5), "recall": recall, "confusion": cm.tolist(), "labels": labels,
             "faces": len(crops), "min_height": args.min_height, "crop_margin": margin,
+            "flagged_as_violation": {lab: {"count": n, "faces": tot, "share": round(n / tot, 5)}
+                                     for lab, (n, tot) in flagged.items()},
             "jitter": args.jitter, "max_side": args.max_side, "violation_threshold": clf.violation_threshold,
         }, indent=2) + "\n")
     return 0
