@@ -532,3 +532,30 @@ def test_console_window_lists_events_with_thumbnails_and_cameras(qtbot, broker):
     assert not win.events.item(0).icon().isNull()
     pub.close()
     win.close()
+
+
+@pytest.mark.slow
+def test_site_publishes_each_camera_on_its_own_topics(tmp_path, broker, shared_dir):
+    """A site config with two cameras: each camera has its own status, availability and events on the broker."""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "cameras:\n"
+        f"  - name: street\n    source: {clip(shared_dir, 'street_nomask.mp4')}\n"
+        f"  - name: office\n    source: {clip(shared_dir, 'office_mask.mp4')}\n"
+        "mqtt:\n  host: 127.0.0.1\n"
+        f"  port: {broker.port}\n  outbox_dir: {tmp_path / 'ob'}\n"
+    )
+    listener = Listener(broker.port)
+    try:
+        out = subprocess.run(app("--config", str(config), "--headless", "--no-progress", "--duration", "12",
+                                 "--snapshots", str(tmp_path / "snaps")), cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        for cam in ("street", "office"):
+            assert listener.wait(lambda cam=cam: listener.on(f"facemask/{cam}/status")[-1:] in ([b"ended"], [b"stopped"]), 10)
+            assert b"live" in listener.on(f"facemask/{cam}/status")
+            assert listener.on(f"facemask/{cam}/available")[-1] == b"offline"
+        assert listener.wait(lambda: len(events_on(listener, "street")) == 1, 10), listener.on("facemask/street/events")
+        assert events_on(listener, "street")[0]["camera"] == "street"
+        assert events_on(listener, "office") == []
+    finally:
+        listener.close()
