@@ -370,8 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score face detection and mask classification on PASCAL VOC annotated images "
         "(labels with_mask, without_mask, mask_weared_incorrect), exactly as the app runs each frame.",
     )
-    p.add_argument("--images", required=True, metavar="DIR", help="folder with the images")
-    p.add_argument("--annotations", required=True, metavar="DIR", help="folder with one PASCAL VOC .xml file per image")
+    p.add_argument("--images", metavar="DIR", help="folder with the images")
+    p.add_argument("--annotations", metavar="DIR", help="folder with one PASCAL VOC .xml file per image")
+    p.add_argument("--truth", metavar="FILE", help="instead of images: a truth.json of expected violation events per video "
+                   "clip; runs every clip as the app does and compares the events (with --clips)")
+    p.add_argument("--clips", metavar="DIR", help="folder with the clips named in --truth (default: the truth file's folder)")
+    p.add_argument("--late-after", type=float, default=1.5, metavar="S",
+                   help="--truth: a clip expecting events whose first event comes after S seconds is late (default: 1.5)")
     p.add_argument("--json", metavar="FILE", help="also write every figure (and per-image counts) to FILE")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N annotation files (sorted by name)")
     p.add_argument(
@@ -560,11 +565,30 @@ def detector_settings(detector) -> dict:
     return {k: getattr(detector, k) for k in keys if hasattr(detector, k)}
 
 
+def truth_overrides(args: argparse.Namespace) -> list[str]:
+    """The model options given here as app command-line options, for the clips of ``--truth``."""
+    out: list[str] = []
+    for name in MODEL_OPTIONS:
+        v = getattr(args, name, None)
+        if v is not None:
+            out += [f"--{name.replace('_', '-')}", str(v)]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 
+    if args.truth is None and (args.images is None or args.annotations is None):
+        parser.error("pass --images DIR and --annotations DIR (annotated scenes), or --truth FILE (video clips)")
+
     def action() -> int:
+        if args.truth is not None:
+            from .cliptruth import evaluate_truth
+
+            clips = args.clips or str(Path(args.truth).parent)
+            evaluate_truth(args.truth, clips, args.json, overrides=truth_overrides(args), late_after=args.late_after)
+            return 0
         evaluate(args)
         return 0
 

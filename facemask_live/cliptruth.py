@@ -1,0 +1,172 @@
+"""Score the violation event stream on video clips against what an operator expects (``truth.json``).
+
+    python -m facemask_live.evaluate --truth truth.json --clips DIR [--json out.json]
+
+``truth.json`` maps clip file names to ``{"violation_events": [min, max], "note": ...}`` (keys starting with
+``_`` are comments). Each clip is run exactly as ``python -m facemask_live --headless --source CLIP`` runs it
+(the app's default settings, every frame, the same :class:`~facemask_live.runner.Runner`), and per clip we
+report the events against the expected range, the time of the first event (late when a clip that expects
+events gets its first one after ``late_after`` seconds), and the people seen / counted masked / not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import OutputError, SourceError
+
+LATE_AFTER = 1.5  # seconds: an unmasked person facing the camera from the start is reported by then
+
+
+@dataclass(frozen=True, slots=True)
+class ClipTruth:
+    """What an operator expects from one clip."""
+
+    clip: str
+    min_events: int
+    max_events: int
+    note: str = ""
+
+
+@dataclass(slots=True)
+class ClipResult:
+    """What the app did on one clip."""
+
+    clip: str
+    expected: tuple[int, int]
+    events: int
+    event_times: list[float]  # frame time (s) of each event
+    event_tracks: list[int]  # person id of each event
+    frames: int
+    people: int
+    masked: int
+    violators: int  # people counted under a violation label
+    not_judged: int  # people never judged (no usable face seen)
+    inside: bool = False
+    late: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def first_event(self) -> float | None:
+        return self.event_times[0] if self.event_times else None
+
+
+def load_truth(path: str | Path) -> list[ClipTruth]:
+    """The clips of a truth file, in file order; SourceError for an unreadable or malformed file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"truth file {p} is not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"truth file {p}: expected an object mapping clip names to expectations")
+    out = []
+    for name, exp in data.items():
+        if name.startswith("_"):
+            continue
+        rng = exp.get("violation_events") if isinstance(exp, dict) else None
+        ok = isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and v >= 0 for v in rng)
+        if not ok or rng[0] > rng[1]:
+            raise SourceError(f"truth file {p}: {name!r} needs \"violation_events\": [min, max] (whole numbers, min <= max)")
+        out.append(ClipTruth(name, rng[0], rng[1], str(exp.get("note", ""))))
+    if not out:
+        raise SourceError(f"truth file {p} names no clip")
+    return out
+
+
+def app_args(clip: Path, overrides: Sequence[str] = ()):
+    """The app's own options for ``--headless --source CLIP`` (no snapshots, no progress bar)."""
+    from .cli import build_parser
+
+    return build_parser().parse_args(["--headless", "--no-progress", "--no-auto-snapshots", "--source", str(clip), *overrides])
+
+
+def run_clip(clip: Path, truth: ClipTruth, overrides: Sequence[str] = (), late_after: float = LATE_AFTER) -> ClipResult:
+    """Run one clip through the app's pipeline and runner; the events and counts it produced."""
+    from .cli import build_pipeline, build_runner
+
+    args = app_args(clip, overrides)
+    pipeline = build_pipeline(args)
+    runner = build_runner(args, pipeline)
+    times: list[float] = []
+    tracks: list[int] = []
+
+    def on_result(result, _annotated) -> None:
+        for ev in result.events:
+            times.append(round(result.frame.timestamp, 3))
+            tracks.append(ev.track_id)
+
+    runner.on_result = on_result
+    stats = runner.run()
+    if runner.capture.error is not None:
+        raise runner.capture.error
+    monitor = pipeline.monitor
+    counts = monitor.counts() if monitor is not None and hasattr(monitor, "counts") else None
+    violation_labels = getattr(pipeline.classifier, "violation_labels", ())
+    by_label = stats.people_by_label
+    res = ClipResult(
+        clip=truth.clip,
+        expected=(truth.min_events, truth.max_events),
+        events=len(times),
+        event_times=times,
+        event_tracks=tracks,
+        frames=stats.processed,
+        people=stats.people,
+        masked=by_label.get("mask", 0),
+        violators=sum(v for k, v in by_label.items() if k in violation_labels),
+        not_judged=counts["not_judged"] if counts else stats.people - sum(by_label.values()),
+    )
+    res.inside = truth.min_events <= res.events <= truth.max_events
+    res.late = truth.min_events > 0 and (res.first_event is None or res.first_event > late_after)
+    return res
+
+
+def format_results(results: Sequence[ClipResult], late_after: float = LATE_AFTER) -> str:
+    heads = ("clip", "events", "expected", "ok", f"first event (late > {late_after:g} s)", "people", "masked", "violators", "not judged")
+    rows = []
+    for r in results:
+        first = "-" if r.first_event is None else f"{r.first_event:.2f} s"
+        if r.late:
+            first += " LATE"
+        rows.append((
+            r.clip, str(r.events), f"{r.expected[0]}-{r.expected[1]}", "in" if r.inside else "OUT", first,
+            str(r.people), str(r.masked), str(r.violators), str(r.not_judged),
+        ))
+    w = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.ljust(w[i]) for i, h in enumerate(heads))]
+    lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(row)) for row in rows]
+    inside = sum(r.inside for r in results)
+    late = sum(r.late for r in results)
+    lines.append(f"{inside}/{len(results)} clips inside their range, {late} late")
+    return "\n".join(lines)
+
+
+def evaluate_truth(truth_path: str | Path, clips_dir: str | Path, json_path: str | None = None, out=None,
+                   overrides: Sequence[str] = (), late_after: float = LATE_AFTER) -> list[ClipResult]:
+    """Run every clip of ``truth_path`` found in ``clips_dir``; print the table, optionally write JSON."""
+    out = out or sys.stdout
+    clips_dir = Path(clips_dir)
+    if not clips_dir.is_dir():
+        raise SourceError(f"clips folder not found: {clips_dir} (pass --clips DIR)")
+    truths = load_truth(truth_path)
+    missing = [t.clip for t in truths if not (clips_dir / t.clip).is_file()]
+    if missing:
+        raise SourceError(f"clip(s) named in {truth_path} not found in {clips_dir}: {', '.join(missing)}")
+    if json_path:
+        parent = Path(json_path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise OutputError(f"cannot write {json_path}: folder {parent} does not exist")
+    results = [run_clip(clips_dir / t.clip, t, overrides, late_after) for t in truths]
+    print(format_results(results, late_after), file=out)
+    if json_path:
+        data = {"truth": str(truth_path), "late_after": late_after,
+                "clips": [asdict(r) | {"first_event": r.first_event} for r in results]}
+        try:
+            Path(json_path).expanduser().write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    return results
