@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alert-sound", action="store_true", help="beep on a new violation (window mode)")
     g.add_argument("--no-alert-flash", dest="alert_flash", action="store_false", help="do not flash the window border on a new violation")
 
+    add_quality_options(p)
+
     g = p.add_argument_group("output")
     g.add_argument("--headless", action="store_true", help="run without a window (servers, scripts); prints progress and a summary")
     g.add_argument("--snapshots", metavar="DIR", help="folder for snapshots (default: ~/Pictures/facemask-live if ~/Pictures exists, else ./snapshots)")
@@ -127,6 +129,53 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", "-v", action="store_true", help="log more")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     return p
+
+
+def add_quality_options(p: argparse.ArgumentParser) -> None:
+    """The quality gate and re-identification options (facemask_live.quality, facemask_live.reid)."""
+    from .quality import QualitySettings
+    from .reid import ReidSettings
+
+    q, r = QualitySettings(), ReidSettings()
+    g = p.add_argument_group("quality gate and re-identification (see README: Judging only what can be judged)")
+    g.add_argument("--no-quality-gate", dest="quality_gate", action="store_false", help="judge every face, however small, blurred or odd (the old behaviour)")
+    g.add_argument("--judge-min-face", type=non_negative_int, default=q.min_size, metavar="PX", help=f"faces less high than this are shown as unknown, never judged (default: {q.min_size})")
+    g.add_argument("--judge-min-sharpness", type=non_negative_float, default=q.min_sharpness, metavar="V", help=f"faces blurrier than this (variance of the Laplacian of the face at 64 px) are unknown (default: {q.min_sharpness:g})")
+    g.add_argument("--judge-min-confidence", type=unit_float, default=q.min_score, metavar="P", help=f"faces the detector scores lower are unknown (default: {q.min_score:g})")
+    g.add_argument("--alert-min-confidence", type=unit_float, default=q.alert_min_score, metavar="P", help=f"detector score a face needs to count towards a violation event (default: {q.alert_min_score:g})")
+    g.add_argument("--alert-min-frontal", type=non_negative_float, default=q.min_frontal, metavar="F", help=f"how frontal (0 profile .. 1 frontal, from the landmarks) a face must be to count towards a violation event (default: {q.min_frontal:g})")
+    g.add_argument("--alert-frames", type=positive_int, default=q.alert_frames, metavar="N", help=f"frames of such evidence before a person raises a violation event (default: {q.alert_frames})")
+    g.add_argument("--no-reid", dest="reid", action="store_false", help="do not re-identify people whose track broke (a returning person gets a new id)")
+    g.add_argument("--reid-max-age", type=non_negative_float, default=r.max_age, metavar="S", help=f"seconds a lost person can be re-identified (default: {r.max_age:g})")
+    g.add_argument("--reid-min-similarity", type=unit_float, default=r.min_similarity, metavar="P", help=f"appearance similarity needed to re-identify (default: {r.min_similarity:g})")
+
+
+def quality_settings(args):
+    """QualitySettings from the options; None when the gate is off."""
+    from .quality import QualitySettings
+
+    if not getattr(args, "quality_gate", True):
+        return None
+    d = QualitySettings()
+    return QualitySettings(
+        min_size=getattr(args, "judge_min_face", d.min_size),
+        min_sharpness=getattr(args, "judge_min_sharpness", d.min_sharpness),
+        min_score=getattr(args, "judge_min_confidence", d.min_score),
+        alert_min_score=getattr(args, "alert_min_confidence", d.alert_min_score),
+        min_frontal=min(getattr(args, "alert_min_frontal", d.min_frontal), 1.0),
+        alert_frames=getattr(args, "alert_frames", d.alert_frames),
+    )
+
+
+def reid_settings(args):
+    from .reid import ReidSettings
+
+    d = ReidSettings()
+    return ReidSettings(
+        enabled=getattr(args, "reid", True),
+        max_age=getattr(args, "reid_max_age", d.max_age),
+        min_similarity=getattr(args, "reid_min_similarity", d.min_similarity),
+    )
 
 
 class CredentialFilter(logging.Filter):
@@ -177,15 +226,19 @@ def build_pipeline(args, classifier=None):
         classifier = MaskClassifier(args.model or default_model_path(), threads=args.threads or 1,
                                     violation_threshold=args.violation_threshold)
     tracker = monitor = None
+    quality = quality_settings(args)
     if args.track:
         from .events import ViolationMonitor
+        from .reid import Reidentifier
         from .track import Tracker
 
+        reid = reid_settings(args)
         tracker = Tracker(
             initialization_delay=args.track_delay,
             max_missing=args.track_max_missing,
             vote_window=args.vote_window,
             min_confidence=args.vote_min_confidence,
+            reid=Reidentifier(reid) if reid.enabled else None,
         )
         snap_dir = Path(args.snapshots) if args.snapshots else default_snapshot_dir()
         monitor = ViolationMonitor(
@@ -193,8 +246,11 @@ def build_pipeline(args, classifier=None):
             cooldown=args.cooldown,
             snapshot_dir=snap_dir if args.auto_snapshots and (args.snapshots or args.events or not args.headless) else None,
             max_missing=args.track_max_missing,
+            alert_frames=quality.alert_frames if quality is not None else 1,
+            remember=reid.max_age,
         )
-    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=getattr(args, "detect_every", 1))
+    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=getattr(args, "detect_every", 1),
+                    quality=quality)
 
 
 def build_runner(args, pipeline, on_result=None, annotate_frames=False):
@@ -236,7 +292,8 @@ def summary_lines(stats, capture) -> list[str]:
         f"source: {capture.spec.name} ({capture.stats.status})",
         f"frames processed: {stats.processed}, dropped: {stats.dropped}, skipped: {stats.skipped}, reconnects: {stats.reconnects}",
         f"face detections by label: {labels}",
-        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", violations: {stats.violations}",
+        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", not judged: {stats.not_judged}"
+        + f", violations: {stats.violations}",
     ]
     if stats.video_note:
         lines.append(stats.video_note)

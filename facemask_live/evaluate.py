@@ -375,8 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", metavar="FILE", help="instead of images: a truth.json of expected violation events per video "
                    "clip; runs every clip as the app does and compares the events (with --clips)")
     p.add_argument("--clips", metavar="DIR", help="folder with the clips named in --truth (default: the truth file's folder)")
-    p.add_argument("--late-after", type=float, default=1.5, metavar="S",
-                   help="--truth: a clip expecting events whose first event comes after S seconds is late (default: 1.5)")
+    p.add_argument("--late-after", type=float, default=1.0, metavar="S",
+                   help="--truth: an event more than S seconds after the person's face was first judged with a "
+                   "violation label is late (default: 1.0)")
     p.add_argument("--json", metavar="FILE", help="also write every figure (and per-image counts) to FILE")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N annotation files (sorted by name)")
     p.add_argument(
