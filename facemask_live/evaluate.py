@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputError, SourceError, exit_code_of
-from .results import Box, Face
+from .results import UNKNOWN_LABEL, Box, Face
 from .track import iou  # noqa: F401 - also part of this module's API
 
 LABEL_MAP = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect_mask"}
 CLASSES = ("mask", "no_mask", "incorrect_mask")
+BAND_MIN = 20  # the small-face band: BAND_MIN to --min-height px high (the app's --min-face default)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -158,6 +159,7 @@ class Tally:
     found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     flagged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     shown_masked: int = 0
+    unknown: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))  # found, not judged (quality gate)
     detections: int = 0
     true_positives: int = 0
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # truth -> predicted label -> count
@@ -192,6 +194,14 @@ class Tally:
             "per_class": per_class,
             "confusion": {c: dict(self.confusion[c]) for c in CLASSES if c in self.confusion},
             "left_out": [c for c in CLASSES if c not in model_labels],
+        }
+        n_unknown = sum(self.unknown.values())
+        out["unknown"] = {
+            "faces": total_found,
+            "count": n_unknown,
+            "share": _ratio(n_unknown, total_found),
+            "per_class": {c: {"count": self.unknown[c], "found": self.found[c], "share": _ratio(self.unknown[c], self.found[c])}
+                          for c in CLASSES},
         }
         out["unmasked_flagged"] = {
             "faces": self.truth["no_mask"],
@@ -241,6 +251,7 @@ class Scorer:
         self.min_iou = min_iou
         self.min_height = min_height
         self.all = Tally()
+        self.band = Tally()  # faces from BAND_MIN px up to min_height: where the quality gate bites
         self.large = Tally()
         self.images = 0
 
@@ -251,15 +262,16 @@ class Scorer:
         face_to_truth = {fi: (ti, v) for fi, ti, v in pairs}
         truth_found = {ti for _, ti, _ in pairs}
         big = [gt.height >= self.min_height for gt in truth]
+        mid = [BAND_MIN <= gt.height < self.min_height for gt in truth]
         for ti, gt in enumerate(truth):
-            for tally, inside in ((self.all, True), (self.large, big[ti])):
+            for tally, inside in ((self.all, True), (self.band, mid[ti]), (self.large, big[ti])):
                 if inside:
                     tally.truth[gt.label] += 1
         for fi, face in enumerate(faces):
             if fi in face_to_truth:
                 ti, v = face_to_truth[fi]
                 gt = truth[ti]
-                for tally, inside in ((self.all, True), (self.large, big[ti])):
+                for tally, inside in ((self.all, True), (self.band, mid[ti]), (self.large, big[ti])):
                     if not inside:
                         continue
                     tally.detections += 1
@@ -267,6 +279,9 @@ class Scorer:
                     tally.found[gt.label] += 1
                     tally.ious.append(v)
                     if self.model_labels is not None:
+                        if face.label == UNKNOWN_LABEL:
+                            tally.unknown[gt.label] += 1
+                            continue  # not judged: neither flagged nor shown masked, and no classification to score
                         if face.label in self.violation_labels:
                             tally.flagged[gt.label] += 1
                         if gt.label == "mask" and face.label == "mask":
@@ -278,6 +293,8 @@ class Scorer:
                 self.all.detections += 1
                 if face.height >= self.min_height:
                     self.large.detections += 1
+                elif face.height >= BAND_MIN:
+                    self.band.detections += 1
         return {"faces": len(truth), "found": len(truth_found), "detections": len(faces), "false": len(faces) - len(pairs)}
 
     def figures(self) -> dict:
@@ -288,6 +305,7 @@ class Scorer:
             "classifier_labels": self.model_labels,
             "violation_labels": sorted(self.violation_labels) if self.model_labels is not None else None,
             "all": self.all.figures(self.model_labels),
+            f"height_{BAND_MIN}_{self.min_height}": self.band.figures(self.model_labels),
             f"min_height_{self.min_height}": self.large.figures(self.model_labels),
         }
 
@@ -318,9 +336,10 @@ def _frac(num: int, den: int) -> str:
 
 
 def format_table(figures: dict) -> str:
-    """The figures of :meth:`Scorer.figures` as a readable two-column table (every face | faces >= N px high)."""
+    """The figures of :meth:`Scorer.figures` as a readable table (every face | 20 to N px high | faces >= N px high)."""
     big_key = f"min_height_{figures['min_height']}"
-    cols = [figures["all"], figures[big_key]]
+    band_key = f"height_{BAND_MIN}_{figures['min_height']}"
+    cols = [figures["all"], figures[band_key], figures[big_key]] if band_key in figures else [figures["all"], figures[big_key]]
     rows: list[tuple[str, list[str]]] = []
 
     def row(name: str, fn) -> None:
@@ -353,11 +372,18 @@ def format_table(figures: dict) -> str:
             "masked people shown as masked", lambda c: _frac(c["masked_shown_masked"]["count"], c["masked_shown_masked"]["faces"])
         )
         row("incorrect-mask people flagged", lambda c: _frac(c["incorrect_flagged"]["count"], c["incorrect_flagged"]["faces"]))
-    heads = ["every face", f"faces >= {figures['min_height']} px high"]
+        if "unknown" in cols[0]:
+            row("not judged (unknown) of found faces", lambda c: _frac(c["unknown"]["count"], c["unknown"]["faces"]))
+            for k in CLASSES:
+                if k in figures["classifier_labels"]:
+                    row(f"  unknown among found {k}", lambda c, k=k: _frac(c["unknown"]["per_class"][k]["count"],
+                                                                              c["unknown"]["per_class"][k]["found"]))
+    heads = ["every face"] + ([f"{BAND_MIN}-{figures['min_height']} px high"] if len(cols) == 3 else [])
+    heads.append(f"faces >= {figures['min_height']} px high")
     w0 = max(len(r[0]) for r in rows)
-    w = [max(len(heads[i]), *(len(r[1][i]) for r in rows)) for i in range(2)]
-    lines = [f"{'':{w0}}  {heads[0]:>{w[0]}}  {heads[1]:>{w[1]}}"]
-    lines += [f"{name:{w0}}  {a:>{w[0]}}  {b:>{w[1]}}" for name, (a, b) in rows]
+    w = [max(len(heads[i]), *(len(r[1][i]) for r in rows)) for i in range(len(cols))]
+    lines = [f"{'':{w0}}  " + "  ".join(f"{h:>{w[i]}}" for i, h in enumerate(heads))]
+    lines += [f"{name:{w0}}  " + "  ".join(f"{v:>{w[i]}}" for i, v in enumerate(vals)) for name, vals in rows]
     return "\n".join(lines)
 
 
@@ -375,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", metavar="FILE", help="instead of images: a truth.json of expected violation events per video "
                    "clip; runs every clip as the app does and compares the events (with --clips)")
     p.add_argument("--clips", metavar="DIR", help="folder with the clips named in --truth (default: the truth file's folder)")
+    p.add_argument("--app-options", default="", metavar="'OPTIONS'",
+                   help="--truth: more options for the app, e.g. '--alert-frames 3 --no-reid' (to measure a setting)")
     p.add_argument("--late-after", type=float, default=1.0, metavar="S",
                    help="--truth: an event more than S seconds after the person's face was first judged with a "
                    "violation label is late (default: 1.0)")
@@ -432,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="lowest score of a re-checked candidate (default: the app's)",
     )
     g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads (default: all cores)")
+    from .cli import add_quality_options
+
+    add_quality_options(p)
     return p
 
 
@@ -447,6 +478,9 @@ MODEL_OPTIONS = (
     "candidate_confidence",
     "threads",
 )
+QUALITY_OPTIONS = ("judge_min_face", "judge_min_sharpness", "judge_min_confidence", "alert_min_confidence",
+                   "alert_min_frontal", "alert_frames", "reid_max_age", "reid_min_similarity")
+FLAGS = {"quality_gate": "--no-quality-gate", "reid": "--no-reid"}  # store_false options: the flag when off
 
 
 def app_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -454,7 +488,7 @@ def app_args(args: argparse.Namespace) -> argparse.Namespace:
     from .cli import build_parser as app_parser
 
     out = app_parser().parse_args(["--no-track"])
-    for name in MODEL_OPTIONS:
+    for name in MODEL_OPTIONS + QUALITY_OPTIONS + tuple(FLAGS):
         v = getattr(args, name, None)
         if v is not None:
             setattr(out, name, v)
@@ -569,10 +603,12 @@ def detector_settings(detector) -> dict:
 def truth_overrides(args: argparse.Namespace) -> list[str]:
     """The model options given here as app command-line options, for the clips of ``--truth``."""
     out: list[str] = []
-    for name in MODEL_OPTIONS:
+    defaults = build_parser().parse_args(["--truth", "x"])
+    for name in MODEL_OPTIONS + QUALITY_OPTIONS:
         v = getattr(args, name, None)
-        if v is not None:
+        if v is not None and v != getattr(defaults, name, None):
             out += [f"--{name.replace('_', '-')}", str(v)]
+    out += [flag for name, flag in FLAGS.items() if getattr(args, name, True) is False]
     return out
 
 
@@ -588,7 +624,10 @@ def main(argv: list[str] | None = None) -> int:
             from .cliptruth import evaluate_truth
 
             clips = args.clips or str(Path(args.truth).parent)
-            evaluate_truth(args.truth, clips, args.json, overrides=truth_overrides(args), late_after=args.late_after)
+            import shlex
+
+            overrides = truth_overrides(args) + shlex.split(args.app_options)
+            evaluate_truth(args.truth, clips, args.json, overrides=overrides, late_after=args.late_after)
             return 0
         evaluate(args)
         return 0

@@ -38,7 +38,7 @@ class ReidSettings:
 
     enabled: bool = True
     max_age: float = 10.0  # seconds a lost person is remembered
-    min_similarity: float = 0.8  # 0..1, appearance similarity needed to re-identify
+    min_similarity: float = 0.88  # 0..1: same person >= 0.94, different people <= 0.83 on the shared clips
     gate: float = 2.0  # face sizes the face may have moved at once ...
     gate_per_second: float = 3.0  # ... plus this many per second of gap
     max_size_ratio: float = 2.0  # a face more than 2x larger/smaller (by height) is someone else
