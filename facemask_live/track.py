@@ -103,6 +103,7 @@ class Tracker:
     GATE_MAX = 2.0
     SMOOTHING = 0.5  # weight of the newest motion in the velocity estimate
     REID_AFTER_MISSES = 2  # frames a person is missing before a new track may take their id
+    REID_EVERY = 3  # sightings between two appearance descriptors of a track (the first sighting has one)
 
     def __init__(
         self,
@@ -216,7 +217,8 @@ class Tracker:
         if self.reid is not None and frame.file is None:
             if track.appearance is None:
                 track.appearance = Appearance()
-            track.appearance.add(descriptor(frame.image, face.box))
+            if (track.hits - 1) % self.REID_EVERY == 0:  # a running mean: every few sightings is enough
+                track.appearance.add(descriptor(frame.image, face.box))
             if track.in_gallery:  # found again by the tracker itself
                 self.reid.forget(track.id)
                 track.in_gallery = False
