@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CROP_MARGIN = 0.15  # face crops show a little around the box
 THUMB_SIDE = 96  # in-memory thumbnails of recent events, for an event list
+EVIDENCE_WINDOW = 15  # the evidence for a violation is counted over a person's last 15 good frames
 
 
 @dataclass(eq=False)
@@ -45,7 +46,12 @@ class PersonState:
     last_event: float | None = None  # monitor clock of the last event
     missing: int = 0  # frames in a row without this track
     last_seen: float = 0.0  # monitor clock when last seen
-    evidence: int = 0  # frames with a violation label on a face good enough to count (quality gate)
+    recent: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=EVIDENCE_WINDOW))
+
+    @property
+    def evidence(self) -> int:
+        """Frames with a violation label among the person's last EVIDENCE_WINDOW frames good enough to count."""
+        return sum(self.recent)
     best_key: tuple[bool, float] = (False, -1.0)
     best_frame: Frame | None = None  # a private copy of the best frame
     best_faces: list[Face] = dataclasses.field(default_factory=list)
@@ -61,9 +67,9 @@ class ViolationMonitor:
     max_missing: frames a person may be missing before the monitor frees their best frame; use the
     tracker's ``max_missing`` (after that the tracker has ended the track for sure).
     alert_frames: frames of violation *evidence* (a face with a violation label that the quality gate found
-    good enough, ``face.quality.evidence``; every labelled face when there is no gate) a person needs
-    before their first event, and before they are counted under a violation label: one misread frame, or a
-    hand seen for a moment, never raises an event.
+    good enough, ``face.quality.evidence``; every labelled face when there is no gate), among the person's
+    last ``EVIDENCE_WINDOW`` good frames, needed before an event, and before the person is counted under a
+    violation label: one misread frame, a few scattered ones, or a hand seen for a moment never raise one.
     remember: seconds (frame time) a person's id, cooldown and counts are kept after they were last seen
     (at least ``cooldown``): a person re-identified under the same id (reid.py) within it is the same person.
     """
@@ -126,7 +132,8 @@ class ViolationMonitor:
 
     @property
     def not_judged(self) -> int:
-        """People seen whose face was never good enough to be judged (no label counted for them)."""
+        """People seen who are counted under no label: never judged (quality gate), or a violation label
+        without the evidence for it."""
         return self.people_seen - sum(self.people_by_label.values())
 
     def counts(self) -> dict[str, int]:
@@ -249,8 +256,8 @@ class ViolationMonitor:
             person.missing = 0
             person.last_seen = now
             q = face.quality
-            if self.is_violation(face.label) and (q is None or q.evidence):
-                person.evidence += 1
+            if face.label and (q.evidence if q is not None else True):
+                person.recent.append(self.is_violation(face.label))
             self._count_label(person, face.track_label)
             self._keep_best(person, face, result, cache)
             if not self.is_violation(face.track_label) or person.evidence < self.alert_frames:
