@@ -133,18 +133,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_quality_options(p: argparse.ArgumentParser) -> None:
     """The quality gate and re-identification options (facemask_live.quality, facemask_live.reid)."""
+    from .events import EVIDENCE_WINDOW
     from .quality import QualitySettings
     from .reid import ReidSettings
 
     q, r = QualitySettings(), ReidSettings()
+
+    def fraction(text: str) -> float:
+        v = float(text)
+        if not 0.0 <= v <= 1.0:
+            raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+        return v
+
+    def evidence_frames(text: str) -> int:
+        v = int(text)
+        if not 1 <= v <= EVIDENCE_WINDOW:
+            raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {EVIDENCE_WINDOW}, got {text}")
+        return v
+
     g = p.add_argument_group("quality gate and re-identification (see README: Judging only what can be judged)")
     g.add_argument("--no-quality-gate", dest="quality_gate", action="store_false", help="judge every face, however small, blurred or odd (the old behaviour)")
     g.add_argument("--judge-min-face", type=non_negative_int, default=q.min_size, metavar="PX", help=f"faces less high than this are shown as unknown, never judged (default: {q.min_size})")
     g.add_argument("--judge-min-sharpness", type=non_negative_float, default=q.min_sharpness, metavar="V", help=f"faces blurrier than this (variance of the Laplacian of the face at 64 px) are unknown (default: {q.min_sharpness:g})")
     g.add_argument("--judge-min-confidence", type=unit_float, default=q.min_score, metavar="P", help=f"faces the detector scores lower are unknown (default: {q.min_score:g})")
     g.add_argument("--alert-min-confidence", type=unit_float, default=q.alert_min_score, metavar="P", help=f"detector score a face needs to count towards a violation event (default: {q.alert_min_score:g})")
-    g.add_argument("--alert-min-frontal", type=non_negative_float, default=q.min_frontal, metavar="F", help=f"how frontal (0 profile .. 1 frontal, from the landmarks) a face must be to count towards a violation event (default: {q.min_frontal:g})")
-    g.add_argument("--alert-frames", type=positive_int, default=q.alert_frames, metavar="N", help=f"frames of such evidence before a person raises a violation event (default: {q.alert_frames})")
+    g.add_argument("--alert-min-frontal", type=fraction, default=q.min_frontal, metavar="F", help=f"how frontal (0 profile .. 1 frontal, from the landmarks) a face must be to count towards a violation event (default: {q.min_frontal:g})")
+    g.add_argument("--alert-frames", type=evidence_frames, default=q.alert_frames, metavar="N", help=f"frames of such evidence (of a person's last {EVIDENCE_WINDOW}) before they raise a violation event (default: {q.alert_frames})")
     g.add_argument("--no-reid", dest="reid", action="store_false", help="do not re-identify people whose track broke (a returning person gets a new id)")
     g.add_argument("--reid-max-age", type=non_negative_float, default=r.max_age, metavar="S", help=f"seconds a lost person can be re-identified (default: {r.max_age:g})")
     g.add_argument("--reid-min-similarity", type=unit_float, default=r.min_similarity, metavar="P", help=f"appearance similarity needed to re-identify (default: {r.min_similarity:g})")
@@ -162,7 +176,7 @@ def quality_settings(args):
         min_sharpness=getattr(args, "judge_min_sharpness", d.min_sharpness),
         min_score=getattr(args, "judge_min_confidence", d.min_score),
         alert_min_score=getattr(args, "alert_min_confidence", d.alert_min_score),
-        min_frontal=min(getattr(args, "alert_min_frontal", d.min_frontal), 1.0),
+        min_frontal=getattr(args, "alert_min_frontal", d.min_frontal),
         alert_frames=getattr(args, "alert_frames", d.alert_frames),
     )
 

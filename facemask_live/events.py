@@ -94,8 +94,8 @@ class ViolationMonitor:
             raise ValueError(f"cooldown must be >= 0 seconds, got {cooldown}")
         if int(max_missing) != max_missing or max_missing < 0:
             raise ValueError(f"max_missing must be a whole number of frames >= 0, got {max_missing}")
-        if int(alert_frames) != alert_frames or alert_frames < 1:
-            raise ValueError(f"alert_frames must be a whole number >= 1, got {alert_frames}")
+        if int(alert_frames) != alert_frames or not 1 <= alert_frames <= EVIDENCE_WINDOW:
+            raise ValueError(f"alert_frames must be a whole number from 1 to {EVIDENCE_WINDOW}, got {alert_frames}")
         if not remember >= 0:
             raise ValueError(f"remember must be >= 0 seconds, got {remember}")
         self.violation_labels = labels

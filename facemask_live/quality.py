@@ -27,8 +27,8 @@ Evidence (a judged face that fails these keeps its label, but does not count tow
 * ``profile``: the nose is near or beyond an eye's line (``min_frontal``); a side view of a masked face is
   where the classifier errs, and a side view is not "facing the camera".
 
-A person raises a violation only after ``alert_frames`` frames of such evidence with a violation label (see
-:mod:`facemask_live.events`). The defaults were measured on the annotated scenes (size, sharpness) and on the
+A person raises a violation only after ``alert_frames`` frames of such evidence with a violation label among
+their last 15 evidence frames (see :mod:`facemask_live.events`). The defaults were measured on the annotated scenes (size, sharpness) and on the
 shared clips (score, landmarks); see docs/accuracy.md.
 """
 
@@ -59,7 +59,7 @@ class QualitySettings:
     # evidence for a violation event: a judged face must also pass these to count towards one
     alert_min_score: float = 0.9  # detector confidence
     min_frontal: float = 0.2  # 0: nose on an eye's line (profile), 1: nose midway between the eyes
-    alert_frames: int = 6  # frames of such evidence with a violation label before a person raises an event
+    alert_frames: int = 6  # frames of such evidence with a violation label (of the last 15) before an event
 
     def __post_init__(self):
         if self.min_size < 0:
@@ -72,8 +72,8 @@ class QualitySettings:
             raise ValueError(f"quality min_frontal must be in [0, 1], got {self.min_frontal}")
         if not 0.0 <= self.alert_min_score <= 1.0:
             raise ValueError(f"quality alert_min_score must be in [0, 1], got {self.alert_min_score}")
-        if int(self.alert_frames) != self.alert_frames or self.alert_frames < 1:
-            raise ValueError(f"quality alert_frames must be a whole number >= 1, got {self.alert_frames}")
+        if int(self.alert_frames) != self.alert_frames or not 1 <= self.alert_frames <= 15:
+            raise ValueError(f"quality alert_frames must be a whole number from 1 to 15, got {self.alert_frames}")
         if not 0.0 < self.max_roll <= 90.0:
             raise ValueError(f"quality max_roll must be in (0, 90] degrees, got {self.max_roll}")
 

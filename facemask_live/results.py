@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Box = tuple[int, int, int, int]
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels of the original frame, x2/y2 exclusive
 UNKNOWN_LABEL = "unknown"  # the label of a face the quality gate found too poor to judge
 
 
@@ -22,7 +22,7 @@ class Quality:
 
     judged: bool
     reason: str = ""
-    size: float = 0.0  # shorter side of the box, pixels
+    size: float = 0.0  # height of the box, pixels
     sharpness: float = 0.0  # variance of the Laplacian of the grey crop resized to a fixed side
     frontal: float | None = None  # 1 = nose midway between the eyes, 0 = nose beyond an eye (None: no landmarks)
     evidence: bool = True  # judged AND strong enough (confidence, pose) to count towards a violation event
@@ -34,7 +34,7 @@ class Quality:
             rec["reason"] = self.reason
         if self.frontal is not None:
             rec["frontal"] = self.frontal
-        return rec  # x1, y1, x2, y2 in pixels of the original frame, x2/y2 exclusive
+        return rec
 
 
 @dataclass(slots=True)
