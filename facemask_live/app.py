@@ -88,13 +88,16 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
     t = settings.tracking
     if t.enabled:
         from .events import ViolationMonitor
+        from .reid import Reidentifier
         from .track import Tracker
 
+        reid = settings.reid
         tracker = Tracker(
             initialization_delay=t.delay,
             max_missing=t.max_missing,
             vote_window=t.vote_window,
             min_confidence=t.vote_min_confidence,
+            reid=Reidentifier(reid) if reid.enabled else None,
         )
         monitor = ViolationMonitor(
             classifier.violation_labels,
@@ -102,8 +105,12 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
             snapshot_dir=event_snapshot_dir(settings),
             max_missing=t.max_missing,
             redact=snapshot_redactor(settings, classifier.violation_labels),
+            alert_frames=settings.quality.event_frames,
+            remember=reid.max_age,
         )
-    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=settings.detector.detect_every)
+    quality = settings.quality if settings.quality.enabled else None  # None: every face is judged (no verdicts)
+    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=settings.detector.detect_every,
+                    quality=quality)
 
 
 def build_capture(settings: Settings) -> Capture:
@@ -232,7 +239,8 @@ def summary_lines(stats: RunStats, capture: Capture) -> list[str]:
         f"source: {capture.spec.name} ({capture.stats.status})",
         f"frames processed: {stats.processed}, dropped: {stats.dropped}, skipped: {stats.skipped}, reconnects: {stats.reconnects}",
         f"face detections by label: {labels}",
-        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", violations: {stats.violations}",
+        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", not judged: {stats.not_judged}"
+        + f", violations: {stats.violations}",
     ]
     if stats.video_note:
         lines.append(stats.video_note)

@@ -33,11 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from .config import PeopleLogSettings
-from .results import FrameResult
+from .results import UNKNOWN_LABEL, FrameResult
 from .sinks import event_record, open_for_append
 
-# stable labels that are not a judgement (the alerts work may add an "unknown" label for faces it cannot judge)
-UNDECIDED = frozenset({"", "unknown", "not_judged"})
+# stable labels that are not a judgement. A track's label comes from judged frames only (faces the quality gate
+# leaves "unknown" never vote, see track.py), so "unknown" is listed for safety, not because it is expected.
+UNDECIDED = frozenset({"", UNKNOWN_LABEL, "not_judged"})
 GONE_FRAMES = 50  # a person not seen for this many frames of their camera has left (more than any track's max_missing)
 MASK_LABEL = "mask"
 
