@@ -148,10 +148,11 @@ def build_retention(settings: Settings):
     return pruner
 
 
-def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterable[str] = ()) -> list[Sink]:
+def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterable[str] = (), monitor=None) -> list[Sink]:
     """The outputs asked for, in the order they get each frame; on an error the ones opened are closed.
 
     ``violation_labels``: the classifier's, for the privacy sinks (faces with other labels are blurred).
+    ``monitor``: the pipeline's ViolationMonitor, whose people counts the people log follows.
     """
     out, privacy = settings.output, settings.privacy
     labels = frozenset(violation_labels)
@@ -175,7 +176,8 @@ def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterabl
         if settings.people_log.path:
             from .peoplelog import PeopleLog
 
-            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval))
+            counted = monitor.counted_label if monitor is not None else None
+            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval, counted_label=counted))
         pruner = build_retention(settings)
         if pruner is not None:
             sinks.append(pruner)  # last: after the snapshots of a frame were logged
@@ -215,7 +217,7 @@ def build_runner(
         make_snapshot_dir(settings.output.snapshot_dir())
     capture = build_capture(settings)
     try:
-        sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels)
+        sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels, pipeline.monitor)
     except Exception:
         capture.stop()
         raise

@@ -487,15 +487,21 @@ def truth_settings(args: argparse.Namespace):
     and quality options given here on top; cliptruth puts each clip in as the source."""
     import shlex
 
-    from .options import apply_options, load_settings
+    from .config import ConfigError
+    from .options import apply_options, settings_from_args
+    from .options import build_parser as app_parser
+
+    def fail(message: str):  # one error line naming --app-options, not the app's whole usage
+        raise ConfigError(f"--app-options: {message}")
 
     try:
         app_argv = shlex.split(args.app_options)
     except ValueError as exc:
-        from .config import ConfigError
-
-        raise ConfigError(f"--app-options: {exc}") from None
-    return apply_options(load_settings(app_argv), given_model_options(args))
+        fail(str(exc))
+    parser = app_parser()
+    parser.error = fail
+    settings = settings_from_args(parser.parse_args(app_argv), parser, app_argv)
+    return apply_options(settings, given_model_options(args))
 
 
 def evaluate(args: argparse.Namespace, out=None) -> dict:

@@ -169,6 +169,12 @@ class ViolationMonitor:
         return self._clock
 
     # -- people counts --------------------------------------------------------------------------
+    def counted_label(self, track_id: int) -> str | None:
+        """The label person ``track_id`` is counted under now (a violation label only with its evidence);
+        None: not judged (yet), or not a person the monitor remembers."""
+        person = self._people.get(track_id)
+        return None if person is None else person.label
+
     def _count_label(self, person: PersonState, label: str | None) -> None:
         """Count each person once, under their current stable label (a violation label only with enough evidence)."""
         if label is None or label == person.label:

@@ -36,3 +36,14 @@ def test_a_bad_truth_file_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and "violation_events" in err and "Traceback" not in err
     assert main(["--truth", str(tmp_path / "missing.json")]) != 0
+
+
+def test_bad_app_options_are_one_error_line(tmp_path, capsys):
+    from facemask_live.evaluate import main
+
+    truth = tmp_path / "truth.json"
+    truth.write_text('{"a.mp4": {"violation_events": [0, 1]}}')
+    for bad in ("--alert-frames 16", "--bogus", "--alert-frames '3"):
+        assert main(["--truth", str(truth), f"--app-options={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --app-options:") and err.count("\n") == 1, err
