@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .results import FrameResult
+from .results import UNKNOWN_LABEL, Face, FrameResult
 
 # BGR colours per label; labels not listed get a stable colour from PALETTE.
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -15,7 +15,9 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 PALETTE = [(200, 120, 0), (180, 0, 180), (0, 200, 200), (120, 120, 120)]
 UNKNOWN = (200, 200, 200)
-DISPLAY_NAMES = {"mask": "Mask", "no_mask": "No mask", "incorrect_mask": "Mask below nose"}
+NOT_JUDGED = (150, 150, 150)  # grey: a face the quality gate found too poor to judge
+COLORS[UNKNOWN_LABEL] = NOT_JUDGED
+DISPLAY_NAMES = {"mask": "Mask", "no_mask": "No mask", "incorrect_mask": "Mask below nose", UNKNOWN_LABEL: "Not judged"}
 
 
 def color_for(label: str) -> tuple[int, int, int]:
@@ -30,6 +32,13 @@ def display_name(label: str) -> str:
     return DISPLAY_NAMES.get(label, label.replace("_", " ").capitalize())
 
 
+def face_text(face: Face, label: str, prob: float) -> str:
+    """'Mask 97%', or for a face the quality gate did not judge '? too small'."""
+    if label == UNKNOWN_LABEL:
+        return "? " + (face.quality.reason if face.quality is not None and face.quality.reason else "")
+    return f"{display_name(label)} {prob * 100:.0f}%" if label else "face"
+
+
 def draw_faces(image: np.ndarray, result: FrameResult, copy: bool = True) -> np.ndarray:
     """Boxes and labels ('Mask 97% #3') for every face of ``result`` on ``image``."""
     out = image.copy() if copy else image
@@ -42,9 +51,7 @@ def draw_faces(image: np.ndarray, result: FrameResult, copy: bool = True) -> np.
         color = color_for(label)
         x1, y1, x2, y2 = face.box
         cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), color, thick + 1)
-        text = display_name(label) if label else "face"
-        if label:
-            text += f" {prob * 100:.0f}%"
+        text = face_text(face, label, prob)
         if face.track_id is not None:
             text += f" #{face.track_id}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)

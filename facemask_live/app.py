@@ -88,13 +88,16 @@ def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot
     if not t.enabled:
         return None, None
     from .events import ViolationMonitor
+    from .reid import Reidentifier
     from .track import Tracker
 
+    reid = settings.reid
     tracker = Tracker(
         initialization_delay=t.delay,
         max_missing=t.max_missing,
         vote_window=t.vote_window,
         min_confidence=t.vote_min_confidence,
+        reid=Reidentifier(reid) if reid.enabled else None,
     )
     monitor = ViolationMonitor(
         violation_labels,
@@ -102,6 +105,8 @@ def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot
         snapshot_dir=event_snapshot_dir(settings) if snapshot_dir is _DEFAULT else snapshot_dir,
         max_missing=t.max_missing,
         redact=snapshot_redactor(settings, violation_labels),
+        alert_frames=settings.quality.event_frames,
+        remember=reid.max_age,
     )
     return tracker, monitor
 
@@ -115,7 +120,9 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
     if classifier is None:
         classifier = build_classifier(settings)
     tracker, monitor = build_tracking(settings, classifier.violation_labels)
-    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=settings.detector.detect_every)
+    quality = settings.quality if settings.quality.enabled else None  # None: every face is judged (no verdicts)
+    return Pipeline(detector, classifier, tracker=tracker, monitor=monitor, detect_every=settings.detector.detect_every,
+                    quality=quality)
 
 
 def build_capture(settings: Settings) -> Capture:
@@ -153,10 +160,11 @@ def build_retention(settings: Settings):
     return pruner
 
 
-def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterable[str] = ()) -> list[Sink]:
+def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterable[str] = (), monitor=None) -> list[Sink]:
     """The outputs asked for, in the order they get each frame; on an error the ones opened are closed.
 
     ``violation_labels``: the classifier's, for the privacy sinks (faces with other labels are blurred).
+    ``monitor``: the pipeline's ViolationMonitor, whose people counts the people log follows.
     """
     out, privacy = settings.output, settings.privacy
     labels = frozenset(violation_labels)
@@ -180,7 +188,8 @@ def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterabl
         if settings.people_log.path:
             from .peoplelog import PeopleLog
 
-            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval))
+            counted = monitor.counted_label if monitor is not None else None
+            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval, counted_label=counted))
         pruner = build_retention(settings)
         if pruner is not None:
             sinks.append(pruner)  # last: after the snapshots of a frame were logged
@@ -220,7 +229,7 @@ def build_runner(
         make_snapshot_dir(settings.output.snapshot_dir())
     capture = build_capture(settings)
     try:
-        sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels)
+        sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels, pipeline.monitor)
     except Exception:
         capture.stop()
         raise
@@ -244,7 +253,8 @@ def summary_lines(stats: RunStats, capture: Capture) -> list[str]:
         f"source: {capture.spec.name} ({capture.stats.status})",
         f"frames processed: {stats.processed}, dropped: {stats.dropped}, skipped: {stats.skipped}, reconnects: {stats.reconnects}",
         f"face detections by label: {labels}",
-        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", violations: {stats.violations}",
+        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", not judged: {stats.not_judged}"
+        + f", violations: {stats.violations}",
     ]
     if stats.video_note:
         lines.append(stats.video_note)
@@ -276,6 +286,7 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         detect_fps=camera.detect_fps or site.detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
         motion=camera.motion or settings.motion,
+        quality=settings.quality if settings.quality.enabled else None,
         stall_timeout=settings.source.stall_timeout,
         max_reconnects=settings.source.max_reconnects,
         backlog=site.backlog,

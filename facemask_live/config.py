@@ -141,6 +141,62 @@ class EventSettings:
         _at_least(self.cooldown, 0, "events.cooldown")
 
 
+EVIDENCE_WINDOW = 15  # frames: a violation's evidence is counted over a person's last 15 good frames (events.py)
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """The quality gate (:mod:`facemask_live.quality`): which faces are judged, and which count towards a
+    violation event. ``enabled=False`` judges every face, and one frame with a violation label is enough."""
+
+    enabled: bool = True
+    # the gate: a face failing one of these is "unknown"
+    min_size: int = 32  # pixels, height of the face box
+    min_score: float = 0.7  # detector confidence
+    min_sharpness: float = 8.0  # variance of the Laplacian of the grey face crop at 64 px
+    max_roll: float = 50.0  # degrees the eye-to-mouth axis may lean from vertical
+    landmarks: bool = True  # use the landmark rules when the detector gives landmarks
+    # evidence for a violation event: a judged face must also pass these to count towards one
+    alert_min_score: float = 0.9  # detector confidence
+    min_frontal: float = 0.2  # 0: nose on an eye's line (profile), 1: nose midway between the eyes
+    alert_frames: int = 6  # frames of such evidence with a violation label (of the last 15) before an event
+
+    def __post_init__(self):
+        _at_least(self.min_size, 0, "quality.min_size")
+        _check(0.0 <= self.min_score <= 1.0, f"quality.min_score must be in [0, 1], got {self.min_score}")
+        _at_least(self.min_sharpness, 0, "quality.min_sharpness")
+        _check(0.0 < self.max_roll <= 90.0, f"quality.max_roll must be in (0, 90] degrees, got {self.max_roll}")
+        _check(0.0 <= self.alert_min_score <= 1.0, f"quality.alert_min_score must be in [0, 1], got {self.alert_min_score}")
+        _check(0.0 <= self.min_frontal <= 1.0, f"quality.min_frontal must be in [0, 1], got {self.min_frontal}")
+        _check(int(self.alert_frames) == self.alert_frames and 1 <= self.alert_frames <= EVIDENCE_WINDOW,
+               f"quality.alert_frames must be a whole number from 1 to {EVIDENCE_WINDOW}, got {self.alert_frames}")
+
+    @property
+    def event_frames(self) -> int:
+        """Frames of evidence before a violation event: ``alert_frames``, or 1 with the gate off (the old behaviour)."""
+        return self.alert_frames if self.enabled else 1
+
+
+@dataclass(frozen=True)
+class ReidSettings:
+    """Re-identification of people whose track broke (:mod:`facemask_live.reid`); ``enabled=False``: a new
+    track is always a new person. Needs ``tracking.enabled``."""
+
+    enabled: bool = True
+    max_age: float = 10.0  # seconds a lost person is remembered
+    min_similarity: float = 0.88  # 0..1: same person >= 0.94, different people <= 0.83 on the shared clips
+    gate: float = 2.0  # face sizes the face may have moved at once ...
+    gate_per_second: float = 3.0  # ... plus this many per second of gap
+    max_size_ratio: float = 2.0  # a face more than 2x larger/smaller (by height) is someone else
+
+    def __post_init__(self):
+        _at_least(self.max_age, 0, "reid.max_age")
+        _unit(self.min_similarity, "reid.min_similarity")
+        _at_least(self.gate, 0, "reid.gate")
+        _at_least(self.gate_per_second, 0, "reid.gate_per_second")
+        _at_least(self.max_size_ratio, 1, "reid.max_size_ratio")
+
+
 @dataclass(frozen=True)
 class OutputSettings:
     """Where results go. ``snapshots`` None: :func:`default_snapshot_dir` (a site: a subfolder per camera)."""
@@ -426,6 +482,8 @@ class Settings:
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    reid: ReidSettings = field(default_factory=ReidSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     gui: GuiSettings = field(default_factory=GuiSettings)
     people_log: PeopleLogSettings = field(default_factory=PeopleLogSettings)

@@ -200,6 +200,7 @@ class RetinaFaceDetector:
             raise ModelError(f"face detector file not found: {model} (pass --detector-dir DIR with {RETINAFACE_ONNX}, or --detector ssd)")
         self.session = onnx_session(model, threads, "face detector model")
         outs = [o.name for o in self.session.get_outputs()]
+        self._has_landmarks = "landmarks" in outs  # the 5 face points, for the quality gate (quality.py)
         if [i.name for i in self.session.get_inputs()] != ["input"] or outs[:2] != ["loc", "conf"]:
             raise ModelError(f"face detector model {model} is not the RetinaFace export (inputs 'input', outputs 'loc', 'conf')")
         self.model_path = model
@@ -223,28 +224,38 @@ class RetinaFaceDetector:
             self._anchors = (key, np.concatenate(parts).astype(np.float32))
         return self._anchors[1]
 
-    def raw(self, image: np.ndarray, min_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def raw(self, image: np.ndarray, min_score: float = 0.0, landmarks: bool = False):
         """One network pass: (scores (N,), boxes (N, 4) [x1, y1, x2, y2] in pixels of ``image``) of the anchors
-        scoring at least ``min_score``; only those are decoded."""
+        scoring at least ``min_score``; only those are decoded. ``landmarks=True`` adds a third item: (N, 5, 2)
+        points in pixels of ``image`` (the eyes, the nose tip and the mouth corners, in the network's order)."""
         h, w = image.shape[:2]
         f = self.input_size / max(h, w)
         iw, ih = max(1, round(w * f)), max(1, round(h * f))
         resized = image if (iw, ih) == (w, h) else cv2.resize(image, (iw, ih), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
         blob = cv2.dnn.blobFromImage(resized, 1.0, (iw, ih), RETINAFACE_MEAN_BGR)  # NCHW float32, mean subtracted
-        loc, conf = self.session.run(["loc", "conf"], {"input": blob})
+        names = ["loc", "conf", "landmarks"] if landmarks and self._has_landmarks else ["loc", "conf"]
+        outs = self.session.run(names, {"input": blob})
+        loc, conf = outs[0], outs[1]
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores >= min_score)
         a, d = self.anchors(iw, ih)[keep], loc[0, keep]
         centre = a[:, :2] + d[:, :2] * 0.1 * a[:, 2:]
         size = a[:, 2:] * np.exp(d[:, 2:] * 0.2)
-        boxes = np.hstack([centre - size / 2, centre + size / 2]) * np.array([w / iw, h / ih, w / iw, h / ih], np.float32)
-        return scores[keep], boxes
+        back = np.array([w / iw, h / ih], np.float32)
+        boxes = np.hstack([centre - size / 2, centre + size / 2]) * np.tile(back, 2)
+        if not landmarks:
+            return scores[keep], boxes
+        if len(outs) < 3:
+            return scores[keep], boxes, None
+        pts = outs[2][0, keep].reshape(-1, 5, 2)
+        pts = (a[:, None, :2] + pts * 0.1 * a[:, None, 2:]) * back  # the same decoding as the box centres
+        return scores[keep], boxes, pts
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR image, highest score first, boxes clipped to the image."""
         check_image(image)
         h, w = image.shape[:2]
-        scores, boxes = self.raw(image, self.confidence)
+        scores, boxes, points = self.raw(image, self.confidence, landmarks=True)
         if not len(scores):
             return []
         xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
@@ -253,6 +264,8 @@ class RetinaFaceDetector:
         for i in np.asarray(idx, int).reshape(-1):
             face = make_face(scores[i], boxes[i], w, h, self.min_size)
             if face is not None:
+                if points is not None:
+                    face.landmarks = points[i]
                 faces.append(face)
         faces.sort(key=lambda f: -f.score)
         return faces

@@ -32,11 +32,12 @@ import numpy as np
 
 from .errors import OutputError, SourceError, exit_code_of
 from .geometry import iou  # noqa: F401 - also part of this module's API
-from .results import Box, Face
+from .results import UNKNOWN_LABEL, Box, Face
 from .voc import VOC_LABELS as LABEL_MAP
 from .voc import annotated_images, find_image, read_voc
 
 CLASSES = ("mask", "no_mask", "incorrect_mask")
+BAND_MIN = 20  # the small-face band: BAND_MIN to --min-height px high (the app's --min-face default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class Tally:
     found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     flagged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     shown_masked: int = 0
+    unknown: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))  # found, not judged (quality gate)
     detections: int = 0
     true_positives: int = 0
     confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # truth -> predicted label -> count
@@ -167,6 +169,14 @@ class Tally:
             "per_class": per_class,
             "confusion": {c: dict(self.confusion[c]) for c in CLASSES if c in self.confusion},
             "left_out": [c for c in CLASSES if c not in model_labels],
+        }
+        n_unknown = sum(self.unknown.values())
+        out["unknown"] = {
+            "faces": total_found,
+            "count": n_unknown,
+            "share": _ratio(n_unknown, total_found),
+            "per_class": {c: {"count": self.unknown[c], "found": self.found[c], "share": _ratio(self.unknown[c], self.found[c])}
+                          for c in CLASSES},
         }
         out["unmasked_flagged"] = {
             "faces": self.truth["no_mask"],
@@ -216,6 +226,7 @@ class Scorer:
         self.min_iou = min_iou
         self.min_height = min_height
         self.all = Tally()
+        self.band = Tally()  # faces from BAND_MIN px up to min_height: where the quality gate bites
         self.large = Tally()
         self.images = 0
 
@@ -226,15 +237,16 @@ class Scorer:
         face_to_truth = {fi: (ti, v) for fi, ti, v in pairs}
         truth_found = {ti for _, ti, _ in pairs}
         big = [gt.height >= self.min_height for gt in truth]
+        mid = [BAND_MIN <= gt.height < self.min_height for gt in truth]
         for ti, gt in enumerate(truth):
-            for tally, inside in ((self.all, True), (self.large, big[ti])):
+            for tally, inside in ((self.all, True), (self.band, mid[ti]), (self.large, big[ti])):
                 if inside:
                     tally.truth[gt.label] += 1
         for fi, face in enumerate(faces):
             if fi in face_to_truth:
                 ti, v = face_to_truth[fi]
                 gt = truth[ti]
-                for tally, inside in ((self.all, True), (self.large, big[ti])):
+                for tally, inside in ((self.all, True), (self.band, mid[ti]), (self.large, big[ti])):
                     if not inside:
                         continue
                     tally.detections += 1
@@ -242,6 +254,9 @@ class Scorer:
                     tally.found[gt.label] += 1
                     tally.ious.append(v)
                     if self.model_labels is not None:
+                        if face.label == UNKNOWN_LABEL:
+                            tally.unknown[gt.label] += 1
+                            continue  # not judged: neither flagged nor shown masked, and no classification to score
                         if face.label in self.violation_labels:
                             tally.flagged[gt.label] += 1
                         if gt.label == "mask" and face.label == "mask":
@@ -253,6 +268,8 @@ class Scorer:
                 self.all.detections += 1
                 if face.height >= self.min_height:
                     self.large.detections += 1
+                elif face.height >= BAND_MIN:
+                    self.band.detections += 1
         return {"faces": len(truth), "found": len(truth_found), "detections": len(faces), "false": len(faces) - len(pairs)}
 
     def figures(self) -> dict:
@@ -263,6 +280,7 @@ class Scorer:
             "classifier_labels": self.model_labels,
             "violation_labels": sorted(self.violation_labels) if self.model_labels is not None else None,
             "all": self.all.figures(self.model_labels),
+            f"height_{BAND_MIN}_{self.min_height}": self.band.figures(self.model_labels),
             f"min_height_{self.min_height}": self.large.figures(self.model_labels),
         }
 
@@ -293,9 +311,10 @@ def _frac(num: int, den: int) -> str:
 
 
 def format_table(figures: dict) -> str:
-    """The figures of :meth:`Scorer.figures` as a readable two-column table (every face | faces >= N px high)."""
+    """The figures of :meth:`Scorer.figures` as a readable table (every face | 20 to N px high | faces >= N px high)."""
     big_key = f"min_height_{figures['min_height']}"
-    cols = [figures["all"], figures[big_key]]
+    band_key = f"height_{BAND_MIN}_{figures['min_height']}"
+    cols = [figures["all"], figures[band_key], figures[big_key]] if band_key in figures else [figures["all"], figures[big_key]]
     rows: list[tuple[str, list[str]]] = []
 
     def row(name: str, fn) -> None:
@@ -328,25 +347,40 @@ def format_table(figures: dict) -> str:
             "masked people shown as masked", lambda c: _frac(c["masked_shown_masked"]["count"], c["masked_shown_masked"]["faces"])
         )
         row("incorrect-mask people flagged", lambda c: _frac(c["incorrect_flagged"]["count"], c["incorrect_flagged"]["faces"]))
-    heads = ["every face", f"faces >= {figures['min_height']} px high"]
+        if "unknown" in cols[0]:
+            row("not judged (unknown) of found faces", lambda c: _frac(c["unknown"]["count"], c["unknown"]["faces"]))
+            for k in CLASSES:
+                if k in figures["classifier_labels"]:
+                    row(f"  unknown among found {k}", lambda c, k=k: _frac(c["unknown"]["per_class"][k]["count"],
+                                                                              c["unknown"]["per_class"][k]["found"]))
+    heads = ["every face"] + ([f"{BAND_MIN}-{figures['min_height']} px high"] if len(cols) == 3 else [])
+    heads.append(f"faces >= {figures['min_height']} px high")
     w0 = max(len(r[0]) for r in rows)
-    w = [max(len(heads[i]), *(len(r[1][i]) for r in rows)) for i in range(2)]
-    lines = [f"{'':{w0}}  {heads[0]:>{w[0]}}  {heads[1]:>{w[1]}}"]
-    lines += [f"{name:{w0}}  {a:>{w[0]}}  {b:>{w[1]}}" for name, (a, b) in rows]
+    w = [max(len(heads[i]), *(len(r[1][i]) for r in rows)) for i in range(len(cols))]
+    lines = [f"{'':{w0}}  " + "  ".join(f"{h:>{w[i]}}" for i, h in enumerate(heads))]
+    lines += [f"{name:{w0}}  " + "  ".join(f"{v:>{w[i]}}" for i, v in enumerate(vals)) for name, vals in rows]
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .detect import DETECTORS
-    from .options import non_negative_int, open_unit_float, positive_int, unit_float
+    from .options import add_quality_options, non_negative_int, open_unit_float, positive_int, unit_float
 
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.evaluate",
         description="Score face detection and mask classification on PASCAL VOC annotated images "
         "(labels with_mask, without_mask, mask_weared_incorrect), exactly as the app runs each frame.",
     )
-    p.add_argument("--images", required=True, metavar="DIR", help="folder with the images")
-    p.add_argument("--annotations", required=True, metavar="DIR", help="folder with one PASCAL VOC .xml file per image")
+    p.add_argument("--images", metavar="DIR", help="folder with the images")
+    p.add_argument("--annotations", metavar="DIR", help="folder with one PASCAL VOC .xml file per image")
+    p.add_argument("--truth", metavar="FILE", help="instead of images: a truth.json of expected violation events per video "
+                   "clip; runs every clip as the app does and compares the events (with --clips)")
+    p.add_argument("--clips", metavar="DIR", help="folder with the clips named in --truth (default: the truth file's folder)")
+    p.add_argument("--app-options", default="", metavar="'OPTIONS'",
+                   help="--truth: more options for the app, e.g. '--alert-frames 3 --no-reid' (to measure a setting)")
+    p.add_argument("--late-after", type=float, default=1.0, metavar="S",
+                   help="--truth: an event more than S seconds after the person's face was first judged with a "
+                   "violation label is late (default: 1.0)")
     p.add_argument("--json", metavar="FILE", help="also write every figure (and per-image counts) to FILE")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N annotation files (sorted by name)")
     p.add_argument(
@@ -401,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="lowest score of a re-checked candidate (default: the app's)",
     )
     g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads (default: all cores)")
+    add_quality_options(p)
     return p
 
 
@@ -417,29 +452,56 @@ MODEL_OPTIONS = {
     "candidate_confidence": ("detector", "candidate_confidence"),
     "threads": (None, "threads"),
 }
+# the quality gate and re-identification options (options.add_quality_options; options.OPTION_MAP maps them)
+QUALITY_OPTIONS = ("quality_gate", "judge_min_face", "judge_min_sharpness", "judge_min_confidence", "alert_min_confidence",
+                   "alert_min_frontal", "alert_frames", "reid", "reid_max_age", "reid_min_similarity")
+
+
+def given_model_options(args: argparse.Namespace) -> dict:
+    """The model, quality and re-identification options given here (option dest -> value); the quality
+    options have the app's defaults, so only those that differ from them count as given."""
+    defaults = build_parser().parse_args(["--truth", "x"])
+    given = {}
+    for name in MODEL_OPTIONS:
+        v = getattr(args, name, None)
+        if v is not None:
+            given[name] = v
+    for name in QUALITY_OPTIONS:
+        v = getattr(args, name, None)
+        if v is not None and v != getattr(defaults, name):
+            given[name] = v
+    return given
 
 
 def app_settings(args: argparse.Namespace):
     """The app's settings (its defaults, no tracker, the detector on every image) with the model options given here."""
-    import dataclasses
-
     from .config import Settings
+    from .options import apply_options, override
 
-    sections: dict[str, dict] = {"detector": {"detect_every": 1}, "classifier": {}, "tracking": {"enabled": False}}
-    top = {}
-    for name, (section, key) in MODEL_OPTIONS.items():
-        v = getattr(args, name, None)
-        if v is not None:
-            (top if section is None else sections[section])[key] = v
-    base = Settings()
+    base = override(Settings(), detector={"detect_every": 1}, tracking={"enabled": False})
+    return apply_options(base, given_model_options(args))
+
+
+def truth_settings(args: argparse.Namespace):
+    """``--truth``: the app's settings from ``--app-options`` (as ``facemask-live`` takes them), with the model
+    and quality options given here on top; cliptruth puts each clip in as the source."""
+    import shlex
+
+    from .config import ConfigError
+    from .options import apply_options, settings_from_args
+    from .options import build_parser as app_parser
+
+    def fail(message: str):  # one error line naming --app-options, not the app's whole usage
+        raise ConfigError(f"--app-options: {message}")
+
     try:
-        return dataclasses.replace(
-            base, **{name: dataclasses.replace(getattr(base, name), **kw) for name, kw in sections.items()}, **top
-        )
+        app_argv = shlex.split(args.app_options)
     except ValueError as exc:
-        from .config import ConfigError
-
-        raise ConfigError(str(exc)) from None
+        fail(str(exc))
+    parser = app_parser()
+    parser.error = fail
+    settings = settings_from_args(parser.parse_args(app_argv), parser, app_argv)
+    return apply_options(settings, given_model_options(args))
 
 
 def evaluate(args: argparse.Namespace, out=None) -> dict:
@@ -547,7 +609,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 
+    if args.truth is None and (args.images is None or args.annotations is None):
+        parser.error("pass --images DIR and --annotations DIR (annotated scenes), or --truth FILE (video clips)")
+
     def action() -> int:
+        if args.truth is not None:
+            from .cliptruth import evaluate_truth
+
+            clips = args.clips or str(Path(args.truth).parent)
+            evaluate_truth(args.truth, clips, args.json, settings=truth_settings(args), late_after=args.late_after)
+            return 0
         evaluate(args)
         return 0
 

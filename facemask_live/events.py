@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from .annotate import annotate
+from .config import EVIDENCE_WINDOW  # a violation's evidence: counted over a person's last 15 good frames
 from .pipeline import crop_faces
 from .results import Event, Face, Frame, FrameResult
 from .sinks import timestamp_name, write_png
@@ -44,10 +45,17 @@ class PersonState:
     label: str | None = None  # last stable label seen
     last_event: float | None = None  # monitor clock of the last event
     missing: int = 0  # frames in a row without this track
+    last_seen: float = 0.0  # monitor clock when last seen
+    recent: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=EVIDENCE_WINDOW))
     best_key: tuple[bool, float] = (False, -1.0)
     best_frame: Frame | None = None  # a private copy of the best frame
     best_faces: list[Face] = dataclasses.field(default_factory=list)
     best_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def evidence(self) -> int:
+        """Frames with a violation label among the person's last EVIDENCE_WINDOW frames good enough to count."""
+        return sum(self.recent)
 
 
 class ViolationMonitor:
@@ -56,8 +64,14 @@ class ViolationMonitor:
     violation_labels: labels that are a violation (``classifier.violation_labels``).
     cooldown: seconds (frame time) before the same person can raise another event.
     snapshot_dir: folder for the automatic snapshots, None for no snapshots.
-    max_missing: frames a person may be missing before the monitor forgets them (and frees their best
-    frame); use the tracker's ``max_missing`` (after that the tracker has ended the track for sure).
+    max_missing: frames a person may be missing before the monitor frees their best frame; use the
+    tracker's ``max_missing`` (after that the tracker has ended the track for sure).
+    alert_frames: frames of violation *evidence* (a face with a violation label that the quality gate found
+    good enough, ``face.quality.evidence``; every labelled face when there is no gate), among the person's
+    last ``EVIDENCE_WINDOW`` good frames, needed before an event, and before the person is counted under a
+    violation label: one misread frame, a few scattered ones, or a hand seen for a moment never raise one.
+    remember: seconds (frame time) a person's id, cooldown and counts are kept after they were last seen
+    (at least ``cooldown``): a person re-identified under the same id (reid.py) within it is the same person.
     redact: ``(image, faces) -> image`` applied to a snapshot's frame before it is drawn and saved, e.g.
     :func:`facemask_live.privacy.redact` blurring compliant faces (``--privacy``); None: saved as seen.
     """
@@ -71,6 +85,8 @@ class ViolationMonitor:
         snapshot_dir: str | Path | None = None,
         max_missing: int = 15,
         redact: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
+        alert_frames: int = 1,
+        remember: float = 0.0,
     ):
         if isinstance(violation_labels, str):
             raise ValueError(f"violation_labels must be a collection of label names, not the string {violation_labels!r}")
@@ -81,8 +97,16 @@ class ViolationMonitor:
             raise ValueError(f"cooldown must be >= 0 seconds, got {cooldown}")
         if int(max_missing) != max_missing or max_missing < 0:
             raise ValueError(f"max_missing must be a whole number of frames >= 0, got {max_missing}")
+        if int(alert_frames) != alert_frames or not 1 <= alert_frames <= EVIDENCE_WINDOW:
+            raise ValueError(f"alert_frames must be a whole number from 1 to {EVIDENCE_WINDOW}, got {alert_frames}")
+        if not remember >= 0:
+            raise ValueError(f"remember must be >= 0 seconds, got {remember}")
         self.violation_labels = labels
         self.cooldown = float(cooldown)
+        self.alert_frames = int(alert_frames)
+        # a person's cooldown and counts outlive their track, so that a re-identified person (same id)
+        # raises no second event within the cooldown and is not counted twice
+        self.remember = max(float(remember), self.cooldown)
         self.snapshot_dir = Path(snapshot_dir).expanduser().absolute() if snapshot_dir is not None else None
         self.max_missing = int(max_missing)
         self.redact = redact
@@ -107,8 +131,24 @@ class ViolationMonitor:
 
     @property
     def live_people(self) -> int:
-        """People the monitor currently remembers (each holds at most one best-frame copy)."""
-        return len(self._people)
+        """People whose track may still be live (each holds at most one best-frame copy)."""
+        return sum(1 for p in self._people.values() if p.missing <= self.max_missing)
+
+    @property
+    def not_judged(self) -> int:
+        """People seen who are counted under no label: never judged (quality gate), or a violation label
+        without the evidence for it."""
+        return self.people_seen - sum(self.people_by_label.values())
+
+    def counts(self) -> dict[str, int]:
+        """People seen / masked / counted under a violation label / not judged, and violation events."""
+        return {
+            "people": self.people_seen,
+            "masked": self.people_by_label.get("mask", 0),
+            "violators": sum(v for k, v in self.people_by_label.items() if self.is_violation(k)),
+            "not_judged": self.not_judged,
+            "violations": self.violations,
+        }
 
     @property
     def held_frames(self) -> int:
@@ -129,9 +169,17 @@ class ViolationMonitor:
         return self._clock
 
     # -- people counts --------------------------------------------------------------------------
+    def counted_label(self, track_id: int) -> str | None:
+        """The label person ``track_id`` is counted under now (a violation label only with its evidence);
+        None: not judged (yet), or not a person the monitor remembers."""
+        person = self._people.get(track_id)
+        return None if person is None else person.label
+
     def _count_label(self, person: PersonState, label: str | None) -> None:
-        """Count each person once, under their current stable label."""
+        """Count each person once, under their current stable label (a violation label only with enough evidence)."""
         if label is None or label == person.label:
+            return
+        if self.is_violation(label) and person.evidence < self.alert_frames:
             return
         if person.label is not None:
             n = self.people_by_label.get(person.label, 0) - 1
@@ -144,7 +192,8 @@ class ViolationMonitor:
 
     # -- best frame -----------------------------------------------------------------------------
     def _keep_best(self, person: PersonState, face: Face, result: FrameResult, cache: dict) -> None:
-        key = (self.is_violation(face.label), face.score * face.width * face.height)
+        strong = self.is_violation(face.label) and (face.quality is None or face.quality.evidence)
+        key = (strong, face.score * face.width * face.height)
         if person.best_frame is not None and key <= person.best_key:
             return
         if "frame" not in cache:  # one copy per frame, shared by everyone whose best it is
@@ -216,9 +265,13 @@ class ViolationMonitor:
                 person = self._people[tid] = PersonState(tid)
                 self.people_seen += 1
             person.missing = 0
+            person.last_seen = now
+            q = face.quality
+            if face.label and (q.evidence if q is not None else True):
+                person.recent.append(self.is_violation(face.label))
             self._count_label(person, face.track_label)
             self._keep_best(person, face, result, cache)
-            if not self.is_violation(face.track_label):
+            if not self.is_violation(face.track_label) or person.evidence < self.alert_frames:
                 continue
             if person.last_event is not None and now - person.last_event < self.cooldown:
                 continue
@@ -239,6 +292,8 @@ class ViolationMonitor:
         for tid in [t for t in self._people if t not in seen]:
             person = self._people[tid]
             person.missing += 1
-            if person.missing > self.max_missing:
-                del self._people[tid]  # the track has ended: free its best frame
+            if person.missing > self.max_missing:  # the track has ended: free its best frame
+                person.best_frame, person.best_faces, person.best_box, person.best_key = None, [], None, (False, -1.0)
+                if now - person.last_seen > self.remember:
+                    del self._people[tid]  # and after `remember` seconds the person too
         return events

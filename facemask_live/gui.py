@@ -407,7 +407,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session = QtWidgets.QGroupBox("This session")
         sl = QtWidgets.QFormLayout(session)
         self.session_labels: dict[str, QtWidgets.QLabel] = {}
-        for key, title in (("people", "People seen"), ("masked", "Masked"), ("violations", "Violations")):
+        for key, title in (("people", "People seen"), ("masked", "Masked"), ("not_judged", "Not judged"), ("violations", "Violations")):
             value = QtWidgets.QLabel("0")
             value.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
             self.session_labels[key] = value
@@ -491,6 +491,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.tracking:
             self.session_labels["people"].setText(str(stats.people))
             self.session_labels["masked"].setText(str(stats.people_by_label.get("mask", 0)))
+            self.session_labels["not_judged"].setText(str(stats.not_judged))
             self.session_labels["violations"].setText(str(stats.violations))
         if self.runner is not None and self.runner.paused.is_set():
             return

@@ -38,7 +38,7 @@ import numpy as np
 from .capture import SourceState
 from .config import DEFAULT_CAMERA, MQTT_PASSWORD_ENV, MqttSettings, Settings
 from .outbox import Outbox
-from .results import Event, FrameResult
+from .results import UNKNOWN_LABEL, Event, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -249,11 +249,15 @@ class PeopleCounts:
 
 
 def people_counts(result: FrameResult, tracked: bool = True) -> PeopleCounts:
-    """Faces in view by the label people see: the track's stable label (or the frame's with ``tracked=False``)."""
+    """Faces in view by the label people see: the track's stable label (or the frame's with ``tracked=False``).
+
+    ``not_judged``: no stable label yet, or (untracked) a face the quality gate left ``unknown``; a track's
+    label comes from judged frames only (unknown faces never vote), so a tracked person is never "unknown".
+    """
     masked = unmasked = not_judged = 0
     for face in result.faces:
         label = face.track_label if tracked else face.label
-        if not label:
+        if not label or label == UNKNOWN_LABEL:
             not_judged += 1
         elif label == "mask":
             masked += 1

@@ -43,6 +43,7 @@ import numpy as np
 from .annotate import annotate
 from .capture import Capture, SourceState, mask_credentials, parse_source
 from .errors import FacemaskError, SourceError
+from .config import QualitySettings
 from .motion import MotionGate, MotionSettings
 from .pipeline import BoxFlow, Pipeline
 from .results import Face, Frame, FrameResult
@@ -83,6 +84,7 @@ class CameraSpec:
     max_reconnects: int | None = None
     retry_s: tuple[float, float] = (1.0, 30.0)
     backlog: int = 3
+    quality: QualitySettings | None = None  # the quality gate (None: every face is judged), as for one camera
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -134,7 +136,7 @@ class Detection:
 
 def _carry(moved: Face, src: Face) -> Face:
     """A new face at ``moved``'s box with ``src``'s detector score and labels."""
-    return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs)
+    return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs, quality=src.quality)
 
 
 class Camera:
@@ -148,7 +150,8 @@ class Camera:
         self.tracker = tracker
         self.monitor = monitor
         self.sinks = list(sinks)
-        self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier)  # detect + classify
+        # detect + classify (+ the quality verdicts), run by the site's detector thread
+        self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality)
         self.gate = MotionGate(spec.motion)
         self.zones = ZoneFilter(spec.zones)
         self.capture: Capture | None = None

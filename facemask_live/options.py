@@ -12,8 +12,11 @@ import dataclasses
 from . import __version__
 from .config import (
     DEFAULT_SOURCE,
+    EVIDENCE_WINDOW,
     MQTT_BROKER_KEYS,
     ConfigError,
+    QualitySettings,
+    ReidSettings,
     Settings,
     load_file,
     mqtt_url_fields,
@@ -136,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alert-sound", action="store_true", help="beep on a new violation (window mode)")
     g.add_argument("--no-alert-flash", dest="alert_flash", action="store_false", help="do not flash the window border on a new violation")
 
+    add_quality_options(p)
+
     g = p.add_argument_group("output")
     g.add_argument("--headless", action="store_true", help="run without a window (servers, scripts); prints progress and a summary")
     g.add_argument("--snapshots", metavar="DIR", help="folder for snapshots (default: ~/Pictures/facemask-live if ~/Pictures exists, else ./snapshots)")
@@ -157,6 +162,36 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mqtt", metavar="URL", help="publish events, counts and snapshots to a broker: mqtt://[user[:password]@]host[:port] or mqtts://...?ca_file=ca.pem; password also from {ENV_VAR} or FACEMASK_MQTT_PASSWORD; replaces the broker of an mqtt section in --config")
     g.add_argument("--mqtt-camera", metavar="NAME", help="camera name in the MQTT topics (default: the camera's name in --config, else from the source, e.g. the file name)")
     return p
+
+
+def fraction(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return v
+
+
+def evidence_frames(text: str) -> int:
+    v = int(text)
+    if not 1 <= v <= EVIDENCE_WINDOW:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {EVIDENCE_WINDOW}, got {text}")
+    return v
+
+
+def add_quality_options(p: argparse.ArgumentParser) -> None:
+    """The quality gate and re-identification options (the ``quality`` and ``reid`` sections; also used by evaluate)."""
+    q, r = QualitySettings(), ReidSettings()
+    g = p.add_argument_group("quality gate and re-identification (see README: Judging only what can be judged)")
+    g.add_argument("--no-quality-gate", dest="quality_gate", action="store_false", help="judge every face, however small, blurred or odd (the old behaviour)")
+    g.add_argument("--judge-min-face", type=non_negative_int, default=q.min_size, metavar="PX", help=f"faces less high than this are shown as unknown, never judged (default: {q.min_size})")
+    g.add_argument("--judge-min-sharpness", type=non_negative_float, default=q.min_sharpness, metavar="V", help=f"faces blurrier than this (variance of the Laplacian of the face at 64 px) are unknown (default: {q.min_sharpness:g})")
+    g.add_argument("--judge-min-confidence", type=fraction, default=q.min_score, metavar="P", help=f"faces the detector scores lower are unknown (default: {q.min_score:g})")
+    g.add_argument("--alert-min-confidence", type=fraction, default=q.alert_min_score, metavar="P", help=f"detector score a face needs to count towards a violation event (default: {q.alert_min_score:g})")
+    g.add_argument("--alert-min-frontal", type=fraction, default=q.min_frontal, metavar="F", help=f"how frontal (0 profile .. 1 frontal, from the landmarks) a face must be to count towards a violation event (default: {q.min_frontal:g})")
+    g.add_argument("--alert-frames", type=evidence_frames, default=q.alert_frames, metavar="N", help=f"frames of such evidence (of a person's last {EVIDENCE_WINDOW}) before they raise a violation event (default: {q.alert_frames})")
+    g.add_argument("--no-reid", dest="reid", action="store_false", help="do not re-identify people whose track broke (a returning person gets a new id)")
+    g.add_argument("--reid-max-age", type=non_negative_float, default=r.max_age, metavar="S", help=f"seconds a lost person can be re-identified (default: {r.max_age:g})")
+    g.add_argument("--reid-min-similarity", type=unit_float, default=r.min_similarity, metavar="P", help=f"appearance similarity needed to re-identify (default: {r.min_similarity:g})")
 
 
 # option dest -> (section, key) of Settings; None as section: a key of Settings itself
@@ -191,6 +226,16 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "vote_min_confidence": ("tracking", "vote_min_confidence"),
     "cooldown": ("events", "cooldown"),
     "auto_snapshots": ("events", "auto_snapshots"),
+    "quality_gate": ("quality", "enabled"),
+    "judge_min_face": ("quality", "min_size"),
+    "judge_min_sharpness": ("quality", "min_sharpness"),
+    "judge_min_confidence": ("quality", "min_score"),
+    "alert_min_confidence": ("quality", "alert_min_score"),
+    "alert_min_frontal": ("quality", "min_frontal"),
+    "alert_frames": ("quality", "alert_frames"),
+    "reid": ("reid", "enabled"),
+    "reid_max_age": ("reid", "max_age"),
+    "reid_min_similarity": ("reid", "min_similarity"),
     "events": ("output", "events"),
     "snapshots": ("output", "snapshots"),
     "output": ("output", "output"),

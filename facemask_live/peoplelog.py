@@ -12,11 +12,13 @@ Two kinds of record, one per line, told apart by ``"type"``:
 * ``"event"``: one per violation event, the same fields as the ``--events`` log plus ``"type"`` and ``"run"``.
 
 How people are counted (each person = one tracker id of one camera, counted once):
-``people_seen`` every person the tracker confirmed; ``by_label`` / ``masked``: people under the FIRST stable
-label the tracker decided for them (``masked`` = ``by_label["mask"]``), so a person who takes the mask off
-later is still one masked person and their violation shows in ``violations``; ``not_judged``: people who
-left (or were in view at the end) without any decided label (too small, too brief, or labelled
-``unknown``); ``violations``: violation events; ``in_view``: tracked people in the camera's latest frame.
+``people_seen`` every person the tracker confirmed; ``by_label`` / ``masked``: people under the FIRST label
+the event monitor counted them under (``masked`` = ``by_label["mask"]``): a stable label voted from judged
+frames only, a violation label only once the person had the evidence for it (see events.py), so a person who
+takes the mask off later is still one masked person and their violation shows in ``violations``;
+``not_judged``: people who left (or were in view at the end) without such a label (too small, blurred, too
+brief, or a violation label without the evidence); ``violations``: violation events; ``in_view``: tracked
+people in the camera's latest frame.
 All counts but ``in_view`` only grow within a run, so a report takes differences between records; a new
 ``run`` id starts the counts from zero again.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from .config import PeopleLogSettings
-from .results import FrameResult
+from .results import UNKNOWN_LABEL, FrameResult
 from .sinks import event_record, open_for_append
 
-# stable labels that are not a judgement (the alerts work may add an "unknown" label for faces it cannot judge)
-UNDECIDED = frozenset({"", "unknown", "not_judged"})
+# stable labels that are not a judgement. A track's label comes from judged frames only (faces the quality gate
+# leaves "unknown" never vote, see track.py), so "unknown" is listed for safety, not because it is expected.
+UNDECIDED = frozenset({"", UNKNOWN_LABEL, "not_judged"})
 GONE_FRAMES = 50  # a person not seen for this many frames of their camera has left (more than any track's max_missing)
 MASK_LABEL = "mask"
 
@@ -55,7 +59,7 @@ class CameraCounts:
     live: dict[int, list] = field(default_factory=dict)  # track id -> [last frame seen, first decided label or None]
     counted: set[int] = field(default_factory=set)  # every track id ever counted (ids never repeat in a run)
 
-    def update(self, result: FrameResult) -> None:
+    def update(self, result: FrameResult, counted_label: Callable[[int], str | None] | None = None) -> None:
         self.frames += 1
         in_view = set()
         for face in result.faces:
@@ -72,7 +76,7 @@ class CameraCounts:
                     self.people_seen += 1
                     person = self.live[tid] = [self.frames, None]
             person[0] = self.frames
-            label = face.track_label
+            label = face.track_label if counted_label is None else counted_label(tid)
             if person[1] is None and label not in UNDECIDED and label is not None:
                 person[1] = label
                 self.by_label[label] = self.by_label.get(label, 0) + 1
@@ -101,8 +105,12 @@ class PeopleLog:
 
     needs_annotated = False
 
-    def __init__(self, path: str | Path, interval: float = 10.0, clock=time.time):
+    def __init__(self, path: str | Path, interval: float = 10.0, clock=time.time,
+                 counted_label: Callable[[int], str | None] | None = None):
         PeopleLogSettings(str(path), interval)  # validation
+        # the event monitor's label for a person (ViolationMonitor.counted_label), so that this log counts people
+        # as the window and the summary do; None: the track's stable label
+        self.counted_label = counted_label
         self.path = Path(path)
         self.interval = float(interval)
         self.clock = clock
@@ -146,7 +154,7 @@ class PeopleLog:
         if first:  # the period covered starts at the first frame
             self._last_write[source] = self.clock()
             self._emit(self.people_record(source))
-        counts.update(result)
+        counts.update(result, self.counted_label)
         for ev in result.events:
             self._emit({"type": "event", "run": self.run, **event_record(ev)})
         now = self.clock()

@@ -25,11 +25,12 @@ import cv2
 import numpy as np
 
 from .geometry import crop
-from .results import Face, Frame, FrameResult
+from .results import UNKNOWN_LABEL, Face, Frame, FrameResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .classify import MaskClassifier
     from .detect import FaceDetector
+    from .quality import QualitySettings
 
 FLOW_MAX_SIDE = 640  # optical flow runs on a copy of the frame at most this wide/high
 FLOW_GRID = 5  # points per side of the grid followed inside each face box
@@ -158,12 +159,15 @@ class Pipeline:
     detect_every: run the detector on every Nth frame only; the frames in between carry the boxes
       by optical flow and keep their labels (1 = detector on every frame). Still images (frames with
       a ``file``) and frames after one without faces always run the detector.
+    quality: the quality gate's settings; every classified face gets a ``quality`` verdict and a face
+      below the bar the label ``unknown`` (its classifier ``probs`` are kept, but count nowhere).
 
     ``result.timings`` (seconds): ``detect`` (detector frames) or ``flow`` (frames in between),
     ``preprocess`` (crop + resize + scale), ``classify`` (the runtime call), ``track``, ``events``.
     """
 
-    def __init__(self, detector: FaceDetector, classifier: MaskClassifier, tracker=None, monitor=None, *, detect_every: int = 1):
+    def __init__(self, detector: FaceDetector, classifier: MaskClassifier, tracker=None, monitor=None, *, detect_every: int = 1,
+                 quality: QualitySettings | None = None):
         if int(detect_every) != detect_every or detect_every < 1:
             raise ValueError(f"detect_every must be a whole number >= 1, got {detect_every}")
         self.detector = detector
@@ -172,6 +176,7 @@ class Pipeline:
         self.monitor = monitor
         self.labels = list(classifier.labels)
         self.detect_every = int(detect_every)
+        self.quality = quality  # the quality gate (facemask_live.quality); None: every face is judged
         self._flow = BoxFlow() if self.detect_every > 1 else None
         self._since_detect = 0  # frames located since the last detector run
         self._last: list[Face] = []  # faces of the previous located frame
@@ -226,9 +231,18 @@ class Pipeline:
             face.label = labels[k]
             face.prob = row[k]
             face.probs = dict(zip(labels, row))
+        if self.quality is not None:
+            from .quality import assess
+
+            for face in faces:
+                face.quality = assess(face, image, self.quality)
+                if not face.quality.judged:
+                    face.label = UNKNOWN_LABEL
         if timings is not None:
             timings["preprocess"] = t1 - t0
             timings["classify"] = t2 - t1
+            if self.quality is not None:
+                timings["quality"] = clock() - t2
 
     def finish(self, located: Located) -> FrameResult:
         """Classify, track and raise events for the faces :meth:`locate` found."""
@@ -240,6 +254,7 @@ class Pipeline:
             for face, src in zip(faces, located.sources):
                 if src is not None:
                     face.label, face.prob, face.probs = src.label, src.prob, src.probs
+                    face.quality, face.landmarks = src.quality, None
         t2 = clock()
         result = FrameResult(frame, faces, timings=timings)
         if self.tracker is not None:

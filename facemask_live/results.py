@@ -7,6 +7,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels of the original frame, x2/y2 exclusive
+UNKNOWN_LABEL = "unknown"  # the label of a face the quality gate found too poor to judge
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """The quality gate's verdict on one face (see :mod:`facemask_live.quality`).
+
+    ``judged``: the face is good enough for its mask label to count; ``evidence``: also good enough to count
+    towards a violation event; ``reason`` names the first rule failed ("too small", "low confidence",
+    "blurred", "not a face": not judged; "low confidence", "profile": judged, no evidence). The measures are
+    kept for the JSONL and for tuning.
+    """
+
+    judged: bool
+    reason: str = ""
+    size: float = 0.0  # height of the box, pixels
+    sharpness: float = 0.0  # variance of the Laplacian of the grey crop resized to a fixed side
+    frontal: float | None = None  # 1 = nose midway between the eyes, 0 = nose beyond an eye (None: no landmarks)
+    evidence: bool = True  # judged AND strong enough (confidence, pose) to count towards a violation event
+
+    def record(self) -> dict:
+        """The verdict as the JSONL writes it."""
+        rec = {"judged": self.judged, "evidence": self.evidence, "size": self.size, "sharpness": self.sharpness}
+        if self.reason:
+            rec["reason"] = self.reason
+        if self.frontal is not None:
+            rec["frontal"] = self.frontal
+        return rec
 
 
 @dataclass(slots=True)
@@ -33,6 +61,8 @@ class Face:
     track_id: int | None = None
     track_label: str | None = None  # stable label of the track (None until decided)
     track_prob: float | None = None
+    landmarks: np.ndarray | None = None  # (5, 2) eyes, nose tip, mouth corners in frame pixels (RetinaFace only)
+    quality: Quality | None = None  # the quality gate's verdict (facemask_live.quality); None = not assessed
 
     @property
     def width(self) -> int:

@@ -64,6 +64,7 @@ class RunStats:
     faces_by_label: dict[str, int] = field(default_factory=dict)
     people: int = 0
     people_by_label: dict[str, int] = field(default_factory=dict)
+    not_judged: int = 0  # people never seen well enough to judge (quality gate)
     violations: int = 0
     video_note: str | None = None
 
@@ -223,6 +224,7 @@ class Runner:
             s.people = monitor.people_seen
             s.people_by_label = dict(monitor.people_by_label)
             s.violations = monitor.violations
+            s.not_judged = monitor.not_judged
 
     def _next_located(self, timeout: float | None) -> Located | None:
         """The next frame with its faces located, from the locate thread (pipelined) or in this thread."""

@@ -79,6 +79,8 @@ def face_record(face) -> dict:
         "probs": {k: round(v, 4) for k, v in face.probs.items()},
         "detector_score": round(face.score, 4),
     }
+    if face.quality is not None:
+        rec["quality"] = face.quality.record()
     if face.track_id is not None:
         rec["track"] = face.track_id
     rec["track_label"] = face.track_label

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .geometry import iou  # noqa: F401 - also part of this module's API
+from .reid import Appearance, Reidentifier, descriptor
 from .results import Box, Face, Frame
 
 FloatBox = tuple[float, float, float, float]
@@ -54,6 +55,9 @@ class Track:
     prob: float | None = None  # averaged probability of ``label`` over the window
     history: collections.deque = field(default_factory=collections.deque)  # probs dicts, newest last
     last_frame: int = -1  # index of the last frame the face was seen in
+    last_time: float = 0.0  # frame time the face was last seen
+    appearance: Appearance | None = None  # head-and-shoulders descriptor for re-identification (reid.py)
+    in_gallery: bool = False  # handed to the re-identifier as lost
 
     def predicted(self) -> FloatBox:
         """Where the face should be now: the last box moved by velocity x frames since it was seen."""
@@ -88,6 +92,8 @@ class Tracker:
     GATE_PER_MISS = 0.15  # ... widened by this for every frame the track has been missing
     GATE_MAX = 2.0
     SMOOTHING = 0.5  # weight of the newest motion in the velocity estimate
+    REID_AFTER_MISSES = 2  # frames a person is missing before a new track may take their id
+    REID_EVERY = 3  # sightings between two appearance descriptors of a track (the first sighting has one)
 
     def __init__(
         self,
@@ -96,6 +102,7 @@ class Tracker:
         max_missing: int = 15,
         vote_window: int = 15,
         min_confidence: float = 0.6,
+        reid: Reidentifier | None = None,
     ):
         if not 0.0 <= iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be between 0 and 1, got {iou_threshold}")
@@ -112,6 +119,7 @@ class Tracker:
         self.max_missing = int(max_missing)
         self.vote_window = int(vote_window)
         self.min_confidence = float(min_confidence)
+        self.reid = reid  # re-identification of people whose track broke (None: off)
         self.tracks: list[Track] = []
         self.people = 0  # confirmed tracks ever (the last id given)
         self._serial = 0
@@ -177,6 +185,8 @@ class Tracker:
 
     @staticmethod
     def _face_probs(face: Face) -> dict[str, float]:
+        if face.quality is not None and not face.quality.judged:
+            return {}  # an unknown face (quality gate) never votes: a person's label comes from judged frames
         if face.probs:
             return dict(face.probs)
         return {face.label: face.prob} if face.label else {}
@@ -193,15 +203,38 @@ class Tracker:
         track.hits += 1
         track.misses = 0
         track.last_frame = frame.index
+        track.last_time = frame.timestamp
+        if self.reid is not None and frame.file is None:
+            if track.appearance is None:
+                track.appearance = Appearance()
+            if (track.hits - 1) % self.REID_EVERY == 0:  # a running mean: every few sightings is enough
+                track.appearance.add(descriptor(frame.image, face.box))
+            if track.in_gallery:  # found again by the tracker itself
+                self.reid.forget(track.id)
+                track.in_gallery = False
         probs = self._face_probs(face)
         if probs:
             track.history.append(probs)
 
-    def _confirm(self, track: Track, still: bool) -> None:
+    def _confirm(self, track: Track, still: bool, frame: Frame) -> None:
         if not track.confirmed and (track.hits >= self.initialization_delay or still):
             track.confirmed = True
+            if self.reid is not None and not still:
+                visible = {t.id for t in self.tracks if t.confirmed and t.misses == 0 and t is not track}
+                person = self.reid.claim(track.box, frame.timestamp, track.appearance or Appearance(), visible)
+                if person is not None:  # a person seen before: same id, and their old track ends here
+                    track.id = person
+                    self.tracks = [t for t in self.tracks if t is track or t.id != person]
+                    return
             self.people += 1
             track.id = self.people
+
+    def _to_gallery(self) -> None:
+        """Confirmed tracks missing for a few frames are offered to the re-identifier as lost people."""
+        for t in self.tracks:
+            if t.confirmed and not t.in_gallery and t.misses >= self.REID_AFTER_MISSES and t.appearance is not None:
+                self.reid.lose(t.id, t.box, t.last_time, t.appearance)
+                t.in_gallery = True
 
     def update(self, faces: list[Face], frame: Frame) -> None:
         """Associate this frame's faces with the live tracks and set the faces' track fields in place."""
@@ -229,8 +262,10 @@ class Tracker:
             self._observe(track, face, frame)
             self.tracks.append(track)
             matches.append((track, face))
+        if self.reid is not None and not still:
+            self._to_gallery()
         for track, face in matches:
-            self._confirm(track, still)
+            self._confirm(track, still, frame)
             self._vote(track)
             if track.confirmed:
                 face.track_id = track.id
@@ -246,3 +281,5 @@ class Tracker:
     def reset(self) -> None:
         """Forget every track (ids keep counting up)."""
         self.tracks.clear()
+        if self.reid is not None:
+            self.reid.reset()

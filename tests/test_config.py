@@ -92,6 +92,10 @@ def test_toml_file(tmp_path):
         ("mqtt:\n  hots: broker\n", "unknown setting 'mqtt.hots' (did you mean 'host'?)"),
         ("mqtt:\n  port: 1884\n", "mqtt.host is required"),
         ("mqtt:\n  host: b\n  snapshot: gif\n", "mqtt.snapshot must be one of topic, base64, path, got 'gif'"),
+        ("quality:\n  min_sise: 20\n", "unknown setting 'quality.min_sise' (did you mean 'min_size'?)"),
+        ("quality:\n  alert_frames: 16\n", "quality.alert_frames must be a whole number from 1 to 15, got 16"),
+        ("reid:\n  max_age: -1\n", "reid.max_age must be >= 0, got -1"),
+        ("reid:\n  min_similarty: 0.9\n", "unknown setting 'reid.min_similarty' (did you mean 'min_similarity'?)"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, monkeypatch, text, message):
@@ -143,6 +147,23 @@ def test_people_log_retention_privacy_sections_from_a_file_and_options(tmp_path)
     assert s.privacy == PrivacySettings(enabled=True, no_compliant_images=True)
     res = run_cli("--privacy-window", "--print-config", timeout=60)  # needs --privacy: one error line, exit 2
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith("error: privacy:"), res.stderr
+
+
+def test_quality_and_reid_sections_from_a_file_options_and_into_the_pipeline(tmp_path):
+    from facemask_live.app import build_pipeline
+
+    path = tmp_path / "site.toml"
+    path.write_text("[quality]\nmin_size = 40\nalert_frames = 4\n[reid]\nmax_age = 20\n")
+    s = load_settings(["--config", str(path), "--judge-min-sharpness", "5", "--no-reid", "--headless", "--no-auto-snapshots"])
+    assert (s.quality.min_size, s.quality.alert_frames, s.quality.min_sharpness, s.quality.min_score) == (40, 4, 5.0, 0.7)
+    assert not s.reid.enabled and s.reid.max_age == 20.0
+    pipe = build_pipeline(s)  # the settings go in as constructor arguments
+    assert pipe.quality is s.quality and pipe.tracker.reid is None
+    assert pipe.monitor.alert_frames == 4 and pipe.monitor.remember == max(20.0, s.events.cooldown)
+    off = build_pipeline(load_settings(["--no-quality-gate", "--headless", "--no-auto-snapshots"]))
+    assert off.quality is None and off.monitor.alert_frames == 1 and off.tracker.reid is not None
+    res = run_cli("--alert-frames", "16", "--print-config", timeout=60)
+    assert res.returncode == 2 and "--alert-frames: must be a whole number from 1 to 15" in res.stderr, res.stderr
 
 
 def test_print_config_round_trips_and_typo_exits_2(tmp_path):

@@ -534,6 +534,19 @@ def test_console_window_lists_events_with_thumbnails_and_cameras(qtbot, broker):
     win.close()
 
 
+def test_people_counts_never_count_an_unknown_face_as_unmasked():
+    """--no-track counts frame labels: a face the quality gate left "unknown" is not judged, not unmasked."""
+    from facemask_live.mqtt import PeopleCounts, people_counts
+    from facemask_live.results import UNKNOWN_LABEL
+
+    frame = Frame(np.zeros((120, 160, 3), np.uint8), 0, 0.0, 0.0, source="t")
+    faces = [Face((0, 0, 40, 40), 0.9, "mask"), Face((50, 0, 90, 40), 0.9, "no_mask"),
+             Face((100, 0, 120, 20), 0.8, UNKNOWN_LABEL)]
+    assert people_counts(FrameResult(frame, faces), tracked=False) == PeopleCounts(3, 1, 1, 1)
+    faces[2].track_id, faces[0].track_label = 3, "mask"  # tracked: only stable labels count
+    assert people_counts(FrameResult(frame, faces), tracked=True) == PeopleCounts(3, 1, 0, 2)
+
+
 @pytest.mark.slow
 def test_site_publishes_each_camera_on_its_own_topics(tmp_path, broker, shared_dir):
     """A site config with two cameras: each camera has its own status, availability and events on the broker."""

@@ -36,3 +36,24 @@ def test_counts_and_records(tmp_path):
     assert last["not_judged"] == 1 and last["violations"] == 1 and last["in_view"] == 0
     assert people[1]["in_view"] == 3 and people[1]["not_judged"] == 0  # person 3 still in view: not yet counted
     assert all(a["people_seen"] <= b["people_seen"] for a, b in zip(people, people[1:]))
+
+
+def test_counts_follow_the_event_monitor(tmp_path):
+    """With the monitor's counted labels the log counts people as the window and summary do: a person shown
+    "No mask" without the evidence for a violation (e.g. a hand, detector score under the alert bar) is not judged."""
+    from facemask_live.events import ViolationMonitor
+    from facemask_live.results import Quality
+
+    monitor = ViolationMonitor({"no_mask"}, alert_frames=6)
+    log = PeopleLog(tmp_path / "people.jsonl", interval=10, counted_label=monitor.counted_label)
+    weak = Quality(True, "low confidence", 60.0, 30.0, 0.9, evidence=False)
+    for i in range(30):
+        result = frame_with(i, {1: "mask", 2: "no_mask"})
+        result.faces[1].label, result.faces[1].quality = "no_mask", weak
+        assert monitor.update(result) == []
+        log.write(result)
+    log.close()
+    last = [json.loads(line) for line in (tmp_path / "people.jsonl").read_text().splitlines()][-1]
+    counts = monitor.counts()
+    assert (last["people_seen"], last["masked"], last["not_judged"]) == (counts["people"], counts["masked"], counts["not_judged"]) == (2, 1, 1)
+    assert last["by_label"] == {"mask": 1}

@@ -50,6 +50,22 @@ def test_redact_blurs_compliant_faces_only(scene):
     assert np.array_equal(image, image.copy()) and not np.array_equal(out, image)  # the input is not changed
 
 
+def test_redact_blurs_faces_the_quality_gate_left_unknown(scene):
+    """An unknown face (quality gate, no stable label yet) is not a violation: blurred like a compliant one,
+    and a frame with only such faces has no violator (nothing of it is recorded with --no-compliant-images)."""
+    from facemask_live.privacy import has_violator
+    from facemask_live.results import UNKNOWN_LABEL
+
+    image, boxes = scene
+    unknown = Face(boxes["without_mask"], 0.9, UNKNOWN_LABEL)
+    out = redact(image, [unknown], {"no_mask"})
+    assert sharpness(out, boxes["without_mask"]) < 0.2 * sharpness(image, boxes["without_mask"])
+    assert not has_violator([unknown], {"no_mask"})
+    # a person whose stable label is a violation stays sharp in a frame where their face was not judged
+    judged_before = Face(boxes["without_mask"], 0.9, UNKNOWN_LABEL, track_id=1, track_label="no_mask")
+    assert sharpness(redact(image, [judged_before], {"no_mask"}), boxes["without_mask"]) == sharpness(image, boxes["without_mask"])
+
+
 def test_settings_reject_window_without_privacy():
     with pytest.raises(ValueError, match="need --privacy"):
         PrivacySettings(enabled=False, window=True)
