@@ -42,8 +42,8 @@ import numpy as np
 
 from .annotate import annotate
 from .capture import Capture, SourceState, mask_credentials, parse_source
-from .errors import FacemaskError, SourceError
 from .config import QualitySettings
+from .errors import FacemaskError, SourceError
 from .motion import MotionGate, MotionSettings
 from .pipeline import BoxFlow, Pipeline
 from .results import Face, Frame, FrameResult
