@@ -175,11 +175,12 @@ class ViolationMonitor:
         person = self._people.get(track_id)
         return None if person is None else person.label
 
-    def _count_label(self, person: PersonState, label: str | None) -> None:
-        """Count each person once, under their current stable label (a violation label only with enough evidence)."""
+    def _count_label(self, person: PersonState, label: str | None, needed: int) -> None:
+        """Count each person once, under their current stable label (a violation label only with ``needed``
+        frames of evidence)."""
         if label is None or label == person.label:
             return
-        if self.is_violation(label) and person.evidence < self.alert_frames:
+        if self.is_violation(label) and person.evidence < needed:
             return
         if person.label is not None:
             n = self.people_by_label.get(person.label, 0) - 1
@@ -255,6 +256,8 @@ class ViolationMonitor:
         seen: set[int] = set()
         cache: dict = {}
         events = []
+        # a photo (image or folder source) shows each person once: its one judged frame is all the evidence there is
+        needed = 1 if result.frame.file is not None else self.alert_frames
         for face in result.faces:
             tid = face.track_id
             if tid is None or tid in seen:
@@ -269,9 +272,9 @@ class ViolationMonitor:
             q = face.quality
             if face.label and (q.evidence if q is not None else True):
                 person.recent.append(self.is_violation(face.label))
-            self._count_label(person, face.track_label)
+            self._count_label(person, face.track_label, needed)
             self._keep_best(person, face, result, cache)
-            if not self.is_violation(face.track_label) or person.evidence < self.alert_frames:
+            if not self.is_violation(face.track_label) or person.evidence < needed:
                 continue
             if person.last_event is not None and now - person.last_event < self.cooldown:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -41,6 +42,10 @@ def test_headless_demo_processes_each_photo_once_with_both_labels(tmp_path):
     labels = {face["label"] for r in records for face in r["faces"]}
     assert {"mask", "no_mask"} <= labels  # the demo shows both sides
     assert f"frames processed: {len(records)}," in res.stderr and "violations:" in res.stderr
+    # a photo is all the evidence there is of a person: every unmasked face judged on it raises its event
+    unmasked = sum(1 for r in records for face in r["faces"] if face["label"] == "no_mask" and face.get("quality", {}).get("evidence", True))
+    violations = int(re.search(r"violations: (\d+)", res.stderr).group(1))
+    assert unmasked >= 3 and violations >= unmasked, res.stderr
 
 
 def test_demo_with_a_source_is_a_usage_error():
