@@ -397,12 +397,16 @@ class Capture:
         index = 0
         period = 1.0 / self.fps if (self.realtime and self.fps) else 0.0
         next_due = time.monotonic()
+        pass_start = index  # frame index at which the current pass through the file began
         while not self._stop.is_set():
             ok, img = self._cap.read() if self._cap is not None else (False, None)
             if ok and img is not None and img.size:
                 now = time.monotonic()
                 pos = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-                ts = pos / 1000.0 if pos and pos > 0 else (index / self.fps if self.fps else float(index))
+                # the position in the file; the first frame of a pass reports 0 (or nothing): count from the pass's
+                # start, not from the first pass (a looped file's timestamps must not jump ahead)
+                n = index - pass_start
+                ts = pos / 1000.0 if pos and pos > 0 else (n / self.fps if self.fps else float(n))
                 if self.size is None:
                     self.size = (img.shape[1], img.shape[0])
                 self.stats.captured += 1
@@ -424,6 +428,7 @@ class Capture:
                 if not self._cap.isOpened():
                     raise SourceError(f"cannot reopen video {self.spec.name} to loop it (was it deleted or moved?)")
                 log.info("reached the end of %s; looping", self.spec.name)
+                pass_start = index
                 continue
             return  # end of file (or of a truncated file: everything decodable was read)
 

@@ -62,6 +62,11 @@ def test_loop_replays_a_file(tmp_path):
     indices = [f.index for f in frames]
     assert indices == sorted(set(indices)), "frame ids stay unique across loops"
     assert cap.stats.status == "stopped"
+    # each pass's timestamps are positions in the file: the first frame of every pass is at the file's start
+    # (a jump ahead at a loop would age the event cooldown by a whole pass)
+    period = 1.0 / cap.fps
+    starts = [f.timestamp for f, s in zip(frames, seqs) if s == 0]
+    assert len(starts) == 4 and max(starts) <= period + 1e-6, starts
 
 
 def test_realtime_file_drops_frames_for_a_slow_consumer(tmp_path):
