@@ -5,8 +5,8 @@
 ``truth.json`` maps clip file names to ``{"violation_events": [min, max], "note": ...}`` (keys starting with
 ``_`` are comments). Each clip is run exactly as ``python -m facemask_live --headless --source CLIP`` runs it
 (the app's default settings, every frame, the same :class:`~facemask_live.runner.Runner`), and per clip we
-report the events against the expected range, the time of the first event and its delay (from the first
-frame in which that person's face was judged with a violation label; late when over ``late_after`` seconds,
+report the events against the expected range, the time of the first event and its delay (from the frame from
+which that person's judged faces showed a violation label without a break; late when over ``late_after`` seconds,
 or when a clip that expects events has none), and the people seen / counted masked / not judged.
 """
 
@@ -43,7 +43,7 @@ class ClipResult:
     events: int
     event_times: list[float]  # frame time (s) of each event
     event_tracks: list[int]  # person id of each event
-    event_delays: list[float]  # seconds from the person's first judged violation frame to each event
+    event_delays: list[float]  # seconds from the start of the person's unbroken judged violation to each event
     frames: int
     people: int
     masked: int
@@ -104,15 +104,21 @@ def run_clip(clip: Path, truth: ClipTruth, settings: Settings | None = None, lat
     times: list[float] = []
     tracks: list[int] = []
     delays: list[float] = []
-    first_seen: dict[int, float] = {}  # person id -> frame time of their first judged violation face
+    # person id -> frame time from which their judged faces have shown a violation without a break: a stray
+    # misread followed by compliant frames (a mask held in front of the face) is not the start of a violation
+    first_seen: dict[int, float] = {}
     is_violation = pipeline.classifier.is_violation
 
     def on_result(result, _annotated) -> None:
         t = result.frame.timestamp
         for face in result.faces:
             judged = face.quality is None or face.quality.judged
-            if face.track_id is not None and judged and face.label and is_violation(face.label):
+            if face.track_id is None or not judged or not face.label:
+                continue
+            if is_violation(face.label):
                 first_seen.setdefault(face.track_id, t)
+            else:
+                first_seen.pop(face.track_id, None)
         for ev in result.events:
             times.append(round(t, 3))
             tracks.append(ev.track_id)
