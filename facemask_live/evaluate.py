@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import OutputError, SourceError, exit_code_of
 from .geometry import iou  # noqa: F401 - also part of this module's API
+from .options import OPTION_MAP
 from .results import UNKNOWN_LABEL, Box, Face
 from .voc import VOC_LABELS as LABEL_MAP
 from .voc import annotated_images, find_image, read_voc
@@ -440,18 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # evaluate option -> (settings section, key); None as section: a key of Settings itself
-MODEL_OPTIONS = {
-    "model": ("classifier", "model"),
-    "violation_threshold": ("classifier", "violation_threshold"),
-    "detector": ("detector", "name"),
-    "detector_dir": ("detector", "dir"),
-    "confidence": ("detector", "confidence"),
-    "min_face": ("detector", "min_face"),
-    "detector_size": ("detector", "size"),
-    "verify_faces": ("detector", "verify_faces"),
-    "candidate_confidence": ("detector", "candidate_confidence"),
-    "threads": (None, "threads"),
-}
+MODEL_OPTIONS = {name: OPTION_MAP[name] for name in (
+    "model", "violation_threshold", "detector", "detector_dir", "confidence", "min_face", "detector_size",
+    "verify_faces", "candidate_confidence", "threads")}  # the app's own mapping, for the options evaluate shares
 # the quality gate and re-identification options (options.add_quality_options; options.OPTION_MAP maps them)
 QUALITY_OPTIONS = ("quality_gate", "judge_min_face", "judge_min_sharpness", "judge_min_confidence", "alert_min_confidence",
                    "alert_min_frontal", "alert_frames", "reid", "reid_max_age", "reid_min_similarity")
