@@ -46,7 +46,7 @@ from .config import QualitySettings
 from .errors import FacemaskError, SourceError
 from .motion import MotionGate, MotionSettings
 from .pipeline import BoxFlow, Pipeline
-from .results import Face, Frame, FrameResult
+from .results import UNKNOWN_LABEL, Face, Frame, FrameResult
 from .zones import ZoneFilter, ZoneSettings, draw_zones
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,10 @@ class Camera:
             counted, _left = self.zones.split(faces, w, h)
             if self.tracker is not None:
                 self.tracker.update(counted, frame)
-        settled = all(f.track_id is not None and f.track_label is not None for f in counted) or self.tracker is None
+        # settled: every face has its person and their label; a face the quality gate cannot judge never gets a
+        # label, and in a still picture it will not get one later either
+        settled = self.tracker is None or all(
+            f.track_id is not None and (f.track_label is not None or f.label == UNKNOWN_LABEL) for f in counted)
         self._still = [dataclasses.replace(f) for f in counted] if not moving and settled else None
         result = FrameResult(frame, counted, timings=dict(det.timings) if det else {}, camera=self.name)
         if self.monitor is not None:
