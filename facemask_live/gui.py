@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from .annotate import color_for, display_name, draw_banner
-from .app import build_pipeline, build_runner, summary_lines
+from .app import build_pipeline, build_runner, snapshot_redactor, summary_lines
 from .capture import SourceState, mask_credentials, read_image
 from .config import Settings
 from .errors import FacemaskError
@@ -330,9 +331,11 @@ class MainWindow(QtWidgets.QMainWindow):
         debug: bool = False,
         event_log: str | Path | None = None,
         people_log: str | Path | None = None,
+        redact: Callable | None = None,
     ):
         super().__init__()
         self.runner = runner
+        self.redact = redact  # --privacy: (image, faces) -> image with compliant faces blurred, for key-S snapshots
         self.worker = worker or FrameWorker(runner)
         if self.worker.runner is None:
             self.worker.runner = runner
@@ -574,8 +577,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage("no frame to save yet", 3000)
             return None
         result, annotated = self.current
+        raw = result.frame.image
+        if self.redact is not None:  # --privacy holds for every saved picture, the operator's too
+            annotated, raw = self.redact(annotated, result.faces), self.redact(raw, result.faces)
         try:
-            paths = save_snapshot(self.snapshot_dir, annotated, result.frame.image, result.frame.index)
+            paths = save_snapshot(self.snapshot_dir, annotated, raw, result.frame.index)
         except FacemaskError as exc:
             self.statusBar().showMessage(f"error: {exc}")
             print(f"error: {exc}", file=sys.stderr)
@@ -658,6 +664,7 @@ def build_window(settings: Settings) -> MainWindow:
         debug=settings.debug,
         event_log=settings.output.events,
         people_log=settings.people_log.path,
+        redact=snapshot_redactor(settings, pipeline.classifier.violation_labels),
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from PyQt5 import QtCore, QtGui, QtWidgets  # cli imports .gui first, which says clearly when PyQt5 is missing
 
 from .annotate import display_name
-from .app import add_site_camera, build_site, safe_name, site_summary_lines
+from .app import add_site_camera, build_site, safe_name, site_summary_lines, snapshot_redactor
 from .capture import SourceState, mask_credentials, parse_source
 from .config import CameraSettings, Settings, read_file, settings_to_dict
 from .errors import FacemaskError
@@ -225,6 +225,8 @@ class SiteWindow(QtWidgets.QMainWindow):
         self.site = site
         self.bridge = bridge or SiteBridge()
         self.config_path = config_path
+        # --privacy: (image, faces) -> image with compliant faces blurred, for the operator's snapshots
+        self.redact = snapshot_redactor(settings, site.classifier.violation_labels) if site is not None else None
         self.raw_sources = raw_camera_sources(config_path)
         self.tiles: dict[str, CameraTile] = {}
         self.current: dict[str, tuple[FrameResult, np.ndarray]] = {}
@@ -431,9 +433,12 @@ class SiteWindow(QtWidgets.QMainWindow):
         root = self.settings.output.snapshot_dir()
         for name in names:
             result, image = self.current[name]
+            raw = result.frame.image
+            if self.redact is not None:  # --privacy holds for every saved picture, the operator's too
+                image, raw = self.redact(image, result.faces), self.redact(raw, result.faces)
             try:
                 folder = ensure_dir(root / safe_name(name), "snapshot")
-                saved.append(save_snapshot(folder, image, result.frame.image, result.frame.index)[0])
+                saved.append(save_snapshot(folder, image, raw, result.frame.index)[0])
             except FacemaskError as exc:
                 self.statusBar().showMessage(f"error: {exc}")
                 return saved

@@ -100,3 +100,26 @@ def test_cli_privacy_snapshot_and_video_blur_the_masked_man_not_the_violator(tmp
     cap.release()
     assert frames and all(sharpness(f, boxes["with_mask"]) < 0.2 * masked_before for f in frames)
     assert all(sharpness(f, boxes["without_mask"]) > 0.5 * viol_before for f in frames)
+
+
+def test_window_snapshot_with_privacy_blurs_the_masked_man_in_both_pictures(qtbot, tmp_path, scene):
+    """Key S in the window: with --privacy the annotated and the raw PNG hide the compliant face as well."""
+    import time
+
+    from facemask_live import gui
+    from facemask_live.app import snapshot_redactor
+    from facemask_live.options import load_settings
+    from facemask_live.results import Frame, FrameResult
+    from facemask_live.runner import RunStats
+
+    image, boxes = scene
+    settings = load_settings(["--privacy", "--snapshots", str(tmp_path)])
+    w = gui.MainWindow(snapshot_dir=tmp_path, source_name="t", redact=snapshot_redactor(settings, ["no_mask"]))
+    qtbot.addWidget(w)
+    faces = [Face(boxes["with_mask"], 0.9, "mask", track_label="mask"), Face(boxes["without_mask"], 0.9, "no_mask", track_label="no_mask")]
+    w.show_result(FrameResult(Frame(image, 0, 0.0, time.monotonic()), faces), image.copy(), RunStats())
+    annotated_path, raw_path = w.snapshot()
+    for path in (annotated_path, raw_path):
+        saved = cv2.imread(str(path))
+        assert sharpness(saved, boxes["with_mask"]) < 0.2 * sharpness(image, boxes["with_mask"]), path
+        assert sharpness(saved, boxes["without_mask"]) > 0.8 * sharpness(image, boxes["without_mask"]), path
