@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH", help="classifier metadata .json (default: facemask_live/models/mask_classifier.json)")
     p.add_argument("--detector", choices=DETECTORS, help="face detector (default: as the app)")
     p.add_argument("--detector-dir", metavar="DIR", help="folder with the face detector files (default: facemask_live/models/)")
+    p.add_argument("--detector-size", type=positive_int, metavar="PX", help="side of the detector's network input (default: as the app)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="threads for detector and classifier (default: as the app)")
     p.add_argument(
         "--detect-threads", type=positive_int, metavar="N", help="OpenCV threads (cv2.setNumThreads), overrides --threads"
@@ -153,6 +154,8 @@ def model_argv(opts) -> list[str]:
     for flag, value in (("--model", opts.model), ("--detector", opts.detector), ("--detector-dir", opts.detector_dir)):
         if value:
             argv += [flag, value]
+    if opts.detector_size:  # a test-time candidate (issue 12): measured at the size evaluate scores it
+        argv += ["--detector-size", str(opts.detector_size)]
     return argv
 
 

@@ -100,3 +100,14 @@ def test_bench_bad_source_is_one_line_error(tmp_path):
         assert r.returncode == code, r.stderr
         assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_bench_detector_size_reaches_the_detector(clip, classifier_model, tmp_path):
+    """--detector-size measures a detector candidate (issue 12): the pipeline's detector runs at that input size."""
+    out = tmp_path / "bench.json"
+    argv = ["--source", str(clip), "--model", str(classifier_model), "--frames", "4", "--serial", "--threads", "1",
+            "--detector-size", "960", "--no-startup", "--json", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    rep = json.loads(out.read_text())
+    assert rep["settings"]["detector_input"] == 960
+    assert rep["detector_only"]["faces_mean"] >= 1.0  # the face is still found at that size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from facemask_live.classify import default_model_path
 from facemask_live.detect import create_detector
-from facemask_live.evaluate import GroundTruth, iou, load_scenes, main, match, parse_voc, score
+from facemask_live.evaluate import GroundTruth, format_table, iou, load_scenes, main, match, parse_voc, score
 from facemask_live.results import Face
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -93,6 +94,39 @@ def test_score_two_class_model_by_hand():
     assert (big["classification"]["faces"], big["classification"]["correct"]) == (2, 2)
     assert big["unmasked_flagged"]["share"] == 0.5
     assert big["masked_shown_masked"] == {"faces": 2, "count": 1, "share": 0.5}
+
+
+# Image 3, for the 20-40 px band: G (no_mask, 25 high) found, H (incorrect_mask, 35) missed, I (mask, 15: below
+# every band) found, J (mask, 45) found; a false 30-high detection (band) and a false 10-high one (no band).
+IMAGE3_TRUTH = [gt("no_mask", 0, 0, 25, 25), gt("incorrect_mask", 100, 0, 135, 35), gt("mask", 200, 0, 215, 15),
+                gt("mask", 500, 0, 545, 45)]
+IMAGE3_FACES = [face(0, 0, 25, 25, 0.9), face(200, 0, 215, 15, 0.8), face(500, 0, 545, 45, 0.85),
+                face(300, 0, 330, 30, 0.7), face(400, 0, 410, 10, 0.6)]
+
+
+def test_score_small_face_band_recall_per_class_and_precision():
+    """Issue 12 judges the detector per face-size band: 20-40 px and >= 40 px, recall per class and precision."""
+    f = score([(IMAGE1_TRUTH, IMAGE1_FACES), (IMAGE3_TRUTH, IMAGE3_FACES)], min_iou=0.4, min_height=40)
+    band = f["height_20_40"]  # C, G, H; detections: on C, on G, the 20-high and 30-high false ones
+    assert band["faces"] == {"mask": 1, "no_mask": 1, "incorrect_mask": 1}
+    assert band["detected"] == {"mask": 1, "no_mask": 1, "incorrect_mask": 0}
+    assert band["recall"] == {"mask": 1.0, "no_mask": 1.0, "incorrect_mask": 0.0, "all": pytest.approx(2 / 3)}
+    assert (band["detections"], band["true_positives"], band["precision"]) == (4, 2, 0.5)
+    big = f["min_height_40"]  # A, B, D, J; detections: on A, B, D, J, the 50-high and 40-high false ones
+    assert big["faces"] == {"mask": 2, "no_mask": 1, "incorrect_mask": 1}
+    assert big["recall"] == {"mask": 1.0, "no_mask": 1.0, "incorrect_mask": 1.0, "all": 1.0}
+    assert (big["detections"], big["true_positives"], big["precision"]) == (6, 4, pytest.approx(4 / 6))
+    # every face: I (15 high) and the 10-high false detection count only here
+    assert (f["all"]["detections"], f["all"]["true_positives"]) == (12, 7)
+    assert sum(f["all"]["faces"].values()) == 8
+    # the printed table has the band as its own column, with the same numbers
+    table = format_table(f)
+    assert "20-40 px high" in table.splitlines()[0]
+    # row name -> [every face, 20-40 px, >= 40 px]
+    cells = {parts[0]: parts[1:] for parts in (re.split(r" {2,}", line.strip()) for line in table.splitlines()[1:])}
+    assert cells["detection recall incorrect_mask"] == ["50.0 % (1/2)", "0.0 % (0/1)", "100.0 % (1/1)"]
+    assert cells["detection recall no_mask"] == ["100.0 % (2/2)", "100.0 % (1/1)", "100.0 % (1/1)"]
+    assert cells["detection precision"] == ["58.3 % (7/12)", "50.0 % (2/4)", "66.7 % (4/6)"]
 
 
 def test_score_three_class_model_counts_incorrect_mask_in_accuracy():
