@@ -593,17 +593,14 @@ def main(argv: list[str] | None = None) -> int:
         return site_main(argv)
     opts = build_parser().parse_args(argv)
     from .errors import FacemaskError
+    from .sinks import write_json
 
     try:
         if opts.startup_probe:
             return startup_probe(opts)
         rep = run(opts)
         if opts.json:
-            try:
-                Path(opts.json).write_text(json.dumps(rep, indent=2) + "\n", encoding="utf-8")
-            except OSError as exc:
-                print(f"error: cannot write {opts.json}: {exc.strerror or exc} (choose a writable path)", file=sys.stderr)
-                return 5
+            write_json(opts.json, rep, "benchmark file")
     except FacemaskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

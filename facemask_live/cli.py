@@ -37,16 +37,9 @@ def setup_logging(verbose: bool) -> None:
 
 
 def write_stats(path: str, stats: dict) -> None:
-    import json
+    from .sinks import write_json
 
-    from .errors import OutputError
-
-    try:
-        p = Path(path).expanduser()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"cannot write stats file {path}: {exc.strerror or exc}") from None
+    write_json(path, stats, "stats file")
 
 
 def run_site_headless(settings: Settings) -> int:

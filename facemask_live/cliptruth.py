@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import OutputError, SourceError
+from .sinks import write_json
 
 LATE_AFTER = 1.0  # seconds from a person's first judged violation frame to their event
 
@@ -189,8 +190,5 @@ def evaluate_truth(truth_path: str | Path, clips_dir: str | Path, json_path: str
     if json_path:
         data = {"truth": str(truth_path), "late_after": late_after,
                 "clips": [asdict(r) | {"first_event": r.first_event} for r in results]}
-        try:
-            Path(json_path).expanduser().write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+        write_json(json_path, data, "figures file")
     return results

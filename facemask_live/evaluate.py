@@ -21,7 +21,6 @@ than the limit are left out.  The scoring itself is :func:`score`, a pure functi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,7 @@ from .errors import OutputError, SourceError, exit_code_of
 from .geometry import iou  # noqa: F401 - also part of this module's API
 from .options import OPTION_MAP
 from .results import UNKNOWN_LABEL, Box, Face
+from .sinks import write_json
 from .voc import VOC_LABELS as LABEL_MAP
 from .voc import annotated_images, find_image, read_voc
 
@@ -575,10 +575,7 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
     ms = figures["ms_per_image"]
     print("time per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()), file=out)
     if args.json:
-        try:
-            Path(args.json).expanduser().write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {args.json}: {exc.strerror or exc}") from None
+        write_json(args.json, figures, "figures file")
     return figures
 
 

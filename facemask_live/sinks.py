@@ -61,6 +61,17 @@ def ensure_dir(path: str | Path, what: str) -> Path:
     return p
 
 
+def write_json(path: str | Path, data, what: str = "file") -> Path:
+    """Write ``data`` as indented JSON (a stats, figures or benchmark file); OutputError when it cannot be written."""
+    p = Path(path).expanduser()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {path}: {exc.strerror or exc} (choose a writable path)") from None
+    return p
+
+
 def open_for_append(path: str | Path, what: str, newline: str | None = None):
     p = Path(path).expanduser()
     if p.parent != Path("."):

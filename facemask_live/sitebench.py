@@ -14,7 +14,6 @@ the CPU ratio. Clips below 720p are upscaled to 1280x720 copies first (``--no-hd
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -258,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     from .errors import FacemaskError
+    from .sinks import write_json
 
     opts = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="facemask-live: %(message)s")
@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if opts.json:
         try:
-            Path(opts.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            print(f"error: cannot write {opts.json}: {exc.strerror or exc}", file=sys.stderr)
-            return 5
+            write_json(opts.json, report, "benchmark file")
+        except FacemaskError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
     return 0
