@@ -23,14 +23,14 @@ DEFAULT_JSON = Path(os.environ.get("FACEMASK_TEST_MODEL") or REPO_JSON)  # overr
 MODELS = DEFAULT_JSON.parent
 
 # Figures of the shipped 3-class model, measured (models/README.md) and rounded down: the bars these tests keep.
-VAL_VIOLATION_BA = 0.97  # 0.973 (masks-2class/val + scene val split, at export, before the prior shift)
-VAL_INCORRECT_RECALL = 0.50  # 0.526 (38 faces; before the prior shift)
-MASKS_VAL_MASKED_OK = 0.985  # 395/400 (with the prior weights)
-MASKS_VAL_UNMASKED_FLAGGED = 0.99  # 400/400
+VAL_VIOLATION_BA = 0.975  # 0.978 (masks-2class/val + scene val split, at export, before the prior shift)
+VAL_INCORRECT_RECALL = 0.80  # 0.816 = 31/38 (before the prior shift)
+MASKS_VAL_MASKED_OK = 0.99  # 398/400 (with the prior weights)
+MASKS_VAL_UNMASKED_FLAGGED = 0.995  # 399/400
 SCENE_TEST_INCORRECT_FLAGGED = 0.875  # 36/40
 SCENE_TEST_INCORRECT_EXACT = 0.775  # 32/40
-SCENE_TEST_MASKED_OK = 0.93  # 166/178
-SCENE_TEST_UNMASKED_FLAGGED = 0.97  # 97/99
+SCENE_TEST_MASKED_OK = 0.935  # 167/178
+SCENE_TEST_UNMASKED_FLAGGED = 0.965  # 96/99
 SCENES_DEV_BALANCED = 0.93  # 3 classes, exact labels
 
 

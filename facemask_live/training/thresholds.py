@@ -174,7 +174,7 @@ def tune_model(model: str | Path, data_dirs, threads: int = 2, max_weight: float
     meta["prior_weights"] = chosen["weights"]
     meta["violation_threshold"] = 0.5  # the prior weights replace the single violation threshold
     meta["prior_weights_chosen_on"] = {"data": [str(d) for d in data_dirs], "images": len(pred.true),
-                                       "min_height": min_height, "labels_tuned": tune_labels or "all but the first",
+                                       "min_height": min_height, "labels_tuned": list(tune_labels or pred.labels[1:]),
                                        "keep": {"data": [str(d) for d in keep_dirs], "images": len(keep.true),
                                                 "violation_ba_target": KEEP_TARGET} if keep else None,
                                        "objective": "largest worst-case margin over the per-class targets (leximin), "
