@@ -32,6 +32,7 @@ class Scene:
 
     source: str  # "<set>/<stem>", as in scene_splits.json
     image: Path
+    annotation: Path
     faces: np.ndarray
     labels: list[str]
     ignore: np.ndarray
@@ -70,7 +71,7 @@ def load_split(folders: list[str | Path], sources: list[str]) -> list[Scene]:
             raise DataError(f"no image for {xml}")
         objs = [o for o in voc.objects if o.label in FACE_LABELS and o.box[2] > o.box[0] and o.box[3] > o.box[1]]
         faces = np.array([o.box for o in objs], np.float32).reshape(-1, 4)
-        scenes.append(Scene(source, image, faces, [o.label for o in objs], np.zeros((0, 4), np.float32)))
+        scenes.append(Scene(source, image, xml, faces, [o.label for o in objs], np.zeros((0, 4), np.float32)))
     return scenes
 
 

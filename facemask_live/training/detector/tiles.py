@@ -2,7 +2,8 @@
 
 Half the tiles are at the scale the app sees (the photo's longer side scaled to about 700 px, x0.6-1.4), half
 are centred near one face scaled to 12-64 px high, so that small faces (the 20-40 px band, where recall is
-lowest) are common; photos are scaled up as needed for that. Then a horizontal flip and colour jitter
+lowest) are common; photos are scaled up for that (at most 2.5x the app's scale), and down only while the
+photo still covers most of the tile (its longer side >= 0.8 tile). Then a horizontal flip and colour jitter
 (brightness, contrast, saturation, hue, sometimes a slight blur). A face whose centre leaves the tile is
 dropped; one cut to under half its area, or under ``min_face`` px, becomes an ignore region.
 """
@@ -44,7 +45,8 @@ def _scale_and_origin(scene: Scene, shape: tuple[int, int], st: TileSettings, rn
     if len(scene.faces) and rng.random() >= st.app_share:
         f = scene.faces[rng.integers(len(scene.faces))]
         target = float(np.exp(rng.uniform(np.log(st.face_min), np.log(st.face_max))))
-        scale = target / max(f[3] - f[1], 1.0)
+        # not so small that the photo leaves most of the tile grey, nor blown up past 2.5x the app's scale
+        scale = float(np.clip(target / max(f[3] - f[1], 1.0), 0.8 * st.size / max(h, w), 2.5 * st.app_side / max(h, w)))
         span = span_px / scale
         cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
         return scale, cx - rng.uniform(0.15, 0.85) * span, cy - rng.uniform(0.15, 0.85) * span
