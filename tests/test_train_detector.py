@@ -121,12 +121,15 @@ def test_bad_input_is_one_error_line(tmp_path):
 @pytest.mark.slow
 def test_tiny_run_exports_a_detector_the_app_uses(tmp_path):
     out = tmp_path / "run"
-    r = run_script("--scenes", SCENES_DEV, "--splits", SPLITS, "--base", BASE, "--epochs", 1, "--batch-size", 4,
-                   "--tile", 256, "--limit-train", 8, "--limit-val", 4, "--seed", 3, "--threads", 2, "--out", out,
+    sources = json.loads(SPLITS.read_text())["sources"]  # the real split, its scenes-dev photos only
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"sources": {k: [x for x in v if x.startswith("scenes-dev/")] for k, v in sources.items()}}))
+    r = run_script("--scenes", SCENES_DEV, "--splits", splits, "--base", BASE, "--epochs", 1, "--batch-size", 4,
+                   "--tile", 192, "--limit-train", 4, "--limit-val", 2, "--seed", 3, "--threads", 2, "--out", out,
                    "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     record = json.loads((out / "report" / "training.json").read_text())
-    assert record["best_epoch"] == 1 and len(record["epochs"]) == 1 and record["data"]["train_photos"] == 8
+    assert record["best_epoch"] == 1 and len(record["epochs"]) == 1 and record["data"]["train_photos"] == 4
     assert record["seed"] == 3 and "train_detector.py" in record["command"]
     for png in ("loss_curves.png", "val_pr_curves.png"):
         assert cv2.imread(str(out / "report" / png)) is not None
