@@ -14,7 +14,7 @@ import tensorflow as tf
 from ...detect import RETINAFACE_MEAN_BGR, RetinaFaceDetector
 from .export import export_onnx, max_difference
 from .loss import landmark_loss, multibox_loss
-from .onnx_keras import build_keras, landmark_layers
+from .onnx_keras import build_keras, landmark_layers, write_weights
 from .optim import RelativeAdam
 from .scenes import base_detector
 from .tiles import TileBatches
@@ -96,7 +96,10 @@ class Fit:
 
     def export(self, path: Path, photo: Path) -> dict:
         """Write the ONNX file and check it against the Keras model on a real photo at the app's size."""
-        export_onnx(self.model, path)
+        if self.st.export == "tf2onnx":
+            export_onnx(self.model, path)
+        else:  # the base file's own graph with the new weights: same speed, nothing else changed
+            write_weights(self.model, self.st.base, path)
         image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
         h, w = image.shape[:2]
         f = 700 / max(h, w)

@@ -53,6 +53,8 @@ class _Graph:
         model = onnx.load(str(path))
         g = cls({i.name: numpy_helper.to_array(i) for i in model.graph.initializer})
         g.nodes = list(model.graph.node)
+        g.conv_layers = conv_layer_names(g.nodes)
+        g.made = {}  # layer name -> Keras layer
         for node in g.nodes:
             for out in node.output:
                 g.producer[out] = node
@@ -96,18 +98,39 @@ def layer_name(node: onnx.NodeProto) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", name) + "_" + node.op_type.lower()
 
 
-def _conv(node: onnx.NodeProto, x, g: _Graph, names: set[str]):
+def weight_source(nodes, name: str) -> str:
+    """The initializer behind ``name`` (the export reaches some weights through Identity nodes)."""
+    alias = {n.output[0]: n.input[0] for n in nodes if n.op_type == "Identity"}
+    while name in alias:
+        name = alias[name]
+    return name
+
+
+def conv_layer_names(nodes) -> dict[str, str]:
+    """Conv node output -> its Keras layer name. The export calls SSH's conv5X5_1 twice with the same
+    (Identity-shared) weights: both calls map to one layer, so the weights stay tied as in the original."""
+    names: dict[str, str] = {}
+    by_weight: dict[str, str] = {}
+    for node in nodes:
+        if node.op_type == "Conv":
+            key = weight_source(nodes, node.input[1])
+            if key not in by_weight:
+                by_weight[key] = layer_name(node)
+            names[node.output[0]] = by_weight[key]
+    return names
+
+
+def _conv(node: onnx.NodeProto, x, g: _Graph):
     a = _attrs(node)
     w = g.weights[node.input[1]]
     b = g.weights[node.input[2]] if len(node.input) > 2 else np.zeros(w.shape[0], np.float32)
-    name = layer_name(node)
-    while name in names:  # ssh's two conv5X5_1 branches share a prefix in the export
-        name += "_b"
-    names.add(name)
+    name = g.conv_layers[node.output[0]]
     top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
     if any((top, left, bottom, right)):
         # explicit symmetric padding: Keras 'same' pads stride-2 convolutions on one side only
-        x = keras.layers.ZeroPadding2D(((top, bottom), (left, right)), name=name + "_pad")(x)
+        x = keras.layers.ZeroPadding2D(((top, bottom), (left, right)))(x)
+    if name in g.made:  # a second call of a shared convolution: the same layer, the same weights
+        return g.made[name](x)
     group, kernel, strides = a.get("group", 1), tuple(a["kernel_shape"]), tuple(a.get("strides", [1, 1]))
     if group == 1:
         layer = keras.layers.Conv2D(w.shape[0], kernel, strides, padding="valid", name=name)
@@ -119,14 +142,15 @@ def _conv(node: onnx.NodeProto, x, g: _Graph, names: set[str]):
         layer.set_weights([w.transpose(2, 3, 0, 1), b])
     else:
         raise ValueError(f"grouped convolution with group={group} is not supported ({node.output[0]})")
+    g.made[name] = layer
     return y
 
 
-def _layer(node: onnx.NodeProto, t: dict, g: _Graph, names: set[str]):
+def _layer(node: onnx.NodeProto, t: dict, g: _Graph):
     """The Keras tensor for one compute node, from the tensors ``t`` made so far."""
     op, ins = node.op_type, node.input
     if op == "Conv":
-        return _conv(node, t[ins[0]], g, names)
+        return _conv(node, t[ins[0]], g)
     if op == "LeakyRelu":
         return keras.layers.LeakyReLU(negative_slope=_attrs(node).get("alpha", 0.01))(t[ins[0]])
     if op == "Relu":
@@ -155,14 +179,13 @@ def build_keras(onnx_path: str | Path) -> keras.Model:
     g = _Graph.load(onnx_path)
     inp = keras.Input((None, None, 3), name="input")
     t = {"input": inp}
-    names: set[str] = set()
     conf_logits = None
     for node in g.nodes:
         if node.op_type in SIZE_OPS or (node.op_type == "Concat" and node.input[0] not in t):
             continue
         if node.op_type == "Softmax":
             conf_logits = t[node.input[0]]
-        t[node.output[0]] = _layer(node, t, g, names)
+        t[node.output[0]] = _layer(node, t, g)
     missing = [o for o in OUTPUTS if o not in t]
     if missing or conf_logits is None:
         raise ValueError(f"{onnx_path} is not the RetinaFace export (missing outputs {missing})")
@@ -174,3 +197,29 @@ def build_keras(onnx_path: str | Path) -> keras.Model:
 def landmark_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The landmark head's convolutions (frozen while fine-tuning: its output must stay what the app expects)."""
     return [layer for layer in model.layers if layer.name.startswith("landmark_head")]
+
+
+def write_weights(model: keras.Model, base: str | Path, path: str | Path) -> Path:
+    """The base ONNX file with every convolution's weights replaced, in place, by the Keras model's: the very
+    same graph, initializer names and order (so the same speed, input/output names and layout), new numbers."""
+    proto = onnx.load(str(base))
+    nodes = list(proto.graph.node)
+    layers = conv_layer_names(nodes)
+    inits = {i.name: i for i in proto.graph.initializer}
+    for node in nodes:
+        if node.op_type != "Conv":
+            continue
+        layer = model.get_layer(layers[node.output[0]])
+        kernel, bias = layer.get_weights()
+        w = kernel.transpose(2, 3, 0, 1) if isinstance(layer, keras.layers.DepthwiseConv2D) else kernel.transpose(3, 2, 0, 1)
+        for i, arr in ((1, w), (2, bias)):
+            name = weight_source(nodes, node.input[i])
+            if inits[name].dims and list(inits[name].dims) != list(arr.shape):
+                raise ValueError(f"{layer.name}: shape {arr.shape} does not fit {name} {list(inits[name].dims)}")
+            inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
+    proto.producer_name = "facemask-live train_detector.py (weights written into the base graph)"
+    onnx.checker.check_model(proto)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(path))
+    return path

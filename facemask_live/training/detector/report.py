@@ -21,7 +21,7 @@ def plot_losses(record: dict, path: Path) -> None:
     b.plot([0, *epochs], [record["val_base"]["recall_at_precision"]] + [r["val"]["recall_at_precision"] for r in record["epochs"]],
            marker="o")
     b.set_xlabel("epoch (0 = base model)")
-    b.set_title(f"val: masked+unmasked recall (>= 20 px) at precision >= {record['settings']['select_precision']}")
+    b.set_title(f"val: masked+unmasked recall, faces >= 20 px,\nat precision >= {record['settings']['select_precision']}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -47,6 +47,7 @@ class DetectorTrainSettings:
     val_confidence: float = 0.1  # lowest threshold of the val curves
     tiles: TileSettings = field(default_factory=TileSettings)
     matching: MatchSettings = field(default_factory=MatchSettings)
+    export: str = "graph"  # graph: weights written into the base file's graph; tf2onnx: a new graph from Keras
     threads: int = 2
     seed: int = 1337
     limit_train: int = 0  # tests: only the first N train photos (0: all)
