@@ -56,6 +56,21 @@ def test_keras_rebuild_matches_onnx_runtime():
         assert np.abs(softmax / softmax.sum(-1, keepdims=True) - ref["conf"]).max() < 1e-3  # the loss's logits
 
 
+def test_weights_written_back_into_the_base_graph_reproduce_it(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from facemask_live.training.detector.onnx_keras import build_keras, write_weights
+
+    model = build_keras(BASE)
+    path = write_weights(model, BASE, tmp_path / RETINAFACE_ONNX)
+    blob = blob_of(cv2.imread(str(PHOTO)), 333, 251)
+    want = ort.InferenceSession(str(BASE), providers=["CPUExecutionProvider"]).run(None, {"input": blob})
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": blob})
+    assert all(np.array_equal(a, b) for a, b in zip(want, got))  # the same graph, the same numbers back
+    assert [n.op_type for n in onnx.load(str(path)).graph.node] == [n.op_type for n in onnx.load(str(BASE)).graph.node]
+
+
 def test_anchors_are_the_apps():
     det = RetinaFaceDetector()
     for w, h in ((480, 480), (700, 525)):
@@ -133,6 +148,10 @@ def test_tiny_run_exports_a_detector_the_app_uses(tmp_path):
     assert record["seed"] == 3 and "train_detector.py" in record["command"]
     for png in ("loss_curves.png", "val_pr_curves.png"):
         assert cv2.imread(str(out / "report" / png)) is not None
+    import onnx
+
+    graph = [n.op_type for n in onnx.load(str(out / RETINAFACE_ONNX)).graph.node]
+    assert graph == [n.op_type for n in onnx.load(str(BASE)).graph.node]  # the base graph, new weights
     det = RetinaFaceDetector(out)  # the app's loader: same input/output names
     base = RetinaFaceDetector()
     image = cv2.imread(str(PHOTO))
