@@ -1,0 +1,145 @@
+"""Random square training tiles cut from scene photos, with their faces' boxes moved along.
+
+Half the tiles are at the scale the app sees (the photo's longer side scaled to about 700 px, x0.6-1.4), half
+are centred near one face scaled to 12-64 px high, so that small faces (the 20-40 px band, where recall is
+lowest) are common; photos are scaled up for that (at most 2.5x the app's scale), and down only while the
+photo still covers most of the tile (its longer side >= 0.8 tile). Then a horizontal flip and colour jitter
+(brightness, contrast, saturation, hue, sometimes a slight blur). A face whose centre leaves the tile is
+dropped; one cut to under half its area, or under ``min_face`` px, becomes an ignore region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...detect import RETINAFACE_MEAN_BGR
+from .anchors import MatchSettings, make_anchors, match
+from .scenes import Scene
+
+
+@dataclass(frozen=True)
+class TileSettings:
+    size: int = 480
+    app_side: int = 700  # the app's input size: the "as the app sees it" scale
+    app_share: float = 0.5  # share of tiles at the app's scale (the rest centred on a face)
+    face_min: float = 12.0  # face-centred tiles: face height drawn log-uniformly in [face_min, face_max] px
+    face_max: float = 64.0
+    min_face: float = 6.0  # faces smaller than this in the tile are ignore regions, not positives
+    colour: bool = True
+
+
+@dataclass
+class Tile:
+    image: np.ndarray  # (S, S, 3) uint8 BGR
+    faces: np.ndarray  # (M, 4) corner boxes in tile pixels
+    ignore: np.ndarray  # (K, 4)
+
+
+def _scale_and_origin(scene: Scene, shape: tuple[int, int], st: TileSettings, rng: np.random.Generator):
+    """(scale, x0, y0): tile pixel (u, v) is photo pixel (x0 + u / scale, y0 + v / scale)."""
+    h, w = shape
+    span_px = st.size
+    if len(scene.faces) and rng.random() >= st.app_share:
+        f = scene.faces[rng.integers(len(scene.faces))]
+        target = float(np.exp(rng.uniform(np.log(st.face_min), np.log(st.face_max))))
+        # not so small that the photo leaves most of the tile grey, nor blown up past 2.5x the app's scale
+        scale = float(np.clip(target / max(f[3] - f[1], 1.0), 0.8 * st.size / max(h, w), 2.5 * st.app_side / max(h, w)))
+        span = span_px / scale
+        cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
+        return scale, cx - rng.uniform(0.15, 0.85) * span, cy - rng.uniform(0.15, 0.85) * span
+    scale = st.app_side / max(h, w) * float(np.exp(rng.uniform(np.log(0.6), np.log(1.4))))
+    span = span_px / scale
+    x0 = rng.uniform(min(0.0, w - span), max(0.0, w - span))
+    y0 = rng.uniform(min(0.0, h - span), max(0.0, h - span))
+    return scale, x0, y0
+
+
+def _move_boxes(scene: Scene, scale: float, x0: float, y0: float, st: TileSettings):
+    """(faces, ignore) in tile pixels, clipped; faces cut too much or too small join the ignore regions."""
+    s = st.size
+    shift = np.array([x0, y0, x0, y0], np.float32)
+    faces = (scene.faces - shift) * scale
+    ignore = [np.clip((scene.ignore - shift) * scale, 0, s)]
+    centre = (faces[:, :2] + faces[:, 2:]) / 2
+    inside = np.all((centre >= 0) & (centre < s), axis=1)
+    faces = faces[inside]
+    clipped = np.clip(faces, 0, s)
+    area = np.prod(faces[:, 2:] - faces[:, :2], axis=1)
+    kept_area = np.prod(clipped[:, 2:] - clipped[:, :2], axis=1)
+    small = np.min(clipped[:, 2:] - clipped[:, :2], axis=1) < st.min_face
+    bad = small | (kept_area < 0.5 * np.maximum(area, 1e-6))
+    ignore.append(clipped[bad])
+    ignore = np.concatenate(ignore).reshape(-1, 4)
+    ignore = ignore[np.all(ignore[:, 2:] - ignore[:, :2] >= 1, axis=1)]
+    return clipped[~bad].astype(np.float32), ignore.astype(np.float32)
+
+
+def _colour(tile: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    hsv = cv2.cvtColor(tile, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180
+    hsv[..., 1] *= rng.uniform(0.6, 1.4)
+    out = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
+    out = (out - 128.0) * rng.uniform(0.65, 1.35) + 128.0 + rng.uniform(-32, 32)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.2:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.2))
+    return out
+
+
+def make_tile(scene: Scene, image: np.ndarray, st: TileSettings, rng: np.random.Generator) -> Tile:
+    """One random tile of ``image`` (the scene's photo, BGR)."""
+    scale, x0, y0 = _scale_and_origin(scene, image.shape[:2], st, rng)
+    src = image
+    if scale < 0.7:  # shrink first with area averaging: warpAffine alone would alias
+        src = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        m = np.array([[1, 0, -x0 * scale], [0, 1, -y0 * scale]], np.float32)
+    else:
+        m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    tile = cv2.warpAffine(src, m, (st.size, st.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=RETINAFACE_MEAN_BGR)
+    faces, ignore = _move_boxes(scene, scale, x0, y0, st)
+    if rng.random() < 0.5:
+        tile = tile[:, ::-1].copy()
+        faces = np.stack([st.size - faces[:, 2], faces[:, 1], st.size - faces[:, 0], faces[:, 3]], axis=1).reshape(-1, 4)
+        ignore = np.stack([st.size - ignore[:, 2], ignore[:, 1], st.size - ignore[:, 0], ignore[:, 3]], axis=1).reshape(-1, 4)
+    if st.colour:
+        tile = _colour(tile, rng)
+    return Tile(tile, faces.astype(np.float32), ignore.astype(np.float32))
+
+
+class TileBatches:
+    """Endless batches (images NHWC float32 minus the mean, labels (B, N) int8, loc targets (B, N, 4)) over
+    ``scenes``, one tile per photo per epoch in a shuffled order. Photos are kept decoded in memory."""
+
+    def __init__(self, scenes: list[Scene], st: TileSettings, match_st: MatchSettings, seed: int):
+        self.scenes, self.st, self.match_st = scenes, st, match_st
+        self.rng = np.random.default_rng(seed)
+        self.anchors = make_anchors(st.size, st.size)
+        self._images: dict[int, np.ndarray] = {}
+
+    def image(self, i: int) -> np.ndarray:
+        if i not in self._images:
+            img = cv2.imread(str(self.scenes[i].image), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f"cannot read image {self.scenes[i].image}")
+            self._images[i] = img
+        return self._images[i]
+
+    def epoch(self, batch_size: int):
+        """One pass: yields (images, labels, targets, positives in the batch)."""
+        order = self.rng.permutation(len(self.scenes))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            imgs, labels, targets = [], [], []
+            for i in order[start:start + batch_size]:
+                tile = make_tile(self.scenes[i], self.image(i), self.st, self.rng)
+                lab, tgt = match(self.anchors, tile.faces, tile.ignore, self.match_st)
+                imgs.append(tile.image.astype(np.float32) - np.array(RETINAFACE_MEAN_BGR, np.float32))
+                labels.append(lab)
+                targets.append(tgt)
+            yield np.stack(imgs), np.stack(labels), np.stack(targets)
+
+    def steps(self, batch_size: int) -> int:
+        return len(self.scenes) // batch_size

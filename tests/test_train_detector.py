@@ -1,0 +1,160 @@
+"""train_detector.py and facemask_live.training.detector: the Keras rebuild of the shipped RetinaFace equals
+ONNX Runtime, anchors and matching round-trip on real annotated boxes, the loss mines 3 negatives per
+positive, and a tiny real run exports an ONNX file the app's detector loads and finds faces with."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facemask_live.detect import RETINAFACE_MEAN_BGR, RETINAFACE_ONNX, RetinaFaceDetector
+from facemask_live.training.detector.anchors import IGNORE, NEGATIVE, POSITIVE, corners, decode, iou_matrix, make_anchors, match
+from facemask_live.training.detector.scenes import load_split
+from facemask_live.training.detector.tiles import TileSettings, make_tile
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SCENES_DEV = SHARED / "data" / "scenes-dev"
+BASE = REPO / "facemask_live" / "models" / RETINAFACE_ONNX
+PHOTO = REPO / "facemask_live" / "demo" / "photos" / "maksssksksss114.jpg"
+SPLITS = REPO / "facemask_live" / "models" / "report" / "scene_splits.json"
+needs_shared = pytest.mark.skipif(not SCENES_DEV.is_dir(), reason="../shared/data/scenes-dev not present")
+
+
+def blob_of(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.dnn.blobFromImage(cv2.resize(image, (width, height)), 1.0, (width, height), RETINAFACE_MEAN_BGR)
+
+
+def dev_scenes(n: int):
+    stems = sorted(p.stem for p in (SCENES_DEV / "annotations").glob("*.xml"))[:n]
+    return load_split([SCENES_DEV], [f"scenes-dev/{s}" for s in stems])
+
+
+def test_keras_rebuild_matches_onnx_runtime():
+    import onnxruntime as ort
+
+    from facemask_live.training.detector.onnx_keras import build_keras
+
+    model = build_keras(BASE)
+    sess = ort.InferenceSession(str(BASE), providers=["CPUExecutionProvider"])
+    image = cv2.imread(str(PHOTO))
+    for width, height in ((700, 525), (333, 251)):  # odd sizes: the FPN's upsampling must crop like ONNX's Resize
+        blob = blob_of(image, width, height)
+        ref = dict(zip(("loc", "conf", "landmarks"), sess.run(["loc", "conf", "landmarks"], {"input": blob})))
+        got = model(blob.transpose(0, 2, 3, 1), training=False)
+        for name, want in ref.items():
+            assert got[name].shape == want.shape
+            assert np.abs(np.asarray(got[name]) - want).max() < 1e-3, name
+        softmax = np.asarray(got["conf_logits"], np.float64)
+        softmax = np.exp(softmax - softmax.max(-1, keepdims=True))
+        assert np.abs(softmax / softmax.sum(-1, keepdims=True) - ref["conf"]).max() < 1e-3  # the loss's logits
+
+
+def test_weights_written_back_into_the_base_graph_reproduce_it(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from facemask_live.training.detector.onnx_keras import build_keras, write_weights
+
+    model = build_keras(BASE)
+    path = write_weights(model, BASE, tmp_path / RETINAFACE_ONNX)
+    blob = blob_of(cv2.imread(str(PHOTO)), 333, 251)
+    want = ort.InferenceSession(str(BASE), providers=["CPUExecutionProvider"]).run(None, {"input": blob})
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": blob})
+    assert all(np.array_equal(a, b) for a, b in zip(want, got))  # the same graph, the same numbers back
+    assert [n.op_type for n in onnx.load(str(path)).graph.node] == [n.op_type for n in onnx.load(str(BASE)).graph.node]
+
+
+def test_anchors_are_the_apps():
+    det = RetinaFaceDetector()
+    for w, h in ((480, 480), (700, 525)):
+        assert np.array_equal(make_anchors(w, h), det.anchors(w, h))
+
+
+@needs_shared
+def test_matching_round_trips_real_boxes():
+    anchors = make_anchors(480, 480)
+    rng = np.random.default_rng(5)
+    n_faces = 0
+    for scene in dev_scenes(12):
+        tile = make_tile(scene, cv2.imread(str(scene.image)), TileSettings(size=480), rng)
+        ignore = np.array([[0, 0, 60, 60]], np.float32)  # a corner region: its anchors are neither class
+        labels, targets = match(anchors, tile.faces, ignore)
+        boxes = corners(anchors)
+        on_ignore = iou_matrix(boxes, ignore).max(axis=1) >= 0.3
+        assert not np.any(labels[on_ignore & (labels != POSITIVE)] == NEGATIVE)
+        if not len(tile.faces):
+            continue
+        n_faces += len(tile.faces)
+        pos = np.flatnonzero(labels == POSITIVE)
+        back = decode(targets[pos], anchors[pos])
+        ious = iou_matrix(back, tile.faces)
+        assert np.allclose(ious.max(axis=1), 1.0, atol=1e-4)  # every positive decodes to exactly one face
+        assert set(ious.argmax(axis=1)) == set(range(len(tile.faces)))  # and every face has a positive
+        between = (iou_matrix(boxes, tile.faces).max(axis=1) >= 0.3) & (iou_matrix(boxes, tile.faces).max(axis=1) < 0.35)
+        assert np.all(labels[between] != NEGATIVE)
+        assert IGNORE in labels
+    assert n_faces >= 10
+
+
+def test_hard_negative_mining_keeps_three_per_positive():
+    import tensorflow as tf
+
+    from facemask_live.training.detector.loss import MIN_NEGATIVES, hard_negatives
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice([1, 0, 0, 0, 0, 0, 0, 0, 0, -1], size=(3, 500)).astype(np.int32)
+    labels[2] = np.where(labels[2] == 1, 0, labels[2])  # a tile with no face
+    ce = tf.constant(rng.random((3, 500)), tf.float32)
+    npos = (labels == 1).sum(axis=1)
+    chosen = hard_negatives(ce, tf.constant(labels == 0), tf.constant(npos), 3.0).numpy()
+    for i in range(3):
+        want = min(max(3 * npos[i], MIN_NEGATIVES), int((labels[i] == 0).sum()))
+        assert chosen[i].sum() == want and not np.any(chosen[i] & (labels[i] != 0))
+        neg_ce = ce.numpy()[i][labels[i] == 0]
+        assert ce.numpy()[i][chosen[i]].min() >= np.sort(neg_ce)[::-1][want - 1]  # the hardest ones
+
+
+def run_script(*args, timeout=240):
+    return subprocess.run([sys.executable, str(REPO / "train_detector.py"), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def test_bad_input_is_one_error_line(tmp_path):
+    r = run_script("--scenes", tmp_path / "nope", "--splits", SPLITS, "--out", tmp_path / "o", "--epochs", "1")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: scenes folder not found")
+
+
+@needs_shared
+@pytest.mark.slow
+def test_tiny_run_exports_a_detector_the_app_uses(tmp_path):
+    out = tmp_path / "run"
+    sources = json.loads(SPLITS.read_text())["sources"]  # the real split, its scenes-dev photos only
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"sources": {k: [x for x in v if x.startswith("scenes-dev/")] for k, v in sources.items()}}))
+    r = run_script("--scenes", SCENES_DEV, "--splits", splits, "--base", BASE, "--epochs", 1, "--batch-size", 4,
+                   "--tile", 192, "--limit-train", 4, "--limit-val", 2, "--seed", 3, "--threads", 2, "--out", out,
+                   "--no-progress")
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads((out / "report" / "training.json").read_text())
+    assert record["best_epoch"] == 1 and len(record["epochs"]) == 1 and record["data"]["train_photos"] == 4
+    assert record["seed"] == 3 and "train_detector.py" in record["command"]
+    for png in ("loss_curves.png", "val_pr_curves.png"):
+        assert cv2.imread(str(out / "report" / png)) is not None
+    import onnx
+
+    graph = [n.op_type for n in onnx.load(str(out / RETINAFACE_ONNX)).graph.node]
+    assert graph == [n.op_type for n in onnx.load(str(BASE)).graph.node]  # the base graph, new weights
+    det = RetinaFaceDetector(out)  # the app's loader: same input/output names
+    base = RetinaFaceDetector()
+    image = cv2.imread(str(PHOTO))
+    faces, base_faces = det.detect(image), base.detect(image)
+    assert faces and all(f.landmarks is not None and f.landmarks.shape == (5, 2) for f in faces)
+    assert max(max(iou_matrix(np.array([f.box], float), np.array([b.box for b in base_faces], float))[0]) for f in faces) > 0.5
