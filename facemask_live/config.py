@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .errors import FacemaskError
 from .zones import ANCHORS, Zone  # pure geometry: zones imports OpenCV only to draw
 
-DETECTOR_NAMES = ("retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
+DETECTOR_NAMES = ("retinaface-masked", "retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
 DEFAULT_SOURCE = "0"  # the first webcam
 DEFAULT_CAMERA = "camera"  # the name of the one camera made from the ``source`` section
 
@@ -80,7 +80,7 @@ class SourceSettings:
 class DetectorSettings:
     """The face detector (:func:`facemask_live.detect.create_detector`)."""
 
-    name: str = "retinaface"
+    name: str = "retinaface-masked"
     dir: str | None = None
     confidence: float | None = None  # None: the detector's own default
     min_face: int = 20

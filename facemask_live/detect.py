@@ -1,4 +1,7 @@
-"""Face detection: RetinaFace-MobileNet0.25 (ONNX Runtime, the default) or OpenCV's res10 300x300 SSD (Caffe).
+"""Face detection: RetinaFace-MobileNet0.25 (ONNX Runtime) or OpenCV's res10 300x300 SSD (Caffe).
+
+``retinaface-masked`` (the default) is RetinaFace fine-tuned on masked scene photos (``train_detector.py``),
+``retinaface`` the original WIDER FACE weights; the same network, so the same speed.
 
 Both give ``detect(image) -> list[Face]`` with boxes in pixels of the image, clipped to it, highest
 score first. :func:`create_detector` builds one by name (``--detector``).
@@ -16,8 +19,10 @@ from .geometry import clip_box, iou
 from .model_files import models_dir
 from .results import Face
 
-DETECTORS = ("retinaface", "ssd")
-RETINAFACE_ONNX = "retinaface_mnet025.onnx"
+DETECTORS = ("retinaface-masked", "retinaface", "ssd")
+DEFAULT_DETECTOR = DETECTORS[0]
+RETINAFACE_ONNX = "retinaface_mnet025.onnx"  # the original; also what train_detector.py writes into its --out folder
+RETINAFACE_FILES = {"retinaface-masked": "retinaface_mnet025_masked.onnx", "retinaface": RETINAFACE_ONNX}
 RETINAFACE_MEAN_BGR = (104.0, 117.0, 123.0)
 PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "res10_300x300_ssd_iter_140000.caffemodel"
@@ -177,10 +182,10 @@ class RetinaFaceDetector:
     is resized so that its longer side is ``input_size`` pixels (up or down, aspect kept; the network takes any
     size), then boxes are decoded from the anchors and overlapping ones merged (NMS, IoU 0.4).
     ``confidence``: minimum face score; ``min_size``: minimum face width and height in frame pixels;
-    ``threads``: ONNX Runtime threads.
+    ``threads``: ONNX Runtime threads; ``name``: which weights (``retinaface-masked``: fine-tuned on masked
+    scene photos, see models/README.md; ``retinaface``: the original).
     """
 
-    name = "retinaface"
     STEPS = ((8, (16, 32)), (16, (64, 128)), (32, (256, 512)))  # stride, anchor sizes (input pixels)
     NMS_IOU = 0.4
 
@@ -191,13 +196,16 @@ class RetinaFaceDetector:
         min_size: int = 20,
         input_size: int = 700,
         threads: int = 1,
+        name: str = "retinaface",
     ):
         check_settings(confidence, min_size, input_size)
         from .classify import onnx_session
 
-        model = (Path(model_dir) if model_dir else models_dir()) / RETINAFACE_ONNX
+        self.name = name  # which weights: a key of RETINAFACE_FILES
+        file = RETINAFACE_FILES[name]
+        model = (Path(model_dir) if model_dir else models_dir()) / file
         if not model.is_file():
-            raise ModelError(f"face detector file not found: {model} (pass --detector-dir DIR with {RETINAFACE_ONNX}, or --detector ssd)")
+            raise ModelError(f"face detector file not found: {model} (pass --detector-dir DIR with {file}, or --detector ssd)")
         self.session = onnx_session(model, threads, "face detector model")
         outs = [o.name for o in self.session.get_outputs()]
         self._has_landmarks = "landmarks" in outs  # the 5 face points, for the quality gate (quality.py)
@@ -214,14 +222,7 @@ class RetinaFaceDetector:
         """(N, 4) anchors [cx, cy, w, h] in input pixels, in the network's output order."""
         key = (width, height)
         if self._anchors is None or self._anchors[0] != key:  # one size kept: a folder of mixed sizes stays small
-            parts = []
-            for stride, sizes in self.STEPS:
-                ny, nx = -(-height // stride), -(-width // stride)
-                ys, xs = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-                centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
-                for_cell = [np.hstack([centres, np.full((len(centres), 2), s, np.float64)]) for s in sizes]
-                parts.append(np.stack(for_cell, axis=1).reshape(-1, 4))  # sizes vary fastest
-            self._anchors = (key, np.concatenate(parts).astype(np.float32))
+            self._anchors = (key, retinaface_anchors(width, height, self.STEPS))
         return self._anchors[1]
 
     def raw(self, image: np.ndarray, min_score: float = 0.0, landmarks: bool = False):
@@ -271,14 +272,27 @@ class RetinaFaceDetector:
         return faces
 
 
-def create_detector(name: str = "retinaface", model_dir: str | Path | None = None, *, confidence: float | None = None,
+def retinaface_anchors(width: int, height: int, steps=RetinaFaceDetector.STEPS) -> np.ndarray:
+    """(N, 4) RetinaFace anchors [cx, cy, w, h] for a ``width`` x ``height`` input, in the network's output order
+    (the app decodes with them, ``train_detector.py`` matches faces to them)."""
+    parts = []
+    for stride, sizes in steps:
+        ny, nx = -(-height // stride), -(-width // stride)
+        ys, xs = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
+        for_cell = [np.hstack([centres, np.full((len(centres), 2), s, np.float64)]) for s in sizes]
+        parts.append(np.stack(for_cell, axis=1).reshape(-1, 4))  # sizes vary fastest
+    return np.concatenate(parts).astype(np.float32)
+
+
+def create_detector(name: str = DEFAULT_DETECTOR, model_dir: str | Path | None = None, *, confidence: float | None = None,
                     min_size: int = 20, input_size: int | None = None, threads: int = 1, **ssd_options):
     """The face detector called ``name`` (see :data:`DETECTORS`); None means that detector's default.
     ``ssd_options`` (``verify_candidates`` ...) apply to the SSD only; the SSD's threads are OpenCV's
     (``cv2.setNumThreads``)."""
     opts = {k: v for k, v in (("confidence", confidence), ("input_size", input_size)) if v is not None}
-    if name == "retinaface":
-        return RetinaFaceDetector(model_dir, min_size=min_size, threads=threads, **opts)
+    if name in RETINAFACE_FILES:
+        return RetinaFaceDetector(model_dir, min_size=min_size, threads=threads, name=name, **opts)
     if name == "ssd":
         return FaceDetector(model_dir, min_size=min_size, **opts, **ssd_options)
     raise ValueError(f"unknown detector {name!r} (choose from {', '.join(DETECTORS)})")

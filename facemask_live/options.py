@@ -23,7 +23,7 @@ from .config import (
     settings_from_dict,
     settings_to_dict,
 )
-from .detect import DETECTORS, RETINAFACE_ONNX
+from .detect import DEFAULT_DETECTOR, DETECTORS, RETINAFACE_FILES, RETINAFACE_ONNX
 
 EPILOG = """\
 sources:
@@ -117,11 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: facemask_live/models/mask_classifier.json)")
     g.add_argument("--violation-threshold", type=open_unit_float, metavar="P", help="probability of no mask (or another violation label) from which a face counts as a violation; lower flags more (default: the model's, 0.5 for the shipped model, whose per-class prior weights were chosen on validation data)")
     g.add_argument("--violation-labels", type=label_list, metavar="A,B", help="comma-separated labels that count as a violation (default: the model's metadata, no_mask,incorrect_mask for the shipped model)")
-    g.add_argument("--detector", choices=DETECTORS, default="retinaface", help="face detector: retinaface (RetinaFace-MobileNet0.25, finds masked faces) or ssd (OpenCV's res10 SSD) (default: retinaface)")
-    g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_ONNX}, or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: facemask_live/models/)")
-    g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface, 0.5 for ssd)")
+    g.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector: retinaface-masked (RetinaFace-MobileNet0.25 fine-tuned on masked scene photos: finds more masked and small faces), retinaface (the same network with its original WIDER FACE weights) or ssd (OpenCV's res10 SSD) (default: retinaface-masked)")
+    g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_FILES['retinaface-masked']} (retinaface-masked), {RETINAFACE_ONNX} (retinaface; also what train_detector.py writes), or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: facemask_live/models/)")
+    g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface-masked and retinaface, 0.5 for ssd)")
     g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
-    g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: retinaface resizes the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for retinaface, 300 for ssd)")
+    g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: the retinaface detectors resize the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for the retinaface detectors, 300 for ssd)")
     g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="ssd only: re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
     g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="ssd only: lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores for the detector, 1 for the classifier, which runs beside it)")

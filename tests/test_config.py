@@ -49,7 +49,7 @@ def test_defaults_are_the_command_line_defaults():
     assert load_settings([]) == Settings()
     s = Settings()
     assert (s.detector.name, s.detector.min_face, s.detector.detect_every, s.tracking.delay, s.events.cooldown) == (
-        "retinaface", 20, 2, 3, 60.0)
+        "retinaface-masked", 20, 2, 3, 60.0)
     assert s.cameras[0].name == "camera" and s.cameras[0].source == "0"
     assert s.classifier_threads() == 1 and s.detector_threads() >= 1
 
@@ -109,7 +109,7 @@ def test_bad_files_name_the_problem(tmp_path, monkeypatch, text, message):
 
 
 def test_sections_validate_themselves():
-    with pytest.raises(ValueError, match="detector.name must be one of retinaface, ssd"):
+    with pytest.raises(ValueError, match="detector.name must be one of retinaface-masked, retinaface, ssd"):
         DetectorSettings(name="yolo")
     with pytest.raises(ValueError, match="violation_threshold must be between 0 and 1"):
         ClassifierSettings(violation_threshold=1.0)

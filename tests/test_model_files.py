@@ -13,7 +13,7 @@ PACKAGE_MODELS = Path(facemask_live.__file__).resolve().parent / "models"
 def test_models_are_package_data(monkeypatch):
     monkeypatch.delenv(model_files.ENV_VAR, raising=False)
     assert model_files.models_dir() == PACKAGE_MODELS
-    for name in (detect.RETINAFACE_ONNX, detect.PROTOTXT, detect.CAFFEMODEL, model_files.CLASSIFIER_METADATA):
+    for name in (*detect.RETINAFACE_FILES.values(), detect.PROTOTXT, detect.CAFFEMODEL, model_files.CLASSIFIER_METADATA):
         assert (PACKAGE_MODELS / name).is_file(), name
     # the detector and the classifier use the same rule
     assert detect.models_dir() == PACKAGE_MODELS

@@ -130,6 +130,7 @@ def test_headless_site_config_two_clips_and_a_dead_url(shared_dir, tmp_path):
     stats, events = tmp_path / "s.json", tmp_path / "ev.jsonl"
     t0 = time.monotonic()
     r = _run("--config", str(cfg), "--headless", "--duration", "10", "--stats-json", str(stats), "--events", str(events),
+             "--snapshots", str(tmp_path / "snapshots"),  # not the working folder
              env={**os.environ, "FACEMASK_CAM1_PASSWORD": "pa55word"})
     wall = time.monotonic() - t0
     assert r.returncode == 0, r.stderr

@@ -15,22 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...detect import RetinaFaceDetector
+from ...detect import retinaface_anchors
 
 VARIANCES = (0.1, 0.2)
 POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
 
 
 def make_anchors(width: int, height: int) -> np.ndarray:
-    """(N, 4) anchors [cx, cy, w, h] in input pixels, in the network's output order (as the app decodes)."""
-    parts = []
-    for stride, sizes in RetinaFaceDetector.STEPS:
-        ny, nx = -(-height // stride), -(-width // stride)
-        ys, xs = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-        centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
-        per_size = [np.hstack([centres, np.full((len(centres), 2), s, np.float64)]) for s in sizes]
-        parts.append(np.stack(per_size, axis=1).reshape(-1, 4))
-    return np.concatenate(parts).astype(np.float32)
+    """(N, 4) anchors [cx, cy, w, h] in input pixels, in the network's output order (the app's own anchors)."""
+    return retinaface_anchors(width, height)
 
 
 def corners(anchors: np.ndarray) -> np.ndarray:

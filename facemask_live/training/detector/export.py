@@ -11,6 +11,8 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
+from .onnx_keras import save_checked
+
 OPSET = 13
 WIDTHS = {4: "loc", 2: "conf", 10: "landmarks"}  # last dimension -> output name
 
@@ -47,13 +49,7 @@ def export_onnx(model: keras.Model, path: str | Path) -> Path:
         return out["loc"], out["conf"], out["landmarks"]
 
     proto, _ = tf2onnx.convert.from_function(nchw, input_signature=[spec], opset=OPSET)
-    proto = _rename(proto)
-    proto.producer_name = "facemask-live train_detector.py"
-    onnx.checker.check_model(proto)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    return path
+    return save_checked(_rename(proto), path, "facemask-live train_detector.py")
 
 
 def max_difference(model: keras.Model, path: str | Path, blob: np.ndarray) -> dict[str, float]:

@@ -217,7 +217,12 @@ def write_weights(model: keras.Model, base: str | Path, path: str | Path) -> Pat
             if inits[name].dims and list(inits[name].dims) != list(arr.shape):
                 raise ValueError(f"{layer.name}: shape {arr.shape} does not fit {name} {list(inits[name].dims)}")
             inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
-    proto.producer_name = "facemask-live train_detector.py (weights written into the base graph)"
+    return save_checked(proto, path, "facemask-live train_detector.py (weights written into the base graph)")
+
+
+def save_checked(proto: onnx.ModelProto, path: str | Path, producer: str) -> Path:
+    """Check the graph and write it to ``path`` (its folder created), named as made by ``producer``."""
+    proto.producer_name = producer
     onnx.checker.check_model(proto)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
