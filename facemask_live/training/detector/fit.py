@@ -22,6 +22,19 @@ from .tiles import TileBatches
 EXPORT_TOLERANCE = 1e-3
 
 
+class KerasSession:
+    """The ``session.run`` of ONNX Runtime over a Keras model, so the app's RetinaFaceDetector (resize, anchor
+    decoding, NMS, min face) scores the model being trained exactly as it will run the export."""
+
+    def __init__(self, model):
+        spec = tf.TensorSpec([1, None, None, 3], tf.float32)
+        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+
+    def run(self, names, feed):
+        out = self._fn(feed["input"].transpose(0, 2, 3, 1))
+        return [np.asarray(out[n]) for n in names]
+
+
 class Fit:
     def __init__(self, st, scenes, log: logging.Logger):
         tf.config.threading.set_intra_op_parallelism_threads(st.threads)
@@ -78,8 +91,6 @@ class Fit:
         det = base_detector(self.st.base, self.st.val_confidence, self.st.threads)
         det.min_size = 20  # the app's --min-face default
         if model is not None:
-            from .train import KerasSession
-
             det.session = KerasSession(model)
         return det
 

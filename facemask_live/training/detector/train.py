@@ -19,8 +19,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ...detect import RETINAFACE_ONNX
 from ...errors import OutputError
 from ..data import DataError
@@ -104,21 +102,6 @@ def load_data(st: DetectorTrainSettings, log: logging.Logger):
     }
     log.info("data: %s", json.dumps(counts))
     return train, val, counts
-
-
-class KerasSession:
-    """The ``session.run`` of ONNX Runtime over a Keras model, so the app's RetinaFaceDetector (resize, anchor
-    decoding, NMS, min face) scores the model being trained exactly as it will run the export."""
-
-    def __init__(self, model):
-        import tensorflow as tf
-
-        spec = tf.TensorSpec([1, None, None, 3], tf.float32)
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
-
-    def run(self, names, feed):
-        out = self._fn(feed["input"].transpose(0, 2, 3, 1))
-        return [np.asarray(out[n]) for n in names]
 
 
 def validate(detector, val, st: DetectorTrainSettings) -> tuple[dict, dict]:
