@@ -201,6 +201,8 @@ class RetinaFaceDetector:
         check_settings(confidence, min_size, input_size)
         from .classify import onnx_session
 
+        if name not in RETINAFACE_FILES:
+            raise ValueError(f"unknown RetinaFace weights {name!r} (choose from {', '.join(RETINAFACE_FILES)})")
         self.name = name  # which weights: a key of RETINAFACE_FILES
         file = RETINAFACE_FILES[name]
         model = (Path(model_dir) if model_dir else models_dir()) / file

@@ -223,3 +223,11 @@ def test_mqtt_section_from_a_file_and_the_options(tmp_path, monkeypatch):
 
     res = run_cli("--headless", "--mqtt", "http://u:pw-123@b", timeout=60)
     assert res.returncode == 2 and res.stderr.strip() == "error: MQTT URL must start with mqtt:// or mqtts://, got 'http://u:***@b'"
+
+
+def test_detector_names_match_the_detectors():
+    """config repeats detect.DETECTORS so that it imports no OpenCV; the two lists and defaults must agree."""
+    from facemask_live import config, detect
+
+    assert config.DETECTOR_NAMES == detect.DETECTORS
+    assert config.DetectorSettings().name == detect.DEFAULT_DETECTOR

@@ -276,3 +276,5 @@ def test_retinaface_bad_arguments(kwargs, message):
         RetinaFaceDetector(**kwargs)
     with pytest.raises(ValueError, match="unknown detector 'yolo'"):
         create_detector("yolo")
+    with pytest.raises(ValueError, match="unknown RetinaFace weights 'ssd'"):
+        RetinaFaceDetector(name="ssd")
