@@ -73,7 +73,8 @@ def test_mjpeg_stall_is_detected_by_the_watchdog(mjpeg_server: MjpegServer):
         assert pump.run(10, until=lambda: len(pump.frames) >= 5)
         mjpeg_server.stall()
         assert pump.run(10, until=lambda: cap.stats.lost >= 1), pump.statuses
-        assert cap.stats.status.startswith("reconnecting (attempt")
+        # the loss is counted a moment before the reconnect loop sets the state: wait for it, do not race it
+        assert pump.run(5, until=lambda: cap.stats.status.startswith("reconnecting (attempt")), pump.statuses
         stalled_at = len(pump.frames)
         mjpeg_server.stalled.clear()
         assert pump.run(20, until=lambda: cap.stats.reconnects >= 1 and len(pump.frames) >= stalled_at + 3), pump.statuses
