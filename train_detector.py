@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "differ by 1000x), decayed by a cosine to 5%% (default 1e-3: 0.1%% of a layer's size per step)")
     p.add_argument("--landmark-weight", type=float, default=1.0,
                    help="weight of keeping the landmarks at the base model's on the faces (0: off, faster; default 1)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="score, checkpoint and export a moving average of the weights with this decay per step "
+                   "(e.g. 0.995: about the last 200 steps; default 0: the weights as trained)")
     p.add_argument("--select-precision", type=float, default=0.9,
                    help="the best epoch has the highest val masked+unmasked recall at this precision (default 0.9)")
     p.add_argument("--export", choices=["graph", "tf2onnx"], default="graph",
@@ -65,7 +68,7 @@ def settings(args):
 
     return DetectorTrainSettings(
         scenes=tuple(args.scenes), splits=args.splits, base=args.base, out=args.out, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight,
+        batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, ema=args.ema,
         select_precision=args.select_precision, tiles=TileSettings(size=args.tile), export=args.export, threads=args.threads,
         seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val, progress=args.progress)
 

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-lr-factor", type=float, default=0.1, help="fine-tune lr = lr * this")
     t.add_argument("--fine-tune-layers", type=int, default=60, help="number of top base layers to unfreeze (<=0: all)")
     t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                   help="train towards 1 - E on the label and E spread over all classes (default 0: plain labels; "
+                   "scene labels are noisy, 0.1 is the usual choice)")
     t.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs without val-loss gain)")
     t.add_argument("--scenes", nargs="+", metavar="DIR",
                    help="PASCAL VOC scene folders (images/, annotations/): face crops are cut with --crop-margin, "
@@ -117,7 +120,7 @@ def train_settings(args):
     from facemask_live.training.train import TrainSettings
 
     stages = StageSettings(args.epochs, args.fine_tune_epochs, args.lr, args.fine_tune_lr_factor, args.fine_tune_layers,
-                           args.patience, args.steps_per_epoch, 2 if args.quiet_progress else 1)
+                           args.patience, args.steps_per_epoch, 2 if args.quiet_progress else 1, args.label_smoothing)
     return TrainSettings(
         data=args.data, out=args.out, val=args.val, name=args.name, scenes=tuple(args.scenes or ()),
         scene_split=tuple(args.scene_split), scene_crops=args.scene_crops, scene_min_face=args.scene_min_face,

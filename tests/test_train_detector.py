@@ -158,3 +158,27 @@ def test_tiny_run_exports_a_detector_the_app_uses(tmp_path):
     faces, base_faces = det.detect(image), base.detect(image)
     assert faces and all(f.landmarks is not None and f.landmarks.shape == (5, 2) for f in faces)
     assert max(max(iou_matrix(np.array([f.box], float), np.array([b.box for b in base_faces], float))[0]) for f in faces) > 0.5
+
+
+def test_moving_average_is_swapped_in_and_out():
+    import tensorflow as tf
+
+    from facemask_live.training.detector.optim import RelativeAdam
+
+    w = tf.Variable([1.0, -2.0])
+    opt = RelativeAdam([w], lambda step: 0.1, ema=0.9)
+    start = w.numpy().copy()
+    avg = start.copy()
+    for t in range(1, 31):  # noisy pulls towards (3, 3): the average lags the weights and is smoother
+        grad = 2.0 * (w - 3.0) + tf.constant(np.random.default_rng(t).normal(0, 3, 2), tf.float32)
+        opt.apply([grad])
+        decay = min(0.9, (1.0 + t) / (10.0 + t))
+        avg = decay * avg + (1.0 - decay) * w.numpy()
+    trained = w.numpy().copy()
+    assert not np.allclose(trained, avg, atol=1e-3)
+    with opt.averaged():
+        np.testing.assert_allclose(w.numpy(), avg, rtol=1e-5)
+    np.testing.assert_array_equal(w.numpy(), trained)  # the training weights are back
+    plain = RelativeAdam([tf.Variable([1.0])], lambda step: 0.1)
+    with plain.averaged():  # without --ema nothing is swapped
+        assert plain.variables[0].numpy()[0] == 1.0

@@ -62,7 +62,7 @@ FOUR = {"mask_young": ("mask", "dark"), "mask_old": ("mask", "old"), "no_mask_yo
         "no_mask_old": ("no_mask", "old")}
 
 
-def train_tiny(tmp: Path, classes: dict, seed: int) -> tuple[Path, subprocess.CompletedProcess]:
+def train_tiny(tmp: Path, classes: dict, seed: int, *extra: str) -> tuple[Path, subprocess.CompletedProcess]:
     data = make_set(tmp / "data", classes, per_class=10, seed=seed)
     out = tmp / "out"
     weights = BASE_WEIGHTS if BASE_WEIGHTS.is_file() else "none"
@@ -70,7 +70,7 @@ def train_tiny(tmp: Path, classes: dict, seed: int) -> tuple[Path, subprocess.Co
         [sys.executable, str(SCRIPT), "--data", str(data), "--out", str(out), "--base-weights", str(weights),
          "--input-size", "32", "--epochs", "1", "--fine-tune-epochs", "0", "--steps-per-epoch", "2",
          "--batch-size", "8", "--engine", "litert", "--no-keras", "--bench-repeats", "2", "--val-split", "0.3",
-         "--seed", str(seed), "--quiet-progress"],
+         "--seed", str(seed), "--quiet-progress", *extra],
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "mask_classifier.json", proc
@@ -83,7 +83,7 @@ def three(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory):
-    return train_tiny(tmp_path_factory.mktemp("four"), FOUR, seed=6)[0]
+    return train_tiny(tmp_path_factory.mktemp("four"), FOUR, 6, "--label-smoothing", "0.1")[0]
 
 
 def check_classifier(meta_path: Path, labels: list[str], classes: dict):
@@ -113,6 +113,22 @@ def test_three_class_model_trains_exports_and_loads(three):
 def test_four_class_model_trains_exports_and_loads(four):
     clf, meta = check_classifier(four, ["mask_old", "mask_young", "no_mask_old", "no_mask_young"], FOUR)
     assert meta["violation_labels"] == []  # none of the app's violation names: chosen by option or metadata
+    record = json.loads((four.parent / "report" / "training.json").read_text())["training"]
+    assert record["label_smoothing"] == 0.1 and "--label-smoothing" in record["command"]
+
+
+def test_smoothed_crossentropy_matches_its_definition():
+    import keras
+
+    from facemask_live.training.model import smoothed_sparse_crossentropy
+
+    pred = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    true = np.array([0, 2])
+    got = np.asarray(smoothed_sparse_crossentropy(keras, 0.3)(true, pred))
+    target = np.full((2, 3), 0.1) + 0.7 * np.eye(3)[true]  # 1 - 0.3 on the label, 0.3 / 3 on every class
+    np.testing.assert_allclose(got, -(target * np.log(pred)).sum(axis=1), rtol=1e-5)
+    plain = np.asarray(smoothed_sparse_crossentropy(keras, 1e-9)(true, pred))
+    np.testing.assert_allclose(plain, -np.log(pred[[0, 1], true]), rtol=1e-5)
 
 
 def app_run(tmp: Path, model: Path, frame: np.ndarray, *extra: str) -> list[dict]:

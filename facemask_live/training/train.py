@@ -70,6 +70,8 @@ class TrainSettings:
             raise ValueError(f"--scene-repeat must be at least 1, got {self.scene_repeat}")
         if self.class_weight not in ("balanced", "none"):
             raise ValueError(f"--class-weight must be balanced or none, got {self.class_weight!r}")
+        if not 0 <= self.stages.label_smoothing < 1:
+            raise ValueError(f"--label-smoothing must be in [0, 1), got {self.stages.label_smoothing}")
         if not 0 < self.val_split < 1:
             raise ValueError(f"--val-split must be between 0 and 1, got {self.val_split}")
 
@@ -286,6 +288,7 @@ def training_info(s: TrainSettings, fs: FileSet, d: PreparedData, cw: dict, argv
         "lr": st.lr,
         "fine_tune_layers": st.fine_tune_layers,
         "fine_tune_lr": st.lr * st.fine_tune_lr_factor,
+        "label_smoothing": st.label_smoothing,
         "base_weights": Path(s.base_weights).name if weights not in (None, "imagenet") else str(weights),
         "class_weight": {fs.labels[c]: round(w, 4) for c, w in cw.items()},
         "best_val_loss": None,

@@ -52,7 +52,7 @@ class Fit:
         self.batches = TileBatches(scenes, st.tiles, st.matching, st.seed)
         total = max(1, self.batches.steps(st.batch_size) * st.epochs)
         schedule = keras.optimizers.schedules.CosineDecay(st.lr, total, alpha=0.05)
-        self.opt = RelativeAdam(self.model.trainable_variables, schedule)
+        self.opt = RelativeAdam(self.model.trainable_variables, schedule, ema=st.ema)
         self._step = tf.function(self._train_step, reduce_retracing=True)
         self._detector = None
 

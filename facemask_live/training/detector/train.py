@@ -40,6 +40,7 @@ class DetectorTrainSettings:
     box_weight: float = 2.0  # RetinaFace's own loc_weight
     landmark_weight: float = 1.0  # keep the landmarks close to the base model's (0: no teacher pass)
     neg_ratio: float = 3.0
+    ema: float = 0.0  # decay of the weights' moving average (0: off); val, checkpoints and export use the average
     select_precision: float = 0.9
     confidence: float = 0.7  # the app's default: val figures are also given at this threshold
     val_confidence: float = 0.1  # lowest threshold of the val curves
@@ -67,6 +68,8 @@ def check_settings(st: DetectorTrainSettings) -> None:
             raise DataError(f"{name} must be >= 1, got {value}")
     if not 0 < st.select_precision < 1 or not 0 < st.confidence <= 1 or st.lr <= 0 or st.tiles.size < 64:
         raise DataError("--select-precision and --confidence must be in (0, 1), --lr > 0, --tile >= 64")
+    if not 0 <= st.ema < 1:
+        raise DataError(f"--ema must be in [0, 1), got {st.ema}")
     out = Path(st.out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file, not a folder")
@@ -150,15 +153,17 @@ def train(st: DetectorTrainSettings, argv: list[str]) -> int:
         t0 = time.time()
         losses = fit.epoch(epoch)
         train_s = time.time() - t0
-        val_summary, val_curves = validate(fit.detector(), val_scenes, st)
-        row = {"epoch": epoch, **losses, "train_seconds": train_s, "val_seconds": time.time() - t0 - train_s, "val": val_summary}
-        record["epochs"].append(row)
-        fit.save("last")
-        if best is None or val_summary["recall_at_precision"] > best["val"]["recall_at_precision"]:
-            best, best_curves = row, val_curves
-            fit.save("best")
-            fit.export(out / RETINAFACE_ONNX, val_scenes[0].image)
-            record["best_epoch"] = epoch
+        with fit.opt.averaged():  # what would ship: the averaged weights when --ema is on
+            val_summary, val_curves = validate(fit.detector(), val_scenes, st)
+            row = {"epoch": epoch, **losses, "train_seconds": train_s, "val_seconds": time.time() - t0 - train_s,
+                   "val": val_summary}
+            record["epochs"].append(row)
+            fit.save("last")
+            if best is None or val_summary["recall_at_precision"] > best["val"]["recall_at_precision"]:
+                best, best_curves = row, val_curves
+                fit.save("best")
+                fit.export(out / RETINAFACE_ONNX, val_scenes[0].image)
+                record["best_epoch"] = epoch
         log.info("epoch %d: loss %.4f (box %.4f, class %.4f, landmarks %.4f), %.0f s; val recall %.3f at precision >= %.2f, "
                  "best epoch %d", epoch, losses["loss"], losses["box_loss"], losses["class_loss"], losses["landmark_loss"],
                  train_s, val_summary["recall_at_precision"], st.select_precision, record["best_epoch"])
