@@ -391,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-height", type=non_negative_int, default=40, metavar="PX", help="height limit of the second column (default: 40)"
     )
     p.add_argument("--detection-only", action="store_true", help="score the face detector only (no classifier needed)")
+    p.add_argument("--save-crops", metavar="DIR",
+                   help="also write the classifier's crop of every found and judged face to DIR/<annotated label>/ "
+                   "(e.g. to choose a model's prior weights with 'train_mobilenet.py tune' on the faces the detector "
+                   "finds, as the app sees them)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     g = p.add_argument_group("models (as in the app)")
@@ -552,6 +556,8 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
                 times["detect"] += result.timings.get("detect", 0.0)
                 times["classify"] += result.timings.get("classify", 0.0)
             counts = scorer.add(scene.objects, faces)
+            if args.save_crops and pipeline is not None:
+                save_matched_crops(Path(args.save_crops), scene, image, faces, args.iou, pipeline.classifier.crop_margin)
             per_image.append({"image": scene.image.name, **counts})
             if bar is not None:
                 bar.update(1)
@@ -577,6 +583,31 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
     if args.json:
         write_json(args.json, figures, "figures file")
     return figures
+
+
+def save_matched_crops(root: Path, scene: Scene, image: np.ndarray, faces: Sequence[Face], min_iou: float,
+                       margin: float) -> int:
+    """Write the crop the classifier saw of each face matched to an annotation (those the quality gate left
+    unjudged are skipped) as ``root/<annotated label>/<image stem>__<face>_<height>px.png``; returns the count."""
+    import cv2
+
+    from .geometry import crop
+
+    written = 0
+    for fi, ti, _ in match(scene.objects, faces, min_iou):
+        face, gt = faces[fi], scene.objects[ti]
+        if face.label == UNKNOWN_LABEL:
+            continue
+        folder = root / gt.label
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot write crops to {folder}: {e.strerror or e}") from None
+        path = folder / f"{scene.image.stem}__{ti:02d}_{gt.height}px.png"
+        if not cv2.imwrite(str(path), crop(image, face.box, margin)):
+            raise OutputError(f"cannot write crop {path}")
+        written += 1
+    return written
 
 
 def detector_settings(detector) -> dict:

@@ -291,3 +291,28 @@ def test_cli_on_scenes_dev_subset_prints_every_figure(tmp_path, capsys):
         assert big["masked_shown_masked"]["share"] >= 0.7
     for r in rows:
         assert r in out
+
+
+@needs_scenes
+@pytest.mark.skipif(not default_model_path().is_file(), reason="no classifier model")
+def test_saved_crops_are_what_the_classifier_judged(tmp_path, capsys):
+    """--save-crops writes the app's crop of every found and judged face under its annotated label: classifying
+    the saved files again gives exactly the evaluation's confusion matrix."""
+    from facemask_live.classify import MaskClassifier
+
+    crops, out_json = tmp_path / "crops", tmp_path / "f.json"
+    code, _, err = run_cli(capsys, "--images", str(SCENES / "images"), "--annotations", str(SCENES / "annotations"),
+                           "--limit", "12", "--save-crops", str(crops), "--json", str(out_json))
+    assert code == 0, err
+    judged = json.loads(out_json.read_text())["all"]["classification"]
+    clf = MaskClassifier(default_model_path(), threads=1)
+    confusion: dict = {}
+    for folder in sorted(crops.iterdir()):
+        files = sorted(folder.glob("*.png"))
+        assert all(re.fullmatch(r"maksssksksss\d+__\d\d_\d+px\.png", f.name) for f in files)
+        probs = clf.predict([cv2.imread(str(f)) for f in files])
+        for label in (clf.labels[i] for i in probs.argmax(axis=1)):
+            confusion.setdefault(folder.name, {}).setdefault(label, 0)
+            confusion[folder.name][label] += 1
+    assert len(list(crops.glob("*/*.png"))) == judged["faces"] >= 15
+    assert confusion == judged["confusion"]
