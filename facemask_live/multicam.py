@@ -206,7 +206,8 @@ class Camera:
 
     def _fail(self, message: str) -> None:
         message = mask_credentials(message)
-        if self.error != message:
+        # an open that fails after close was asked for is no news (and may outlive the log's stream at exit)
+        if self.error != message and not self._stop.is_set():
             log.error("camera %s: %s", self.name, message)
         self.error = message
         self._set_state(SourceState.FAILED)

@@ -171,3 +171,26 @@ def test_bench_cameras_modes(shared_dir, tmp_path):
     assert run["decode_only"]["frames_decoded"] > 100 and run["cpu_ratio"] > 0 and "decode only" in r.stdout
     r = subprocess.run([*cmd[:5], "--clips-dir", str(tmp_path / "none")], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert r.returncode == 1 and r.stderr.startswith("error: no clips found")
+
+
+def test_a_source_that_fails_is_logged_once_and_not_after_close(tmp_path, caplog):
+    """A missing file is one error line however often it is retried; a failure that comes after close was asked
+    for (an open that outlived the window) is not reported at all."""
+    import logging
+
+    from facemask_live.classify import MaskClassifier, default_model_path
+    from facemask_live.detect import create_detector
+    from facemask_live.multicam import Site
+
+    site = Site(create_detector("retinaface", threads=1, input_size=320), MaskClassifier(default_model_path(), threads=1))
+    cam = site.add_camera(CameraSpec("gone", str(tmp_path / "missing.mp4"), retry_s=(0.05, 0.05)))
+    with caplog.at_level(logging.ERROR, logger="facemask_live"):
+        with site:
+            deadline = time.monotonic() + 5
+            while cam.state.public != "failed" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # several retries
+        assert cam.state.public == "failed" and "missing.mp4" in cam.error
+        assert len([r for r in caplog.records if "camera gone" in r.getMessage()]) == 1
+        cam._fail("cannot open stream rtsp://127.0.0.1:9/stream")  # as a thread whose open outlived close() would
+        assert len([r for r in caplog.records if "camera gone" in r.getMessage()]) == 1
