@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-layers", type=int, default=60, help="number of top base layers to unfreeze (<=0: all)")
     t.add_argument("--dropout", type=float, default=0.3)
     t.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
-                   help="train towards 1 - E on the label and E spread over all classes (default 0: plain labels; "
-                   "scene labels are noisy, 0.1 is the usual choice)")
+                   help="train towards 1 - E on the label and E spread over all classes, for noisy labels (default 0: "
+                   "plain labels, as the shipped model; 0.1 was tried, see models/README.md)")
     t.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs without val-loss gain)")
     t.add_argument("--scenes", nargs="+", metavar="DIR",
                    help="PASCAL VOC scene folders (images/, annotations/): face crops are cut with --crop-margin, "

@@ -517,12 +517,16 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
             raise OutputError(f"cannot write {args.json}: it is a folder (pass a file name such as figures.json)")
     settings = app_settings(args)
     detection_only = args.detection_only
+    if args.save_crops and detection_only:
+        raise SourceError("--save-crops writes what the classifier judged: leave out --detection-only")
     if not detection_only and not settings.classifier.model and not Path(default_model_path()).is_file():
         print(
             f"note: no classifier model at {default_model_path()}: scoring face detection only (pass --model PATH)",
             file=sys.stderr,
         )
         detection_only = True
+        if args.save_crops:
+            raise SourceError(f"--save-crops needs a classifier model: none at {default_model_path()} (pass --model PATH)")
     from .app import build_detector, build_pipeline
 
     if detection_only:

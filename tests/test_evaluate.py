@@ -227,6 +227,9 @@ def test_cli_bad_folders_and_files(tmp_path, capsys):
         capsys, "--images", str(img), "--annotations", str(ann), "--detection-only", "--detector-dir", str(tmp_path)
     )
     assert code == 4 and "face detector file not found" in one_line_error(err)
+    code, _, err = run_cli(capsys, "--images", str(img), "--annotations", str(ann), "--detection-only",
+                           "--save-crops", str(tmp_path / "crops"))
+    assert code != 0 and "leave out --detection-only" in one_line_error(err)
 
 
 @needs_scenes
@@ -316,3 +319,8 @@ def test_saved_crops_are_what_the_classifier_judged(tmp_path, capsys):
             confusion[folder.name][label] += 1
     assert len(list(crops.glob("*/*.png"))) == judged["faces"] >= 15
     assert confusion == judged["confusion"]
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    code, _, err = run_cli(capsys, "--images", str(SCENES / "images"), "--annotations", str(SCENES / "annotations"),
+                           "--limit", "2", "--save-crops", str(blocked))
+    assert code != 0 and "cannot write crops to" in one_line_error(err)
