@@ -98,9 +98,13 @@ def layer_name(node: onnx.NodeProto) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", name) + "_" + node.op_type.lower()
 
 
-def weight_source(nodes, name: str) -> str:
-    """The initializer behind ``name`` (the export reaches some weights through Identity nodes)."""
-    alias = {n.output[0]: n.input[0] for n in nodes if n.op_type == "Identity"}
+def identity_aliases(nodes) -> dict[str, str]:
+    """Identity output -> input: the export reaches some weights through Identity nodes."""
+    return {n.output[0]: n.input[0] for n in nodes if n.op_type == "Identity"}
+
+
+def weight_source(alias: dict[str, str], name: str) -> str:
+    """The initializer behind ``name``, following ``alias`` (:func:`identity_aliases`)."""
     while name in alias:
         name = alias[name]
     return name
@@ -111,9 +115,10 @@ def conv_layer_names(nodes) -> dict[str, str]:
     (Identity-shared) weights: both calls map to one layer, so the weights stay tied as in the original."""
     names: dict[str, str] = {}
     by_weight: dict[str, str] = {}
+    alias = identity_aliases(nodes)
     for node in nodes:
         if node.op_type == "Conv":
-            key = weight_source(nodes, node.input[1])
+            key = weight_source(alias, node.input[1])
             if key not in by_weight:
                 by_weight[key] = layer_name(node)
             names[node.output[0]] = by_weight[key]
@@ -205,6 +210,7 @@ def write_weights(model: keras.Model, base: str | Path, path: str | Path) -> Pat
     proto = onnx.load(str(base))
     nodes = list(proto.graph.node)
     layers = conv_layer_names(nodes)
+    alias = identity_aliases(nodes)
     inits = {i.name: i for i in proto.graph.initializer}
     for node in nodes:
         if node.op_type != "Conv":
@@ -213,7 +219,7 @@ def write_weights(model: keras.Model, base: str | Path, path: str | Path) -> Pat
         kernel, bias = layer.get_weights()
         w = kernel.transpose(2, 3, 0, 1) if isinstance(layer, keras.layers.DepthwiseConv2D) else kernel.transpose(3, 2, 0, 1)
         for i, arr in ((1, w), (2, bias)):
-            name = weight_source(nodes, node.input[i])
+            name = weight_source(alias, node.input[i])
             if inits[name].dims and list(inits[name].dims) != list(arr.shape):
                 raise ValueError(f"{layer.name}: shape {arr.shape} does not fit {name} {list(inits[name].dims)}")
             inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
