@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=6, help="passes over the train photos, one tile per photo each (default 6)")
     p.add_argument("--batch-size", type=int, default=8, help="tiles per step (default 8)")
     p.add_argument("--tile", type=int, default=480, help="side of the square training tiles in pixels (default 480)")
+    p.add_argument("--mosaic", type=float, default=0.0, metavar="SHARE",
+                   help="share of tiles that are a 2x2 grid of whole photos shrunk into the cells: turns large "
+                   "faces into small ones in their real context (default 0: none)")
     p.add_argument("--lr", type=float, default=1e-3,
                    help="Adam step relative to each weight tensor's RMS (the BatchNorms are folded in, so weight scales "
                    "differ by 1000x), decayed by a cosine to 5%% (default 1e-3: 0.1%% of a layer's size per step)")
@@ -69,7 +72,7 @@ def settings(args):
     return DetectorTrainSettings(
         scenes=tuple(args.scenes), splits=args.splits, base=args.base, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, ema=args.ema,
-        select_precision=args.select_precision, tiles=TileSettings(size=args.tile), export=args.export, threads=args.threads,
+        select_precision=args.select_precision, tiles=TileSettings(size=args.tile, mosaic=args.mosaic), export=args.export, threads=args.threads,
         seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val, progress=args.progress)
 
 

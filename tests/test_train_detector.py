@@ -15,8 +15,9 @@ import pytest
 
 from facemask_live.detect import RETINAFACE_MEAN_BGR, RETINAFACE_ONNX, RetinaFaceDetector
 from facemask_live.training.detector.anchors import IGNORE, NEGATIVE, POSITIVE, corners, decode, iou_matrix, make_anchors, match
-from facemask_live.training.detector.scenes import load_split
-from facemask_live.training.detector.tiles import TileSettings, make_tile
+from facemask_live.training.detector.anchors import MatchSettings
+from facemask_live.training.detector.scenes import Scene, load_split
+from facemask_live.training.detector.tiles import TileBatches, TileSettings, make_mosaic, make_tile
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -101,6 +102,55 @@ def test_matching_round_trips_real_boxes():
         assert np.all(labels[between] != NEGATIVE)
         assert IGNORE in labels
     assert n_faces >= 10
+
+
+def drawn_photo(w: int, h: int, boxes: list[tuple[int, int, int, int]]) -> tuple[Scene, np.ndarray]:
+    """A dark photo with each "face" a white box, as a scene with those boxes annotated."""
+    image = np.full((h, w, 3), 30, np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        image[y0:y1, x0:x1] = 255
+    faces = np.array(boxes, np.float32).reshape(-1, 4)
+    return Scene("t/x", Path("x.jpg"), Path("x.xml"), faces, ["with_mask"] * len(boxes), np.zeros((0, 4), np.float32)), image
+
+
+def test_a_mosaic_moves_every_face_box_onto_its_pixels():
+    rng = np.random.default_rng(3)
+    st = TileSettings(size=480, colour=False)
+    photos = [drawn_photo(400, 300, [(40, 50, 140, 170), (250, 100, 290, 150)]), drawn_photo(300, 500, [(100, 100, 200, 230)]),
+              drawn_photo(640, 480, [(300, 200, 316, 214)]), drawn_photo(200, 200, [])]
+    for _ in range(10):
+        tile = make_mosaic(photos, st, rng)
+        assert tile.image.shape == (480, 480, 3)
+        assert len(tile.faces) == 3 and len(tile.ignore) == 1  # the 16x14 px face shrinks under 12 px: ignored
+        for x0, y0, x1, y1 in np.concatenate([tile.faces, tile.ignore]):
+            assert tile.image[round((y0 + y1) / 2), round((x0 + x1) / 2)].min() > 200  # the box is on its white face
+        for x0, y0, x1, y1 in np.round(tile.faces).astype(int):
+            assert tile.image[y0 + 2:y1 - 2, x0 + 2:x1 - 2].min() > 200  # all of it
+        # each photo fits its 240-px cell at 75-100 %: the first photo's 120-px face is 54-72 px high
+        assert 0.75 * 0.6 * 120 - 0.5 <= tile.faces[0, 3] - tile.faces[0, 1] <= 0.6 * 120 + 0.5
+        white = tile.image.min(axis=2) > 200
+        assert white.sum() <= sum(np.prod(b[2:] - b[:2] + 1) for b in np.concatenate([tile.faces, tile.ignore]))
+    with pytest.raises(ValueError, match="square number"):
+        make_mosaic(photos[:3], st, rng)
+
+
+def test_mosaic_share_of_tiles_and_the_shipped_stream_unchanged():
+    photos = [drawn_photo(400, 300, [(40, 50, 140, 170)]) for _ in range(8)]
+    scenes = [p[0] for p in photos]
+
+    def tiles(mosaic: float, seed: int = 9) -> list:
+        batches = TileBatches(scenes, TileSettings(size=160, mosaic=mosaic, colour=False), MatchSettings(), seed)
+        batches._images = {i: p[1] for i, p in enumerate(photos)}
+        return [batches.tile(i % 8) for i in range(200)]
+
+    # a mosaic of four one-face photos has four faces (each at most 80/400 x 120 = 24 px, at least 12 px)
+    share = np.mean([len(t.faces) == 4 for t in tiles(0.3)])
+    assert 0.2 < share < 0.4
+    assert all(len(t.faces) == 4 for t in tiles(1.0))
+    # mosaic off draws no extra random numbers: the same tiles as a run from before the option existed
+    rng = np.random.default_rng(9)
+    want = [make_tile(scenes[i % 8], photos[i % 8][1], TileSettings(size=160, colour=False), rng) for i in range(20)]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(want, tiles(0.0)[:20]))
 
 
 def test_hard_negative_mining_keeps_three_per_positive():

@@ -68,6 +68,8 @@ def check_settings(st: DetectorTrainSettings) -> None:
             raise DataError(f"{name} must be >= 1, got {value}")
     if not 0 < st.select_precision < 1 or not 0 < st.confidence <= 1 or st.lr <= 0 or st.tiles.size < 64:
         raise DataError("--select-precision and --confidence must be in (0, 1), --lr > 0, --tile >= 64")
+    if not 0 <= st.tiles.mosaic <= 1:
+        raise DataError(f"--mosaic must be in [0, 1], got {st.tiles.mosaic}")
     if not 0 <= st.ema < 1:
         raise DataError(f"--ema must be in [0, 1), got {st.ema}")
     out = Path(st.out)
