@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repeat small classes until each has this fraction of the largest class (0: off)")
     t.add_argument("--scene-repeat", type=int, default=1, metavar="N",
                    help="show the scene train crops N times per epoch (real photos are the target domain; default 1)")
+    t.add_argument("--extra-train", nargs="+", default=[], metavar="DIR",
+                   help="more training-only image folders (one sub-folder per class of --data), shown --scene-repeat "
+                   "times like the scene train crops; e.g. the detector's crops of the train photos from "
+                   "'python -m facemask_live.evaluate ... --save-crops DIR' (never val/test photos)")
     t.add_argument("--class-weight", choices=["balanced", "none"], default="balanced",
                    help="loss weight per class after oversampling: balanced (each class weighs the same) or none")
     t.add_argument("--val-split", type=float, default=0.15, help="validation fraction when --val is not given")
@@ -124,7 +128,7 @@ def train_settings(args):
     return TrainSettings(
         data=args.data, out=args.out, val=args.val, name=args.name, scenes=tuple(args.scenes or ()),
         scene_split=tuple(args.scene_split), scene_crops=args.scene_crops, scene_min_face=args.scene_min_face,
-        oversample=args.oversample, scene_repeat=args.scene_repeat, class_weight=args.class_weight, stages=stages, batch_size=args.batch_size, input_size=args.input_size,
+        oversample=args.oversample, scene_repeat=args.scene_repeat, extra_train=tuple(args.extra_train), class_weight=args.class_weight, stages=stages, batch_size=args.batch_size, input_size=args.input_size,
         dropout=args.dropout, val_split=args.val_split, dup_threshold=args.dup_threshold,
         base_weights=args.base_weights, crop_margin=args.crop_margin, engine=args.engine, keep_both=args.keep_both,
         keras_file=not args.no_keras, bench_repeats=args.bench_repeats, seed=args.seed)

@@ -78,7 +78,10 @@ def train_tiny(tmp: Path, classes: dict, seed: int, *extra: str) -> tuple[Path, 
 
 @pytest.fixture(scope="module")
 def three(tmp_path_factory):
-    return train_tiny(tmp_path_factory.mktemp("three"), THREE, seed=5)[0]
+    # plus 4 train-only faces per class, shown twice per epoch like scene crops
+    tmp = tmp_path_factory.mktemp("three")
+    extra = make_set(tmp / "extra", THREE, per_class=4, seed=55)
+    return train_tiny(tmp, THREE, 5, "--extra-train", str(extra), "--scene-repeat", "2")[0]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +111,22 @@ def test_three_class_model_trains_exports_and_loads(three):
     assert meta["violation_labels"] == ["no_mask", "incorrect_mask"]
     assert clf.violation_labels == {"no_mask", "incorrect_mask"}
     assert meta["folders"] == {"mask_weared_incorrect": "incorrect_mask", "with_mask": "mask", "without_mask": "no_mask"}
+    record = json.loads((three.parent / "report" / "training.json").read_text())["training"]
+    assert record["extra_train"] == [str(three.parent.parent / "extra")]
+    used = record["extra_train_used"]  # less those that copy a validation face (these drawings look alike)
+    assert all(used[lab] <= 4 for lab in used) and sum(used.values()) >= 6
+    for lab in ("mask", "no_mask", "incorrect_mask"):  # 10 generated per class, split into train and val
+        # the extra faces never join the validation split, and are repeated like the scene crops
+        assert record["counts"]["train"][lab] == 10 - record["counts"]["val"][lab] + 2 * used[lab]
+
+
+def test_extra_train_classes_must_be_those_of_data(tmp_path):
+    data = make_set(tmp_path / "data", THREE, per_class=2, seed=1)
+    extra = make_set(tmp_path / "extra", {"with_mask": ("mask", "dark"), "scarf": ("mask", "old")}, per_class=2, seed=2)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--data", str(data), "--extra-train", str(extra), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: --extra-train has classes not in --data: scarf"
 
 
 def test_four_class_model_trains_exports_and_loads(four):

@@ -44,6 +44,7 @@ class TrainSettings:
     scene_min_face: int = 16
     oversample: float = 0.15
     scene_repeat: int = 1  # scene train crops (the target domain: real photos) are seen this many times per epoch
+    extra_train: tuple[str, ...] = ()  # more train-only folders, repeated like the scene crops (e.g. detector crops)
     class_weight: str = "balanced"  # balanced | none
     stages: StageSettings = field(default_factory=StageSettings)
     batch_size: int = 64
@@ -87,7 +88,8 @@ class TrainSettings:
 
 @dataclass
 class FileSet:
-    """Every image of a run with its label and role (0 train, 1 validation, 2 held-out scene test)."""
+    """Every image of a run with its label and role (0 train, 1 validation, 2 held-out scene test, 3 train only:
+    --extra-train, never drawn into a validation split)."""
 
     files: list[Path]
     labels: list[str]  # the model's labels, in output order
@@ -159,16 +161,20 @@ def gather_files(s: TrainSettings) -> FileSet:
             parts[role].append((scan_folder(Path(sc.out) / split, f"scene crops ({split})"), True))
     if s.val:
         parts[1].append((scan_folder(s.val, "--val"), False))
+    extra_train = [(scan_folder(d, "--extra-train"), True) for d in s.extra_train]
     folders: dict[str, str] = {}
-    for scans in parts.values():
+    for scans in [*parts.values(), extra_train]:
         for (_, _, fmap), _ in scans:
             folders.update(fmap)
     labels = ordered_labels(folders[f] for (_, fs, _), _ in parts[0] for f in set(fs))
     if len(labels) < 2:
         raise DataError(f"--data {s.data} needs at least two different classes (got {labels})")
-    extra = sorted({folders[f] for role in (1, 2) for (_, fs, _), _ in parts[role] for f in fs} - set(labels))
-    if extra:
-        raise DataError(f"--val has classes not in --data: {', '.join(extra)}")
+    for what, scans in (("--val", parts[1] + parts[2]), ("--extra-train", extra_train)):
+        extra = sorted({folders[f] for (_, fs, _), _ in scans for f in fs} - set(labels))
+        if extra:
+            raise DataError(f"{what} has classes not in --data: {', '.join(extra)}")
+    # role 3, shown like the scene train crops (--scene-repeat): they are crops of real scene photos too
+    parts[3] = extra_train
     files, y, role, scene = [], [], [], []
     for r, scans in parts.items():
         for (fl, fs, _), is_scene in scans:
@@ -181,7 +187,7 @@ def gather_files(s: TrainSettings) -> FileSet:
 
 def drop_cross_duplicates(hashes, groups, role, threshold: int) -> tuple[np.ndarray, dict]:
     """Training images that are copies of a validation/test image are not trained on.  Returns (use mask, info)."""
-    held = role > 0
+    held = (role == 1) | (role == 2)
     cross = (~held) & np.isin(groups, list(set(groups[held].tolist())))
     hit = held & np.isin(groups, list(set(groups[cross].tolist())))
     # plus every train image directly within the threshold of a held-out image (other group leader)
@@ -191,7 +197,7 @@ def drop_cross_duplicates(hashes, groups, role, threshold: int) -> tuple[np.ndar
         hit[i] = True
     print(f"train/val cross-duplicates: {int(hit.sum())} val/test image(s) have copies in train, dropping "
           f"{int(cross.sum())} train image(s)", file=sys.stderr)
-    return ~cross & (role == 0), {"val_images_with_train_copies": int(hit.sum()), "train_images_dropped": int(cross.sum())}
+    return ~cross & ~held, {"val_images_with_train_copies": int(hit.sum()), "train_images_dropped": int(cross.sum())}
 
 
 def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
@@ -215,7 +221,8 @@ def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
         is_val = role == 1
     else:
         is_val = split_groups(groups, y, s.val_split, s.seed) & (role == 0)
-        use = role == 0
+        # train-only images that copy a validation image are not trained on either
+        use = (role == 0) | ((role == 3) & ~np.isin(groups, groups[is_val]))
         print(f"validation split: {int(is_val.sum())} images ({s.val_split:.0%}, duplicate groups kept together)",
               file=sys.stderr)
     tr_idx, va_idx = np.flatnonzero(use & ~is_val), np.flatnonzero(is_val)
@@ -224,6 +231,10 @@ def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
         if n_tr == 0 or n_va == 0:
             raise DataError(f"class '{lab}' has no images in the training or validation part "
                             f"(train {n_tr}, val {n_va}); add more images")
+    extra_used = {lab: int(((role[tr_idx] == 3) & (y[tr_idx] == c)).sum()) for c, lab in enumerate(fs.labels)}
+    if s.extra_train:
+        print(f"--extra-train: {sum(extra_used.values())} of {int((role == 3).sum())} images used "
+              "(the rest copy a validation image)", file=sys.stderr)
     if s.scene_repeat > 1:
         tr_idx = np.concatenate([tr_idx] + [tr_idx[scene[tr_idx]]] * (s.scene_repeat - 1))
         print(f"scene train crops repeated x{s.scene_repeat}", file=sys.stderr)
@@ -236,7 +247,7 @@ def prepare(s: TrainSettings, fs: FileSet) -> PreparedData:
     print(f"train: {counts['train']}  val: {counts['val']}", file=sys.stderr)
     info = {"counts": counts, "unreadable_skipped": skipped, "duplicates": dup,
             "oversample": {"min_fraction": s.oversample, "repeats": {fs.labels[c]: r for c, r in repeats.items()}},
-            "scene_repeat": s.scene_repeat}
+            "scene_repeat": s.scene_repeat, "extra_train_used": extra_used}
     return PreparedData(images, files, y, tr_idx, va_idx, info)
 
 
@@ -280,6 +291,7 @@ def training_info(s: TrainSettings, fs: FileSet, d: PreparedData, cw: dict, argv
         "scenes": None if fs.scene_manifest is None else {
             "folders": [str(x) for x in s.scenes], "settings": fs.scene_manifest["settings"],
             "counts": fs.scene_manifest["counts"], "splits_file": "report/scene_splits.json"},
+        "extra_train": [str(x) for x in s.extra_train],
         **d.info,
         "epochs": {"head": 0, "fine_tune": 0, "requested": [st.head_epochs, st.fine_tune_epochs]},
         "interrupted": False,
