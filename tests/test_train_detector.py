@@ -14,8 +14,17 @@ import numpy as np
 import pytest
 
 from facemask_live.detect import RETINAFACE_MEAN_BGR, RETINAFACE_ONNX, RetinaFaceDetector
-from facemask_live.training.detector.anchors import IGNORE, NEGATIVE, POSITIVE, corners, decode, iou_matrix, make_anchors, match
-from facemask_live.training.detector.anchors import MatchSettings
+from facemask_live.training.detector.anchors import (
+    IGNORE,
+    NEGATIVE,
+    POSITIVE,
+    MatchSettings,
+    corners,
+    decode,
+    iou_matrix,
+    make_anchors,
+    match,
+)
 from facemask_live.training.detector.scenes import Scene, load_split
 from facemask_live.training.detector.tiles import TileBatches, TileSettings, make_mosaic, make_tile
 
