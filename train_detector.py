@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mosaic", type=float, default=0.0, metavar="SHARE",
                    help="share of tiles that are a 2x2 grid of whole photos shrunk into the cells: turns large "
                    "faces into small ones in their real context (default 0: none)")
+    p.add_argument("--mosaic-upscale", type=float, nargs=2, default=[1.4, 2.2], metavar=("LO", "HI"),
+                   help="the grid is laid out at 1/u of the tile (u drawn from LO-HI), sometimes JPEG-compressed, then "
+                   "scaled up, so its small faces are soft like those of a small photo the app scales up (default "
+                   "1.4 2.2; 1 1: shrunk only, sharp)")
     p.add_argument("--lr", type=float, default=1e-3,
                    help="Adam step relative to each weight tensor's RMS (the BatchNorms are folded in, so weight scales "
                    "differ by 1000x), decayed by a cosine to 5%% (default 1e-3: 0.1%% of a layer's size per step)")
@@ -72,7 +76,7 @@ def settings(args):
     return DetectorTrainSettings(
         scenes=tuple(args.scenes), splits=args.splits, base=args.base, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, ema=args.ema,
-        select_precision=args.select_precision, tiles=TileSettings(size=args.tile, mosaic=args.mosaic), export=args.export, threads=args.threads,
+        select_precision=args.select_precision, tiles=TileSettings(size=args.tile, mosaic=args.mosaic, mosaic_upscale=tuple(args.mosaic_upscale)), export=args.export, threads=args.threads,
         seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val, progress=args.progress)
 
 

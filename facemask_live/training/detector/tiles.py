@@ -34,6 +34,8 @@ class TileSettings:
     min_face: float = 6.0  # faces smaller than this in the tile are ignore regions, not positives
     colour: bool = True
     mosaic: float = 0.0  # share of tiles that are a grid of whole shrunk photos (0: none, the shipped run)
+    mosaic_upscale: tuple[float, float] = (1.4, 2.2)  # the grid is laid out at 1/u of the tile, then scaled up
+    mosaic_jpeg: bool = True  # half the grids JPEG-compressed before scaling up (as web photos are)
     mosaic_min_face: float = 12.0  # smaller mosaic faces are ignore regions: under the smallest anchor (16 px),
     # far below what the app looks for (20 px on photos of ~400 px scaled up to 700)
 
@@ -124,13 +126,19 @@ def _flip_and_colour(tile: np.ndarray, faces: np.ndarray, ignore: np.ndarray, st
 
 def make_mosaic(photos: list[tuple[Scene, np.ndarray]], st: TileSettings, rng: np.random.Generator) -> Tile:
     """A k x k grid (k*k = len(photos)) of whole photos, each shrunk to 75-100 % of its cell and placed at a
-    random spot in it; faces under ``mosaic_min_face`` px become ignore regions."""
+    random spot in it; faces under ``mosaic_min_face`` px become ignore regions.
+
+    The grid is laid out at 1/u of the tile (u drawn from ``mosaic_upscale``), sometimes JPEG-compressed there,
+    then scaled up to the tile: like a small photo the app scales up to its input, its small faces are soft.
+    (Laid out at the tile's own size, shrinking alone gave sharp small faces, and fewer small masked faces were
+    found: docs/accuracy.md.)"""
     k = int(round(np.sqrt(len(photos))))
     if k * k != len(photos):
         raise ValueError(f"a mosaic needs a square number of photos, got {len(photos)}")
-    cell = st.size // k
-    tile = np.empty((st.size, st.size, 3), np.uint8)
-    tile[:] = RETINAFACE_MEAN_BGR
+    side = max(k, round(st.size / float(rng.uniform(*st.mosaic_upscale))))
+    cell = side // k
+    canvas = np.empty((side, side, 3), np.uint8)
+    canvas[:] = RETINAFACE_MEAN_BGR
     faces, ignore = [], []
     for n, (scene, image) in enumerate(photos):
         h, w = image.shape[:2]
@@ -139,13 +147,18 @@ def make_mosaic(photos: list[tuple[Scene, np.ndarray]], st: TileSettings, rng: n
         sh, sw = small.shape[:2]
         x = (n % k) * cell + int(rng.integers(0, cell - sw + 1))
         y = (n // k) * cell + int(rng.integers(0, cell - sh + 1))
-        tile[y:y + sh, x:x + sw] = small
+        canvas[y:y + sh, x:x + sw] = small
         shift = np.array([x, y, x, y], np.float32)
-        boxes = np.clip(scene.faces * scale + shift, [x, y, x, y], [x + sw, y + sh, x + sw, y + sh])
-        tiny = np.min(boxes[:, 2:] - boxes[:, :2], axis=1) < st.mosaic_min_face
-        faces.append(boxes[~tiny])
-        ignore += [boxes[tiny], np.clip(scene.ignore * scale + shift, 0, st.size)]
-    return _flip_and_colour(tile, np.concatenate(faces).reshape(-1, 4), np.concatenate(ignore).reshape(-1, 4), st, rng)
+        faces.append(np.clip(scene.faces * scale + shift, [x, y, x, y], [x + sw, y + sh, x + sw, y + sh]))
+        ignore.append(np.clip(scene.ignore * scale + shift, 0, side))
+    if st.mosaic_jpeg and rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 91))])
+        canvas = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else canvas
+    up = st.size / side
+    tile = cv2.resize(canvas, (st.size, st.size), interpolation=cv2.INTER_LINEAR) if side != st.size else canvas
+    faces_t, ignore_t = np.concatenate(faces).reshape(-1, 4) * up, np.concatenate(ignore).reshape(-1, 4) * up
+    tiny = np.min(faces_t[:, 2:] - faces_t[:, :2], axis=1) < st.mosaic_min_face
+    return _flip_and_colour(tile, faces_t[~tiny], np.concatenate([ignore_t, faces_t[tiny]]), st, rng)
 
 
 class TileBatches:

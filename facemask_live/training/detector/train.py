@@ -70,6 +70,8 @@ def check_settings(st: DetectorTrainSettings) -> None:
         raise DataError("--select-precision and --confidence must be in (0, 1), --lr > 0, --tile >= 64")
     if not 0 <= st.tiles.mosaic <= 1:
         raise DataError(f"--mosaic must be in [0, 1], got {st.tiles.mosaic}")
+    if not 1 <= st.tiles.mosaic_upscale[0] <= st.tiles.mosaic_upscale[1]:
+        raise DataError(f"--mosaic-upscale needs 1 <= LO <= HI, got {st.tiles.mosaic_upscale}")
     if not 0 <= st.ema < 1:
         raise DataError(f"--ema must be in [0, 1), got {st.ema}")
     out = Path(st.out)
