@@ -26,6 +26,7 @@ from .errors import FacemaskError
 from .zones import ANCHORS, Zone  # pure geometry: zones imports OpenCV only to draw
 
 DETECTOR_NAMES = ("retinaface-masked", "retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
+DEFAULT_MIN_FACE = 14  # detect.DEFAULT_MIN_FACE (why 14, not 20: there), repeated for the same reason
 DEFAULT_SOURCE = "0"  # the first webcam
 DEFAULT_CAMERA = "camera"  # the name of the one camera made from the ``source`` section
 
@@ -83,7 +84,7 @@ class DetectorSettings:
     name: str = "retinaface-masked"
     dir: str | None = None
     confidence: float | None = None  # None: the detector's own default
-    min_face: int = 20
+    min_face: int = DEFAULT_MIN_FACE
     size: int | None = None  # None: the detector's own default input size
     verify_faces: int = 2
     candidate_confidence: float = 0.15

@@ -38,7 +38,7 @@ from .voc import VOC_LABELS as LABEL_MAP
 from .voc import annotated_images, find_image, read_voc
 
 CLASSES = ("mask", "no_mask", "incorrect_mask")
-BAND_MIN = 20  # the small-face band: BAND_MIN to --min-height px high (the app's --min-face default)
+BAND_MIN = 20  # the small-face band: annotated faces BAND_MIN to --min-height px high (issue 12's band)
 
 
 @dataclass(frozen=True, slots=True)

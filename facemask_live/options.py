@@ -23,7 +23,7 @@ from .config import (
     settings_from_dict,
     settings_to_dict,
 )
-from .detect import DEFAULT_DETECTOR, DETECTORS, RETINAFACE_FILES, RETINAFACE_ONNX
+from .detect import DEFAULT_DETECTOR, DEFAULT_MIN_FACE, DETECTORS, RETINAFACE_FILES, RETINAFACE_ONNX
 
 EPILOG = """\
 sources:
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector: retinaface-masked (RetinaFace-MobileNet0.25 fine-tuned on masked scene photos: finds more masked and small faces), retinaface (the same network with its original WIDER FACE weights) or ssd (OpenCV's res10 SSD) (default: retinaface-masked)")
     g.add_argument("--detector-dir", metavar="DIR", help=f"folder with the face detector files: {RETINAFACE_FILES['retinaface-masked']} (retinaface-masked), {RETINAFACE_ONNX} (retinaface; also what train_detector.py writes), or deploy.prototxt and res10_300x300_ssd_iter_140000.caffemodel (default: facemask_live/models/)")
     g.add_argument("--confidence", type=unit_float, default=None, metavar="P", help="face detector confidence threshold (default: 0.7 for retinaface-masked and retinaface, 0.5 for ssd)")
-    g.add_argument("--min-face", type=non_negative_int, default=20, metavar="PX", help="ignore faces smaller than this many pixels (default: 20)")
+    g.add_argument("--min-face", type=non_negative_int, default=DEFAULT_MIN_FACE, metavar="PX", help=f"ignore face boxes narrower or lower than this many pixels (default: {DEFAULT_MIN_FACE}; a face 20 px high is often under 20 px wide)")
     g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: the retinaface detectors resize the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for the retinaface detectors, 300 for ssd)")
     g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="ssd only: re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
     g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="ssd only: lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")

@@ -49,7 +49,7 @@ def test_defaults_are_the_command_line_defaults():
     assert load_settings([]) == Settings()
     s = Settings()
     assert (s.detector.name, s.detector.min_face, s.detector.detect_every, s.tracking.delay, s.events.cooldown) == (
-        "retinaface-masked", 20, 2, 3, 60.0)
+        "retinaface-masked", 14, 2, 3, 60.0)
     assert s.cameras[0].name == "camera" and s.cameras[0].source == "0"
     assert s.classifier_threads() == 1 and s.detector_threads() >= 1
 
@@ -231,3 +231,4 @@ def test_detector_names_match_the_detectors():
 
     assert config.DETECTOR_NAMES == detect.DETECTORS
     assert config.DetectorSettings().name == detect.DEFAULT_DETECTOR
+    assert config.DEFAULT_MIN_FACE == detect.DEFAULT_MIN_FACE == config.DetectorSettings().min_face

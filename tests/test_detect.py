@@ -14,6 +14,7 @@ import pytest
 
 from facemask_live.detect import (
     CAFFEMODEL,
+    DEFAULT_MIN_FACE,
     PROTOTXT,
     RETINAFACE_ONNX,
     FaceDetector,
@@ -200,11 +201,11 @@ def test_retinaface_finds_masked_faces_the_ssd_misses():
     assert b["precision"] >= 0.93
 
 
-def held_out_test_scenes():
+def held_out_test_scenes(split: str = "test"):
     """(annotated faces, image) of the photos of the test split in scene_splits.json: never trained on, by the
-    classifier nor by the fine-tuned detector."""
+    classifier nor by the fine-tuned detector (or of the val split, which chose settings)."""
     manifest = json.loads((REPO / "facemask_live" / "models" / "report" / "scene_splits.json").read_text())
-    for entry in manifest["sources"]["test"]:
+    for entry in manifest["sources"][split]:
         folder = SHARED / "data" / entry.split("/")[0]
         xml = folder / "annotations" / (entry.split("/", 1)[1] + ".xml")
         filename, truth = parse_voc(xml)
@@ -224,12 +225,32 @@ def test_fine_tuned_detector_finds_more_held_out_faces_than_the_original():
         assert det.name == name
         got[name] = score([(truth, det.detect(image)) for truth, image in scenes])
     old, new = got["retinaface"], got["retinaface-masked"]
-    # measured (docs/accuracy.md, test split): masked >= 40 px 158 -> 165 of 174, 20-40 px 58 -> 64 of 87;
-    # precision >= 40 px 89.1 -> 92.8 %
+    # measured (docs/accuracy.md, test split, --min-face 14): masked >= 40 px 158 -> 165 of 174, 20-40 px 68 -> 70
+    # of 87; precision >= 40 px 89.1 -> 92.8 %
     assert new["min_height_40"]["detected"]["mask"] >= old["min_height_40"]["detected"]["mask"] + 5
-    assert new["height_20_40"]["detected"]["mask"] >= old["height_20_40"]["detected"]["mask"] + 4
+    assert new["height_20_40"]["detected"]["mask"] >= old["height_20_40"]["detected"]["mask"]
+    assert new["height_20_40"]["recall"]["mask"] >= 0.78
     assert new["min_height_40"]["precision"] >= old["min_height_40"]["precision"]
     assert new["min_height_40"]["recall"]["mask"] >= 0.94
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "data" / "scenes-ilc").is_dir(), reason="../shared/data/scenes-ilc not available")
+def test_the_default_min_face_keeps_small_faces_with_narrow_boxes():
+    """Why --min-face is 14, not 20: on the 162 val photos (the split that chose it) a third of the masked faces
+    annotated 20-40 px high are found with a box under 20 px wide (or high), and 20 threw them away."""
+    scenes = list(held_out_test_scenes("val"))
+    assert len(scenes) == 162
+    got = {}
+    for min_face in (20, DEFAULT_MIN_FACE):
+        det = create_detector(min_size=min_face, threads=2)
+        got[min_face] = score([(truth, det.detect(image)) for truth, image in scenes])["height_20_40"]
+    # measured (docs/accuracy.md): masked 51 -> 63 of 75, unmasked 73 -> 85 of 96, precision 87.1 -> 87.9 %
+    old, new = got[20], got[DEFAULT_MIN_FACE]
+    assert DEFAULT_MIN_FACE < 20
+    assert new["detected"]["mask"] >= old["detected"]["mask"] + 9 and new["recall"]["mask"] >= 0.8
+    assert new["detected"]["no_mask"] >= old["detected"]["no_mask"] + 9
+    assert new["precision"] >= old["precision"] - 0.01
 
 
 def test_retinaface_boxes_follow_the_face_and_stay_in_the_frame(retina, face_frame):

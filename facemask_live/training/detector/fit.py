@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ...detect import RETINAFACE_MEAN_BGR, RetinaFaceDetector
+from ...detect import DEFAULT_MIN_FACE, RETINAFACE_MEAN_BGR, RetinaFaceDetector
 from .export import export_onnx, max_difference
 from .loss import landmark_loss, multibox_loss
 from .onnx_keras import build_keras, landmark_layers, write_weights
@@ -89,7 +89,7 @@ class Fit:
 
     def _app_detector(self, model) -> RetinaFaceDetector:
         det = base_detector(self.st.base, self.st.val_confidence, self.st.threads)
-        det.min_size = 20  # the app's --min-face default
+        det.min_size = DEFAULT_MIN_FACE  # the app's --min-face default
         if model is not None:
             det.session = KerasSession(model)
         return det

@@ -2,8 +2,8 @@
 
 Data: the photos of the ``train`` split of ``scene_splits.json`` (ignore regions from the base detector),
 as augmented square tiles; the ``val`` split chooses the epoch: the best masked+unmasked recall of faces
->= 20 px at a fixed precision (``select_precision``), run exactly as the app runs (input 700, NMS, min face
-20 px). The ``test`` split is never read here. The base model is scored the same way first (epoch 0).
+>= 20 px at a fixed precision (``select_precision``), run exactly as the app runs (input 700, NMS, the app's
+min face). The ``test`` split is never read here. The base model is scored the same way first (epoch 0).
 Writes OUT/retinaface_mnet025.onnx (the best epoch so far, rewritten when an epoch beats it), OUT/checkpoints/,
 OUT/train.log and OUT/report/ (training.json, loss curves, val precision-recall curves per band).
 """
@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...detect import RETINAFACE_ONNX
+from ...detect import DEFAULT_MIN_FACE, RETINAFACE_ONNX
 from ...errors import OutputError
 from ..data import DataError
 from .anchors import MatchSettings
@@ -130,7 +130,7 @@ def run_record(st: DetectorTrainSettings, argv: list[str], counts: dict) -> dict
         "base": {"path": str(Path(st.base).resolve()), "sha1": file_sha1(st.base)},
         "data": counts, "epochs": [], "best_epoch": None, "seed": st.seed,
         "selection": f"val split: masked+unmasked recall of faces >= 20 px at precision >= {st.select_precision} "
-                     "(app settings: input 700, NMS 0.4, min face 20 px, IoU >= 0.4); the test split is not used",
+                     f"(app settings: input 700, NMS 0.4, min face {DEFAULT_MIN_FACE} px, IoU >= 0.4); the test split is not used",
     }
 
 
