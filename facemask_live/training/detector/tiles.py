@@ -7,9 +7,10 @@ photo still covers most of the tile (its longer side >= 0.8 tile). Then a horizo
 (brightness, contrast, saturation, hue, sometimes a slight blur). A face whose centre leaves the tile is
 dropped; one cut to under half its area, or under ``min_face`` px, becomes an ignore region.
 
-With ``mosaic`` > 0 that share of tiles is instead a 2x2 grid of whole photos, each shrunk into its cell:
-the photos' many large masked faces become small ones with their real context (few photos have small masked
-faces, and a face-centred tile cannot shrink a photo below the tile without leaving it mostly grey).
+With ``mosaic`` > 0 that share of tiles is instead a 2x2 grid of whole photos, each shrunk into its cell (the grid
+laid out small, then scaled up): the photos' many large masked faces become small ones with their real context
+(few photos have small masked faces, and a face-centred tile cannot shrink a photo below the tile without leaving
+it mostly grey). Measured, it did not help (docs/accuracy.md), so it is off by default.
 """
 
 from __future__ import annotations
