@@ -230,11 +230,12 @@ class Scorer:
         self.band = Tally()  # faces from BAND_MIN px up to min_height: where the quality gate bites
         self.large = Tally()
         self.images = 0
+        self.last_pairs: list = []  # the (face, truth, IoU) matches of the last image added
 
     def add(self, truth: Sequence[GroundTruth], faces: Sequence[Face]) -> dict:
         """Score one image; returns its own counts (faces, found, detections, false)."""
         self.images += 1
-        pairs = match(truth, faces, self.min_iou)
+        pairs = self.last_pairs = match(truth, faces, self.min_iou)  # kept: --save-crops writes these same matches
         face_to_truth = {fi: (ti, v) for fi, ti, v in pairs}
         truth_found = {ti for _, ti, _ in pairs}
         big = [gt.height >= self.min_height for gt in truth]
@@ -561,7 +562,8 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
                 times["classify"] += result.timings.get("classify", 0.0)
             counts = scorer.add(scene.objects, faces)
             if args.save_crops and pipeline is not None:
-                save_matched_crops(Path(args.save_crops), scene, image, faces, args.iou, pipeline.classifier.crop_margin)
+                save_matched_crops(Path(args.save_crops), scene, image, faces, scorer.last_pairs,
+                                   pipeline.classifier.crop_margin)
             per_image.append({"image": scene.image.name, **counts})
             if bar is not None:
                 bar.update(1)
@@ -589,16 +591,16 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
     return figures
 
 
-def save_matched_crops(root: Path, scene: Scene, image: np.ndarray, faces: Sequence[Face], min_iou: float,
-                       margin: float) -> int:
-    """Write the crop the classifier saw of each face matched to an annotation (those the quality gate left
-    unjudged are skipped) as ``root/<annotated label>/<image stem>__<face>_<height>px.png``; returns the count."""
+def save_matched_crops(root: Path, scene: Scene, image: np.ndarray, faces: Sequence[Face], pairs, margin: float) -> int:
+    """Write the crop the classifier saw of each face matched to an annotation (``pairs``: the scorer's
+    :func:`match` of this image; faces the quality gate left unjudged are skipped) as
+    ``root/<annotated label>/<image stem>__<face>_<height>px.png``; returns the count."""
     import cv2
 
     from .geometry import crop
 
     written = 0
-    for fi, ti, _ in match(scene.objects, faces, min_iou):
+    for fi, ti, _ in pairs:
         face, gt = faces[fi], scene.objects[ti]
         if face.label == UNKNOWN_LABEL:
             continue
