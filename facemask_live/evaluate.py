@@ -364,6 +364,38 @@ def format_table(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def format_sweep(rows: list[dict]) -> str:
+    """One line per threshold of ``--sweep-confidence``: recall per class and precision in each height band, and
+    with a classifier what the issue bars count on the larger faces."""
+    first = rows[0]
+    big_key, band_key = f"min_height_{first['min_height']}", f"height_{BAND_MIN}_{first['min_height']}"
+    judged = first["classifier_labels"] is not None
+    recall_heads = ["masked", "unmasked", "incorrect", "precision"]
+    groups = [("", ["conf"]), (f"{BAND_MIN}-{first['min_height']} px high: found", recall_heads),
+              (f">= {first['min_height']} px high: found", recall_heads)]
+    if judged:
+        groups.append((f">= {first['min_height']} px, classified", ["masked shown masked", "unmasked flagged",
+                                                                   "incorrect flagged"]))
+    table = []
+    for r in rows:
+        cells = [f"{r['confidence']:g}"]
+        for c in (r[band_key], r[big_key]):
+            cells += [_pct(c["recall"][k]) for k in CLASSES] + [_frac(c["true_positives"], c["detections"])]
+        if judged:
+            cells += [_pct(r[big_key][k]["share"]) for k in ("masked_shown_masked", "unmasked_flagged", "incorrect_flagged")]
+        table.append(cells)
+    heads = [h for _, hs in groups for h in hs]
+    w = [max(len(heads[i]), *(len(cells[i]) for cells in table)) for i in range(len(heads))]
+    top, col = [], 0
+    for name, hs in groups:  # each group's title over its columns
+        span = sum(w[col:col + len(hs)]) + 2 * (len(hs) - 1)
+        top.append(f"{name:<{span}}")
+        col += len(hs)
+    out = ["  ".join(top).rstrip(), "  ".join(f"{h:>{w[i]}}" for i, h in enumerate(heads))]
+    out += ["  ".join(f"{v:>{w[i]}}" for i, v in enumerate(cells)) for cells in table]
+    return "\n".join(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .detect import DETECTORS
     from .options import add_quality_options, non_negative_int, open_unit_float, positive_int, unit_float
@@ -396,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the classifier's crop of every found and judged face to DIR/<annotated label>/ "
                    "(e.g. to choose a model's prior weights with 'train_mobilenet.py tune' on the faces the detector "
                    "finds, as the app sees them)")
+    p.add_argument("--sweep-confidence", type=open_unit_float, nargs="+", metavar="P",
+                   help="score every one of these detector thresholds in one pass (RetinaFace detectors): the "
+                   "detector runs once at the lowest and each threshold keeps the faces scoring at least it, which "
+                   "is what the app finds at that --confidence; prints one row per threshold (to choose --confidence "
+                   "on your own annotated frames)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks on internal errors")
     g = p.add_argument_group("models (as in the app)")
@@ -516,7 +553,21 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
             raise OutputError(f"cannot write {args.json}: folder {parent} does not exist")
         if Path(args.json).expanduser().is_dir():
             raise OutputError(f"cannot write {args.json}: it is a folder (pass a file name such as figures.json)")
+    sweep = sorted(set(args.sweep_confidence or ()))
+    if sweep and args.confidence is not None:
+        raise SourceError("pass either --confidence or --sweep-confidence, not both")
+    if sweep and args.save_crops:
+        raise SourceError("--save-crops writes the faces of one threshold: leave out --sweep-confidence")
     settings = app_settings(args)
+    if sweep:
+        from .detect import RETINAFACE_FILES
+        from .options import override
+
+        if settings.detector.name not in RETINAFACE_FILES:
+            # the SSD's second look re-checks the candidates under the threshold, so a lower one is not a superset
+            raise SourceError(f"--sweep-confidence needs a RetinaFace detector ({', '.join(RETINAFACE_FILES)}), "
+                              f"not {settings.detector.name}: run once per --confidence instead")
+        settings = override(settings, detector={"confidence": sweep[0]})
     detection_only = args.detection_only
     if args.save_crops and detection_only:
         raise SourceError("--save-crops writes what the classifier judged: leave out --detection-only")
@@ -534,11 +585,14 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
         cv2.setNumThreads(settings.detector_threads())
         detector, pipeline = build_detector(settings), None
         scorer = Scorer(min_iou=args.iou, min_height=args.min_height)
+        sweep_scorers = [Scorer(min_iou=args.iou, min_height=args.min_height) for _ in sweep]
     else:
         pipeline = build_pipeline(settings)
         detector = pipeline.detector
         clf = pipeline.classifier
         scorer = Scorer(clf.violation_labels, list(clf.labels), min_iou=args.iou, min_height=args.min_height)
+        sweep_scorers = [Scorer(clf.violation_labels, list(clf.labels), min_iou=args.iou, min_height=args.min_height)
+                         for _ in sweep]
     bar = None
     if args.progress:
         from tqdm import tqdm
@@ -561,6 +615,10 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
                 times["detect"] += result.timings.get("detect", 0.0)
                 times["classify"] += result.timings.get("classify", 0.0)
             counts = scorer.add(scene.objects, faces)
+            for t, sc in zip(sweep, sweep_scorers):
+                # greedy NMS only lets a box suppress lower-scoring ones, and faces are judged one by one, so
+                # the faces scoring >= t of a pass at the lowest threshold are those of a pass at t
+                sc.add(scene.objects, [f for f in faces if f.score >= t])
             if args.save_crops and pipeline is not None:
                 save_matched_crops(Path(args.save_crops), scene, image, faces, scorer.last_pairs,
                                    pipeline.classifier.crop_margin)
@@ -583,7 +641,12 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
     figures["per_image"] = per_image
     what = "face detection only" if detection_only else f"detector + classifier ({', '.join(pipeline.classifier.labels)})"
     print(f"{len(scenes)} images, {what}, match at IoU >= {args.iou:g}", file=out)
-    print(format_table(figures), file=out)
+    if sweep:
+        # the main figures are those of the lowest threshold: the sweep's rows say it all
+        figures["sweep"] = [{"confidence": t, **sc.figures()} for t, sc in zip(sweep, sweep_scorers)]
+        print(format_sweep(figures["sweep"]), file=out)
+    else:
+        print(format_table(figures), file=out)
     ms = figures["ms_per_image"]
     print("time per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()), file=out)
     if args.json:

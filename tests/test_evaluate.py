@@ -324,3 +324,35 @@ def test_saved_crops_are_what_the_classifier_judged(tmp_path, capsys):
     code, _, err = run_cli(capsys, "--images", str(SCENES / "images"), "--annotations", str(SCENES / "annotations"),
                            "--limit", "2", "--save-crops", str(blocked))
     assert code != 0 and "cannot write crops to" in one_line_error(err)
+
+
+@needs_scenes
+@pytest.mark.skipif(not default_model_path().is_file(), reason="no classifier model")
+def test_sweep_confidence_gives_what_each_confidence_gives_alone(tmp_path, capsys):
+    """--sweep-confidence runs the detector once at the lowest threshold; each row must be exactly the figures
+    of a run at that --confidence (faces found, precision, labels): 20 real scenes, three thresholds."""
+    scenes = ["--images", str(SCENES / "images"), "--annotations", str(SCENES / "annotations"), "--limit", "20"]
+    swept = tmp_path / "sweep.json"
+    code, out, err = run_cli(capsys, *scenes, "--sweep-confidence", "0.9", "0.4", "0.7", "--json", str(swept))
+    assert code == 0, err
+    rows = json.loads(swept.read_text())["sweep"]
+    assert [r["confidence"] for r in rows] == [0.4, 0.7, 0.9]
+    assert [line.split()[0] for line in out.splitlines()[3:6]] == ["0.4", "0.7", "0.9"]
+    keys = ("faces", "detected", "detections", "true_positives", "classification", "unknown", "masked_shown_masked",
+            "unmasked_flagged", "incorrect_flagged")
+    for row in rows:
+        alone = tmp_path / f"{row['confidence']}.json"
+        code, _, err = run_cli(capsys, *scenes, "--confidence", str(row["confidence"]), "--json", str(alone))
+        assert code == 0, err
+        expected = json.loads(alone.read_text())
+        for split in ("all", "height_20_40", "min_height_40"):
+            for key in keys:
+                assert row[split][key] == expected[split][key], (row["confidence"], split, key)
+    # a lower threshold finds more: the sweep is not three copies of one run
+    assert rows[0]["all"]["detections"] > rows[2]["all"]["detections"]
+
+    for bad, message in ((["--confidence", "0.5"], "either --confidence or --sweep-confidence"),
+                         (["--detector", "ssd"], "needs a RetinaFace detector"),
+                         (["--save-crops", str(tmp_path / "c")], "--save-crops writes the faces of one threshold")):
+        code, _, err = run_cli(capsys, *scenes, "--sweep-confidence", "0.5", *bad)
+        assert code != 0 and message in one_line_error(err)
