@@ -7,7 +7,8 @@ result of each camera (and every event) to the GUI thread through a queued Qt si
 Tiles show the camera's name, state (live, reconnecting, ended, failed) and fps; a click enlarges a tile, another
 click goes back to the grid. File -> Open (a video, image or folder) and Camera -> Add (a webcam index or a URL,
 with a masked password field and a test-connection button) add a camera while the site runs, as does dropping
-files on the window; recent sources are kept in QSettings. View -> Show zones draws each camera's zones; on an
+files on the window; recent sources are kept in QSettings. View -> Freeze pictures (Space) holds every tile's
+picture while the cameras are still processed and their events listed. View -> Show zones draws each camera's zones; on an
 enlarged tile, Zones -> Draw zone takes clicks as the points of a polygon, Zones -> Finish zone names it.
 File -> Save config writes the cameras and their zones to a YAML file (passwords as ``{ENV}`` placeholders).
 """
@@ -234,6 +235,8 @@ class SiteWindow(QtWidgets.QMainWindow):
         self.enlarged: str | None = None
         self.show_zones = False
         self.drawing: list[tuple[float, float]] | None = None  # points of the zone being drawn
+        self.frozen = False  # the pictures stand still (View -> Freeze); the cameras and events go on
+        self._held: dict[str, tuple[FrameResult, np.ndarray]] = {}  # newest frames that arrived while frozen
         self.exit_code = 0
         self.setWindowTitle(f"{APP_NAME} — site of {len(settings.cameras)} cameras")
         self.setAcceptDrops(True)
@@ -302,6 +305,9 @@ class SiteWindow(QtWidgets.QMainWindow):
         self.zones_action = m.addAction("Show &zones")
         self.zones_action.setCheckable(True)
         self.zones_action.toggled.connect(self.set_show_zones)
+        self.freeze_action = m.addAction("&Freeze pictures (Space)")
+        self.freeze_action.setCheckable(True)
+        self.freeze_action.toggled.connect(self.set_frozen)
         m = bar.addMenu("&Zones")
         m.addAction("&Draw zone on the enlarged camera", self.start_zone)
         m.addAction("&Finish zone...", self.finish_zone_dialog)
@@ -347,6 +353,9 @@ class SiteWindow(QtWidgets.QMainWindow):
         for name, (result, image) in latest.items():
             if name not in self.tiles:
                 continue
+            if self.frozen:  # a desk never stops watching: only the pictures wait, events are listed below
+                self._held[name] = (result, image)
+                continue
             self.current[name] = (result, image)
             self._redraw(name)
         for name, event, frame in events:
@@ -391,6 +400,22 @@ class SiteWindow(QtWidgets.QMainWindow):
         if camera in self.counts:
             self.counts[camera]["violations"] += 1
         self._fill_table()
+
+    def set_frozen(self, on: bool) -> None:
+        """Freeze the pictures (to look at a face, or snapshot what is shown) while every camera is still
+        processed and its events still listed; unfreezing shows each camera's newest frame at once."""
+        if on == self.frozen:
+            return
+        self.frozen = on
+        if self.freeze_action.isChecked() != on:
+            self.freeze_action.setChecked(on)
+        if on:
+            self.statusBar().showMessage("pictures frozen: every camera is still watched and its events listed "
+                                         "(Space to go on)")
+            return
+        held, self._held = self._held, {}
+        self.show_results(held, [])
+        self.statusBar().showMessage("pictures live again", 3000)
 
     def refresh_states(self) -> None:
         """Every 0.5 s: each camera's state and fps (and people) from the engine."""
@@ -448,6 +473,8 @@ class SiteWindow(QtWidgets.QMainWindow):
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt name)
         if event.key() == Qt.Key_S:
             self.snapshot()
+        elif event.key() == Qt.Key_Space:
+            self.set_frozen(not self.frozen)
         elif event.key() in (Qt.Key_Q, Qt.Key_Escape):
             if self.drawing is not None:
                 self.cancel_zone()

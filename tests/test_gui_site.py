@@ -1,5 +1,6 @@
 """The site window (facemask_live.gui_site) offscreen on real clips: tiles with names and states, enlarging a
-tile, events with their camera's name, File -> Open adding a camera, the zone editor saving a polygon."""
+tile, freezing the pictures while events go on, events with their camera's name, File -> Open adding a camera,
+the zone editor saving a polygon."""
 
 from __future__ import annotations
 
@@ -55,10 +56,20 @@ def test_grid_states_enlarge_events_open_and_zone(window, qtbot, tmp_path):
     assert "fps" in win.tiles["office"].title.text()
     assert win.table.item(3, 0).text() == "site"
 
-    # the unmasked man of the street clip raises an event, listed with its camera's name
+    # Space freezes the pictures: the tiles keep their frame while the cameras are still processed
+    qtbot.keyClick(win, Qt.Key_Space)
+    assert win.frozen and win.freeze_action.isChecked() and "frozen" in win.statusBar().currentMessage()
+    shown = {n: win.current[n][0].frame.index for n in ("street", "office")}
+
+    # the unmasked man of the street clip raises an event, listed with its camera's name (while frozen)
     qtbot.waitUntil(lambda: win.event_list.count() > 0, timeout=30000)
     assert win.event_list.item(0).text().startswith("street · ")
     assert win.counts["street"]["violations"] >= 1 and win.counts["office"]["violations"] == 0
+    qtbot.waitUntil(lambda: win._held.get("street", (None,))[0] is not None, timeout=5000)
+    assert {n: win.current[n][0].frame.index for n in shown} == shown  # the pictures did not move
+    qtbot.keyClick(win, Qt.Key_Space)  # live again: the newest frame of each camera at once
+    assert not win.frozen and not win.freeze_action.isChecked()
+    assert win.current["street"][0].frame.index > shown["street"]
 
     # a click enlarges a tile (the others are hidden); another click goes back to the grid
     street = win.tiles["street"]
