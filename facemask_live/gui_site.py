@@ -88,6 +88,7 @@ class CameraTile(QtWidgets.QFrame):
         self.name = name
         self.state = "starting"
         self.fps = 0.0
+        self.frozen = False  # the window froze the pictures: said on the title, so nobody takes it for live
         self.setFrameShape(QtWidgets.QFrame.StyledPanel)
         self.title = QtWidgets.QLabel()
         self.title.setTextFormat(Qt.RichText)
@@ -104,7 +105,8 @@ class CameraTile(QtWidgets.QFrame):
         self.state, self.fps = state, fps
         shown = f"{state} (attempt {attempt})" if state == "reconnecting" and attempt else state
         color = STATE_COLORS.get(state, "#a0a0a0")
-        self.title.setText(f"<b>{self.name}</b> · <span style='color:{color}'>{shown}</span> · {fps:.1f} fps")
+        frozen = " · <span style='color:#3080ff'>picture frozen</span>" if self.frozen else ""
+        self.title.setText(f"<b>{self.name}</b> · <span style='color:{color}'>{shown}</span> · {fps:.1f} fps{frozen}")
 
     def picture_rect(self) -> QtCore.QRectF | None:
         """Where the frame is drawn in the view (scaled keeping its aspect ratio, centred), from the frame's size:
@@ -316,6 +318,7 @@ class SiteWindow(QtWidgets.QMainWindow):
     # -- tiles -------------------------------------------------------------------------------------
     def _add_tile(self, name: str) -> CameraTile:
         tile = CameraTile(name)
+        tile.frozen = self.frozen
         tile.clicked.connect(self.tile_clicked)
         self.tiles[name] = tile
         self.counts[name] = {"people": 0, "violations": 0}
@@ -409,6 +412,9 @@ class SiteWindow(QtWidgets.QMainWindow):
         self.frozen = on
         if self.freeze_action.isChecked() != on:
             self.freeze_action.setChecked(on)
+        for tile in self.tiles.values():
+            tile.frozen = on
+            tile.set_state(tile.state, tile.fps)
         if on:
             self.statusBar().showMessage("pictures frozen: every camera is still watched and its events listed "
                                          "(Space to go on)")

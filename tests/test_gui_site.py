@@ -59,6 +59,7 @@ def test_grid_states_enlarge_events_open_and_zone(window, qtbot, tmp_path):
     # Space freezes the pictures: the tiles keep their frame while the cameras are still processed
     qtbot.keyClick(win, Qt.Key_Space)
     assert win.frozen and win.freeze_action.isChecked() and "frozen" in win.statusBar().currentMessage()
+    assert all("picture frozen" in t.title.text() for t in win.tiles.values())
     shown = {n: win.current[n][0].frame.index for n in ("street", "office")}
 
     # the unmasked man of the street clip raises an event, listed with its camera's name (while frozen)
@@ -69,6 +70,7 @@ def test_grid_states_enlarge_events_open_and_zone(window, qtbot, tmp_path):
     assert {n: win.current[n][0].frame.index for n in shown} == shown  # the pictures did not move
     qtbot.keyClick(win, Qt.Key_Space)  # live again: the newest frame of each camera at once
     assert not win.frozen and not win.freeze_action.isChecked()
+    assert not any("frozen" in t.title.text() for t in win.tiles.values())
     assert win.current["street"][0].frame.index > shown["street"]
 
     # a click enlarges a tile (the others are hidden); another click goes back to the grid
