@@ -65,8 +65,10 @@ class Scene:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def parse_voc(path: Path) -> tuple[str | None, list[GroundTruth]]:
-    """(image file name from <filename> or None, faces) of one PASCAL VOC file; unknown labels are an error."""
+def parse_voc(path: Path, skipped: list[str] | None = None) -> tuple[str | None, list[GroundTruth]]:
+    """(image file name from <filename> or None, faces) of one PASCAL VOC file; unknown labels are an error.
+    A box with no area once rounded to pixels (a slip of the annotation tool) is left out and described in
+    ``skipped`` when given: one such box should not stop the scoring of a whole set."""
     voc = read_voc(path)
     objects = []
     for obj in voc.objects:
@@ -75,7 +77,9 @@ def parse_voc(path: Path) -> tuple[str | None, list[GroundTruth]]:
             raise SourceError(f"annotation {path}: unknown label {obj.label!r} (expected one of {known})")
         x1, y1, x2, y2 = obj.int_box
         if x2 <= x1 or y2 <= y1:
-            raise SourceError(f"annotation {path}: empty box {x1},{y1},{x2},{y2} for {obj.label!r}")
+            if skipped is not None:
+                skipped.append(f"{path.name}: {obj.label} {x1},{y1},{x2},{y2}")
+            continue
         objects.append(GroundTruth((x1, y1, x2, y2), LABEL_MAP[obj.label]))
     return voc.filename, objects
 
@@ -92,12 +96,15 @@ def load_scenes(images: str | Path, annotations: str | Path, limit: int | None =
     if limit is not None:
         xmls = xmls[:limit]
     scenes = []
+    skipped: list[str] = []
     for xml in xmls:
-        filename, objects = parse_voc(xml)
+        filename, objects = parse_voc(xml, skipped)
         image = find_image(images, xml, filename)
         if image is None:
             raise SourceError(f"no image for annotation {xml} in {images} (expected {filename or xml.stem + '.jpg'})")
         scenes.append(Scene(image, xml, objects))
+    if skipped:
+        print(f"note: left out {len(skipped)} annotated box(es) with no area (first: {skipped[0]})", file=sys.stderr)
     return scenes
 
 

@@ -181,6 +181,18 @@ def test_parse_voc_maps_labels_and_finds_images_by_stem(tmp_path):
     assert scene.image == tmp_path / "img" / "a.jpg" and len(scene.objects) == 3
 
 
+def test_a_box_with_no_area_is_left_out_with_a_note(tmp_path, capsys):
+    """An annotation tool's slip (xmax rounding onto xmin) must not stop the scoring of a whole set."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "ann").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.jpg"), np.zeros((48, 64, 3), np.uint8))
+    write_voc(tmp_path / "ann" / "a.xml", "a.jpg", [("with_mask", 1, 2, 30, 40), ("without_mask", 10.2, 5, 10.4, 20)])
+    (scene,) = load_scenes(tmp_path / "img", tmp_path / "ann")
+    assert scene.objects == [gt("mask", 1, 2, 30, 40)]
+    err = capsys.readouterr().err
+    assert "left out 1 annotated box(es) with no area (first: a.xml: without_mask 10,5,10,20)" in err
+
+
 def run_cli(capsys, *args):
     code = main([*args, "--no-progress"])
     out, err = capsys.readouterr()
