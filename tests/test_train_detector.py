@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facemask_live.detect import RETINAFACE_MEAN_BGR, RETINAFACE_ONNX, RetinaFaceDetector
+from facemask_live.detect import RETINAFACE_MEAN_BGR, RETINAFACE_ONNX, RetinaFaceDetector, retinaface_anchors
 from facemask_live.training.detector.anchors import (
     IGNORE,
     NEGATIVE,
@@ -22,7 +22,6 @@ from facemask_live.training.detector.anchors import (
     corners,
     decode,
     iou_matrix,
-    make_anchors,
     match,
 )
 from facemask_live.training.detector.scenes import Scene, load_split
@@ -81,15 +80,9 @@ def test_weights_written_back_into_the_base_graph_reproduce_it(tmp_path):
     assert [n.op_type for n in onnx.load(str(path)).graph.node] == [n.op_type for n in onnx.load(str(BASE)).graph.node]
 
 
-def test_anchors_are_the_apps():
-    det = RetinaFaceDetector()
-    for w, h in ((480, 480), (700, 525)):
-        assert np.array_equal(make_anchors(w, h), det.anchors(w, h))
-
-
 @needs_shared
 def test_matching_round_trips_real_boxes():
-    anchors = make_anchors(480, 480)
+    anchors = retinaface_anchors(480, 480)
     rng = np.random.default_rng(5)
     n_faces = 0
     for scene in dev_scenes(12):

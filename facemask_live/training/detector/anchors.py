@@ -15,15 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...detect import retinaface_anchors
-
 VARIANCES = (0.1, 0.2)
 POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
-
-
-def make_anchors(width: int, height: int) -> np.ndarray:
-    """(N, 4) anchors [cx, cy, w, h] in input pixels, in the network's output order (the app's own anchors)."""
-    return retinaface_anchors(width, height)
 
 
 def corners(anchors: np.ndarray) -> np.ndarray:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...detect import RETINAFACE_MEAN_BGR
-from .anchors import MatchSettings, make_anchors, match
+from ...detect import RETINAFACE_MEAN_BGR, retinaface_anchors
+from .anchors import MatchSettings, match
 from .scenes import Scene
 
 
@@ -169,7 +169,7 @@ class TileBatches:
     def __init__(self, scenes: list[Scene], st: TileSettings, match_st: MatchSettings, seed: int):
         self.scenes, self.st, self.match_st = scenes, st, match_st
         self.rng = np.random.default_rng(seed)
-        self.anchors = make_anchors(st.size, st.size)
+        self.anchors = retinaface_anchors(st.size, st.size)  # the app's own anchors, in the network's order
         self._images: dict[int, np.ndarray] = {}
 
     def image(self, i: int) -> np.ndarray:
