@@ -362,6 +362,12 @@ def test_sweep_confidence_gives_what_each_confidence_gives_alone(tmp_path, capsy
                 assert row[split][key] == expected[split][key], (row["confidence"], split, key)
     # a lower threshold finds more: the sweep is not three copies of one run
     assert rows[0]["all"]["detections"] > rows[2]["all"]["detections"]
+    # detection only: the same faces found, no classifier columns
+    code, out, err = run_cli(capsys, *scenes, "--detection-only", "--sweep-confidence", "0.7", "--json", str(swept))
+    assert code == 0, err
+    (row,) = json.loads(swept.read_text())["sweep"]
+    assert row["min_height_40"]["detected"] == rows[1]["min_height_40"]["detected"] and "classification" not in row["all"]
+    assert "masked shown masked" not in out and ">= 40 px high: found" in out
 
     for bad, message in ((["--confidence", "0.5"], "either --confidence or --sweep-confidence"),
                          (["--detector", "ssd"], "needs a RetinaFace detector"),
