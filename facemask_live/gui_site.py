@@ -8,8 +8,9 @@ Tiles show the camera's name, state (live, reconnecting, ended, failed) and fps;
 click goes back to the grid. File -> Open (a video, image or folder) and Camera -> Add (a webcam index or a URL,
 with a masked password field and a test-connection button) add a camera while the site runs, as does dropping
 files on the window; recent sources are kept in QSettings. View -> Freeze pictures (Space) holds every tile's
-picture while the cameras are still processed and their events listed. View -> Show zones draws each camera's zones; on an
-enlarged tile, Zones -> Draw zone takes clicks as the points of a polygon, Zones -> Finish zone names it.
+picture while the cameras are still processed and their events listed (a desk never stops watching). View -> Show
+zones draws each camera's zones; on an enlarged tile, Zones -> Draw zone takes clicks as the points of a polygon,
+Zones -> Finish zone names it.
 File -> Save config writes the cameras and their zones to a YAML file (passwords as ``{ENV}`` placeholders).
 """
 
@@ -356,7 +357,7 @@ class SiteWindow(QtWidgets.QMainWindow):
         for name, (result, image) in latest.items():
             if name not in self.tiles:
                 continue
-            if self.frozen:  # a desk never stops watching: only the pictures wait, events are listed below
+            if self.frozen and name in self.current:  # only the pictures wait (a new camera still gets its first)
                 self._held[name] = (result, image)
                 continue
             self.current[name] = (result, image)
