@@ -104,10 +104,14 @@ def test_grid_states_enlarge_events_open_and_zone(window, qtbot, tmp_path):
     win.tile_clicked("street", None)
     assert win.enlarged is None and win.tiles["office"].isVisible()
 
-    # File -> Open (here without its file dialog): a fourth camera, playing at once; recent sources remember it
+    # File -> Open (here without its file dialog): a fourth camera, playing at once; recent sources remember it.
+    # Opened while the pictures are frozen, it still shows its first picture (then holds it)
+    win.set_frozen(True)
     name = win.add_source(str(VIDEOS / "man_nomask.mp4"))
     assert name == "man_nomask" and list(win.tiles)[-1] == "man_nomask" and win.table.rowCount() == 5
+    assert "picture frozen" in win.tiles["man_nomask"].title.text()
     qtbot.waitUntil(lambda: "man_nomask" in win.current, timeout=15000)
+    win.set_frozen(False)
     assert win.site.cameras["man_nomask"].spec.realtime  # a file opened in the window plays at its own rate
     assert str(VIDEOS / "man_nomask.mp4") in win.recent_sources()
 
