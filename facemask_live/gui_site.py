@@ -84,12 +84,12 @@ class CameraTile(QtWidgets.QFrame):
 
     clicked = QtCore.pyqtSignal(str, object)
 
-    def __init__(self, name: str, parent=None):
+    def __init__(self, name: str, parent=None, frozen: bool = False):
         super().__init__(parent)
         self.name = name
         self.state = "starting"
         self.fps = 0.0
-        self.frozen = False  # the window froze the pictures: said on the title, so nobody takes it for live
+        self.frozen = frozen  # the window froze the pictures: said on the title, so nobody takes it for live
         self.setFrameShape(QtWidgets.QFrame.StyledPanel)
         self.title = QtWidgets.QLabel()
         self.title.setTextFormat(Qt.RichText)
@@ -318,8 +318,7 @@ class SiteWindow(QtWidgets.QMainWindow):
 
     # -- tiles -------------------------------------------------------------------------------------
     def _add_tile(self, name: str) -> CameraTile:
-        tile = CameraTile(name)
-        tile.frozen = self.frozen
+        tile = CameraTile(name, frozen=self.frozen)
         tile.clicked.connect(self.tile_clicked)
         self.tiles[name] = tile
         self.counts[name] = {"people": 0, "violations": 0}
