@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="score, checkpoint and export a moving average of the weights with this decay per step "
                    "(e.g. 0.995: about the last 200 steps; default 0: the weights as trained)")
+    p.add_argument("--ignore-detectors", nargs="+", default=[], metavar="ONNX",
+                   help="RetinaFace ONNX files that look for faces nobody annotated (score >= 0.8, IoU < 0.3 with every "
+                   "annotation); their finds are pooled into ignore regions, where training neither rewards nor "
+                   "punishes a detection (default: the --base model alone)")
     p.add_argument("--select-precision", type=float, default=0.9,
                    help="the best epoch has the highest val masked+unmasked recall at this precision (default 0.9)")
     p.add_argument("--export", choices=["graph", "tf2onnx"], default="graph",
@@ -76,6 +80,7 @@ def settings(args):
     return DetectorTrainSettings(
         scenes=tuple(args.scenes), splits=args.splits, base=args.base, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, ema=args.ema,
+        ignore_detectors=tuple(args.ignore_detectors),
         select_precision=args.select_precision, tiles=TileSettings(size=args.tile, mosaic=args.mosaic, mosaic_upscale=tuple(args.mosaic_upscale)), export=args.export, threads=args.threads,
         seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val, progress=args.progress)
 

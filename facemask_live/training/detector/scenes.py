@@ -2,8 +2,8 @@
 
 ``scene_splits.json`` names each photo ``<scenes folder name>/<stem>``; the folders are the ``--scenes``
 arguments (matched by folder name). Some background faces are not annotated (scenes-ilc blurs but does not
-label them): a face the shipped detector finds with a high score (>= 0.8) that overlaps no annotation
-(IoU < 0.3) becomes an ignore region, so training neither rewards nor punishes it.
+label them): a face the shipped detector (or each of ``--ignore-detectors``) finds with a high score (>= 0.8)
+that overlaps no annotation (IoU < 0.3) becomes an ignore region, so training neither rewards nor punishes it.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def file_sha1(path: str | Path) -> str:
 
 @dataclass(frozen=True)
 class IgnoreSettings:
-    base: str
-    cache: str  # a JSON file: reused when it was made by the same base model with the same settings
+    detectors: tuple[str, ...]  # RetinaFace ONNX files that look for unannotated faces; their finds are pooled
+    cache: str  # a JSON file: reused when it was made by the same models with the same settings
     min_score: float = 0.8
     max_iou: float = 0.3
     threads: int = 2
@@ -97,7 +97,7 @@ class IgnoreSettings:
 
 def find_ignore_regions(scenes: list[Scene], st: IgnoreSettings, progress: bool = True) -> int:
     """Fill ``scene.ignore`` for every scene (cached); returns the number of regions."""
-    key = {"base_sha1": file_sha1(st.base), "min_score": st.min_score, "max_iou": st.max_iou}
+    key = {"detector_sha1s": [file_sha1(d) for d in st.detectors], "min_score": st.min_score, "max_iou": st.max_iou}
     cache = Path(st.cache)
     done = json.loads(cache.read_text()) if cache.is_file() else {}
     regions = done.get("regions", {}) if done.get("key") == key else {}
@@ -105,12 +105,13 @@ def find_ignore_regions(scenes: list[Scene], st: IgnoreSettings, progress: bool 
     if todo:
         from tqdm import tqdm
 
-        det = base_detector(st.base, st.min_score, st.threads)
+        dets = [base_detector(d, st.min_score, st.threads) for d in st.detectors]
         for s in tqdm(todo, desc="ignore regions", unit="photo", disable=not progress, leave=False):
             image = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
             if image is None:
                 raise DataError(f"cannot read image {s.image}")
-            found = np.array([f.box for f in det.detect(image)], np.float32).reshape(-1, 4)
+            # overlapping finds of two detectors are both kept: an ignore region only masks anchors
+            found = np.array([f.box for det in dets for f in det.detect(image)], np.float32).reshape(-1, 4)
             if len(found) and len(s.faces):
                 found = found[iou_matrix(found, s.faces).max(axis=1) < st.max_iou]
             regions[s.source] = found.tolist()

@@ -41,6 +41,7 @@ class DetectorTrainSettings:
     landmark_weight: float = 1.0  # keep the landmarks close to the base model's (0: no teacher pass)
     neg_ratio: float = 3.0
     ema: float = 0.0  # decay of the weights' moving average (0: off); val, checkpoints and export use the average
+    ignore_detectors: tuple[str, ...] = ()  # models that find unannotated faces to ignore (empty: the base model)
     select_precision: float = 0.9
     confidence: float = 0.7  # the app's default: val figures are also given at this threshold
     val_confidence: float = 0.1  # lowest threshold of the val curves
@@ -61,6 +62,9 @@ def check_settings(st: DetectorTrainSettings) -> None:
             raise DataError(f"scenes folder not found: {folder}")
     if not Path(st.base).is_file():
         raise DataError(f"base model not found: {st.base} (the shipped facemask_live/models/{RETINAFACE_ONNX})")
+    for d in st.ignore_detectors:
+        if not Path(d).is_file():
+            raise DataError(f"--ignore-detectors: model not found: {d}")
     if not Path(st.splits).is_file():
         raise DataError(f"splits file not found: {st.splits}")
     for name, value in (("epochs", st.epochs), ("batch size", st.batch_size), ("threads", st.threads)):
@@ -98,7 +102,8 @@ def load_data(st: DetectorTrainSettings, log: logging.Logger):
         train = train[: st.limit_train]
     if st.limit_val:
         val = val[: st.limit_val]
-    ign = IgnoreSettings(st.base, str(Path(st.out) / "cache" / "ignore_regions.json"), threads=st.threads)
+    ign = IgnoreSettings(st.ignore_detectors or (st.base,), str(Path(st.out) / "cache" / "ignore_regions.json"),
+                         threads=st.threads)
     n_ignore = find_ignore_regions(train, ign, st.progress)
     counts = {
         "train_photos": len(train), "val_photos": len(val), "test_photos": len(sources["test"]),
