@@ -5,6 +5,7 @@ Helper functions and classes live in tests/helpers.py (imported as a module by t
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,19 @@ import pytest
 from helpers import MODEL_JSON, SHARED, MjpegServer, RtspServer, _mount_tmpfs, _rtsp_available, _umount
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_log_handlers():
+    """The CLI run in-process (facemask_live.cli.setup_logging) binds a root log handler to that test's captured
+    stderr; a camera thread of a later test logging through it writes to a closed stream ("Logging error" in the
+    CI output). Such handlers go when their test ends."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for h in root.handlers[:]:
+        if type(h) is logging.StreamHandler and h not in before:  # pytest's own handlers are subclasses
+            root.removeHandler(h)
 
 
 @pytest.fixture(scope="session")
