@@ -17,10 +17,14 @@ def test_bar_still_cameras_cpu(shared_dir, tmp_path):
 
     clips = [still_clip(shared_dir / "media" / "videos" / c, tmp_path) for c in CLIPS]
     load = clips * 2
-    decode = decode_only(load, 15, warmup=3)
+    # the decode-only reference is taken before and after the site run and averaged: on a shared host one pass
+    # of it varies by +-10 % (3.4-4.2 CPU s measured back to back), which alone moved the ratio across the bar
+    before = decode_only(load, 15, warmup=3)
     site = run_site(load, 15, warmup=3)
+    after = decode_only(load, 15, warmup=3)
     assert all(s["state"] == "live" for s in site["cameras"].values())
     assert sum(s["detector_runs"] for s in site["cameras"].values()) <= 8 * 3  # the first frame, then keep-alives only
     # steady state: the first detector run of each camera and the models' first calls are left out
-    ratio = site["steady_cpu_seconds"] / decode["steady_cpu_seconds"]
-    assert ratio <= 1.5, (ratio, site["steady_cpu_seconds"], site["cpu_seconds"], decode)
+    decode_cpu = (before["steady_cpu_seconds"] + after["steady_cpu_seconds"]) / 2
+    ratio = site["steady_cpu_seconds"] / decode_cpu
+    assert ratio <= 1.5, (ratio, site["steady_cpu_seconds"], site["cpu_seconds"], before, after)
