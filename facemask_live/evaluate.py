@@ -591,15 +591,14 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
     if detection_only:
         cv2.setNumThreads(settings.detector_threads())
         detector, pipeline = build_detector(settings), None
-        scorer = Scorer(min_iou=args.iou, min_height=args.min_height)
-        sweep_scorers = [Scorer(min_iou=args.iou, min_height=args.min_height) for _ in sweep]
+        labels: dict = {}
     else:
         pipeline = build_pipeline(settings)
         detector = pipeline.detector
-        clf = pipeline.classifier
-        scorer = Scorer(clf.violation_labels, list(clf.labels), min_iou=args.iou, min_height=args.min_height)
-        sweep_scorers = [Scorer(clf.violation_labels, list(clf.labels), min_iou=args.iou, min_height=args.min_height)
-                         for _ in sweep]
+        labels = {"violation_labels": pipeline.classifier.violation_labels, "model_labels": list(pipeline.classifier.labels)}
+    scorer = Scorer(**labels, min_iou=args.iou, min_height=args.min_height)
+    # the lowest threshold's row is the main scorer itself (the pass ran at it); one more scorer per other threshold
+    sweep_scorers = [scorer, *(Scorer(**labels, min_iou=args.iou, min_height=args.min_height) for _ in sweep[1:])]
     bar = None
     if args.progress:
         from tqdm import tqdm
@@ -622,7 +621,7 @@ def evaluate(args: argparse.Namespace, out=None) -> dict:
                 times["detect"] += result.timings.get("detect", 0.0)
                 times["classify"] += result.timings.get("classify", 0.0)
             counts = scorer.add(scene.objects, faces)
-            for t, sc in zip(sweep, sweep_scorers):
+            for t, sc in zip(sweep[1:], sweep_scorers[1:]):
                 # greedy NMS only lets a box suppress lower-scoring ones, and faces are judged one by one, so
                 # the faces scoring >= t of a pass at the lowest threshold are those of a pass at t
                 sc.add(scene.objects, [f for f in faces if f.score >= t])

@@ -89,6 +89,7 @@ class CameraTile(QtWidgets.QFrame):
         self.name = name
         self.state = "starting"
         self.fps = 0.0
+        self.attempt = 0
         self.frozen = frozen  # the window froze the pictures: said on the title, so nobody takes it for live
         self.setFrameShape(QtWidgets.QFrame.StyledPanel)
         self.title = QtWidgets.QLabel()
@@ -103,7 +104,7 @@ class CameraTile(QtWidgets.QFrame):
         self.set_state("starting", 0.0)
 
     def set_state(self, state: str, fps: float, attempt: int = 0) -> None:
-        self.state, self.fps = state, fps
+        self.state, self.fps, self.attempt = state, fps, attempt
         shown = f"{state} (attempt {attempt})" if state == "reconnecting" and attempt else state
         color = STATE_COLORS.get(state, "#a0a0a0")
         frozen = " · <span style='color:#3080ff'>picture frozen</span>" if self.frozen else ""
@@ -414,7 +415,7 @@ class SiteWindow(QtWidgets.QMainWindow):
             self.freeze_action.setChecked(on)
         for tile in self.tiles.values():
             tile.frozen = on
-            tile.set_state(tile.state, tile.fps)
+            tile.set_state(tile.state, tile.fps, tile.attempt)  # the title says it at once
         if on:
             self.statusBar().showMessage("pictures frozen: every camera is still watched and its events listed "
                                          "(Space to go on)")
