@@ -184,14 +184,25 @@ def test_bad_input_is_one_error_line(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith("error: scenes folder not found")
 
 
+def dev_splits(tmp_path: Path) -> Path:
+    """The real split file, its scenes-dev photos only."""
+    sources = json.loads(SPLITS.read_text())["sources"]
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"sources": {k: [x for x in v if x.startswith("scenes-dev/")] for k, v in sources.items()}}))
+    return splits
+
+
+def test_refit_epoch_out_of_the_schedule_is_one_error_line(tmp_path):
+    r = run_script("--scenes", SCENES_DEV, "--splits", SPLITS, "--out", tmp_path / "o", "--epochs", 2, "--refit-epoch", 3)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "error: --refit-epoch must be in 1..--epochs (2), got 3"
+
+
 @needs_shared
 @pytest.mark.slow
 def test_tiny_run_exports_a_detector_the_app_uses(tmp_path):
     out = tmp_path / "run"
-    sources = json.loads(SPLITS.read_text())["sources"]  # the real split, its scenes-dev photos only
-    splits = tmp_path / "splits.json"
-    splits.write_text(json.dumps({"sources": {k: [x for x in v if x.startswith("scenes-dev/")] for k, v in sources.items()}}))
-    r = run_script("--scenes", SCENES_DEV, "--splits", splits, "--base", BASE, "--epochs", 1, "--batch-size", 4,
+    r = run_script("--scenes", SCENES_DEV, "--splits", dev_splits(tmp_path), "--base", BASE, "--epochs", 1, "--batch-size", 4,
                    "--tile", 192, "--limit-train", 4, "--limit-val", 2, "--seed", 3, "--threads", 2, "--out", out,
                    "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -255,3 +266,22 @@ def test_ignore_regions_pool_every_finder_and_never_cover_an_annotation(tmp_path
             assert iou_matrix(s.ignore, s.faces).max() < 0.3
     sha1s = json.loads(cache.read_text())["key"]["detector_sha1s"]
     assert len(sha1s) == 2 and sha1s[0] != sha1s[1]  # a cache made by other models is not reused
+
+
+@needs_shared
+@pytest.mark.slow
+def test_refit_trains_on_the_val_photos_too_and_ships_the_given_epoch(tmp_path):
+    """--refit-epoch N: the val photos join the train photos, the run stops after epoch N of the --epochs schedule
+    and exports that epoch whatever val says (val has been trained on, so it chooses nothing)."""
+    out = tmp_path / "refit"
+    r = run_script("--scenes", SCENES_DEV, "--splits", dev_splits(tmp_path), "--base", BASE, "--epochs", 3,
+                   "--refit-epoch", 2, "--batch-size", 4, "--tile", 192, "--limit-train", 4, "--limit-val", 2,
+                   "--seed", 3, "--threads", 2, "--out", out, "--no-progress")
+    assert r.returncode == 0, r.stderr[-2000:]
+    record = json.loads((out / "report" / "training.json").read_text())
+    assert record["data"]["train_photos"] == 6 and record["data"]["val_photos"] == 2  # 4 train + the 2 val photos
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2] and record["best_epoch"] == 2  # stopped at 2 of 3
+    assert record["selection"].startswith("refit on train + val: epoch 2 of 3")
+    assert "refit on train + val, epoch 2 of 3" in (out / "train.log").read_text()
+    faces = RetinaFaceDetector(out).detect(cv2.imread(str(PHOTO)))  # the app loads the export
+    assert faces and all(f.landmarks is not None for f in faces)
