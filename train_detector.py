@@ -61,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "punishes a detection (default: the --base model alone)")
     p.add_argument("--select-precision", type=float, default=0.9,
                    help="the best epoch has the highest val masked+unmasked recall at this precision (default 0.9)")
-    p.add_argument("--refit-epoch", type=int, default=0, metavar="N",
-                   help="refit: train on the train AND val photos, stop after epoch N of the --epochs schedule and ship "
-                   "it (N chosen on val by an earlier run of the same recipe; nothing is chosen, and the val figures "
-                   "logged are of photos trained on; default 0: train only, val chooses the epoch)")
+    p.add_argument("--ship-epoch", type=int, default=0, metavar="N",
+                   help="stop after epoch N of the --epochs schedule and export it, whatever val says (N chosen on val "
+                   "by an earlier run of the same recipe; default 0: val chooses the best epoch)")
+    p.add_argument("--refit", action="store_true",
+                   help="train on the train AND val photos (needs --ship-epoch, since val cannot choose then; the val "
+                   "figures logged are of photos trained on)")
     p.add_argument("--export", choices=["graph", "tf2onnx"], default="graph",
                    help="graph: write the trained weights into the base file's own graph (same graph, same speed; "
                    "default); tf2onnx: convert the Keras model to a new ONNX graph (same names, about 10%% slower)")
@@ -85,7 +87,7 @@ def settings(args):
         scenes=tuple(args.scenes), splits=args.splits, base=args.base, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, ema=args.ema,
         ignore_detectors=tuple(args.ignore_detectors),
-        select_precision=args.select_precision, refit_epoch=args.refit_epoch, tiles=TileSettings(size=args.tile, mosaic=args.mosaic, mosaic_upscale=tuple(args.mosaic_upscale)), export=args.export, threads=args.threads,
+        select_precision=args.select_precision, ship_epoch=args.ship_epoch, refit=args.refit, tiles=TileSettings(size=args.tile, mosaic=args.mosaic, mosaic_upscale=tuple(args.mosaic_upscale)), export=args.export, threads=args.threads,
         seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val, progress=args.progress)
 
 

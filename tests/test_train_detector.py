@@ -192,10 +192,14 @@ def dev_splits(tmp_path: Path) -> Path:
     return splits
 
 
-def test_refit_epoch_out_of_the_schedule_is_one_error_line(tmp_path):
-    r = run_script("--scenes", SCENES_DEV, "--splits", SPLITS, "--out", tmp_path / "o", "--epochs", 2, "--refit-epoch", 3)
+@pytest.mark.parametrize("args, message", [
+    (("--ship-epoch", 3), "--ship-epoch must be in 1..--epochs (2), got 3"),
+    (("--refit",), "--refit trains on the val photos, so val cannot choose the epoch: give --ship-epoch N"),
+])
+def test_ship_epoch_and_refit_misuse_is_one_error_line(tmp_path, args, message):
+    r = run_script("--scenes", SCENES_DEV, "--splits", SPLITS, "--out", tmp_path / "o", "--epochs", 2, *args)
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1] == "error: --refit-epoch must be in 1..--epochs (2), got 3"
+    assert r.stderr.strip().splitlines()[-1] == "error: " + message
 
 
 @needs_shared
@@ -271,11 +275,11 @@ def test_ignore_regions_pool_every_finder_and_never_cover_an_annotation(tmp_path
 @needs_shared
 @pytest.mark.slow
 def test_refit_trains_on_the_val_photos_too_and_ships_the_given_epoch(tmp_path):
-    """--refit-epoch N: the val photos join the train photos, the run stops after epoch N of the --epochs schedule
-    and exports that epoch whatever val says (val has been trained on, so it chooses nothing)."""
+    """--refit --ship-epoch N: the val photos join the train photos, the run stops after epoch N of the --epochs
+    schedule and exports that epoch whatever val says (val has been trained on, so it chooses nothing)."""
     out = tmp_path / "refit"
     r = run_script("--scenes", SCENES_DEV, "--splits", dev_splits(tmp_path), "--base", BASE, "--epochs", 3,
-                   "--refit-epoch", 2, "--batch-size", 4, "--tile", 192, "--limit-train", 4, "--limit-val", 2,
+                   "--refit", "--ship-epoch", 2, "--batch-size", 4, "--tile", 192, "--limit-train", 4, "--limit-val", 2,
                    "--seed", 3, "--threads", 2, "--out", out, "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     record = json.loads((out / "report" / "training.json").read_text())

@@ -4,8 +4,8 @@ Data: the photos of the ``train`` split of ``scene_splits.json`` (ignore regions
 as augmented square tiles; the ``val`` split chooses the epoch: the best masked+unmasked recall of faces
 >= 20 px at a fixed precision (``select_precision``), run exactly as the app runs (input 700, NMS, the app's
 min face). The ``test`` split is never read here. The base model is scored the same way first (epoch 0).
-A refit (``refit_epoch``) trains on the train **and** val photos with a recipe an earlier run chose on val and
-ships that epoch: nothing is chosen, and val is scored for the log only.
+``ship_epoch`` ships a fixed epoch instead (chosen on val by an earlier run: nothing is chosen, val is scored for
+the log only), and ``refit`` adds the val photos to the train photos for such a run.
 Writes OUT/retinaface_mnet025.onnx (the best epoch so far, rewritten when an epoch beats it), OUT/checkpoints/,
 OUT/train.log and OUT/report/ (training.json, loss curves, val precision-recall curves per band).
 """
@@ -45,7 +45,8 @@ class DetectorTrainSettings:
     ema: float = 0.0  # decay of the weights' moving average (0: off); val, checkpoints and export use the average
     ignore_detectors: tuple[str, ...] = ()  # models that find unannotated faces to ignore (empty: the base model)
     select_precision: float = 0.9
-    refit_epoch: int = 0  # > 0: train on train + val, stop after this epoch of the schedule and ship it (no choice)
+    ship_epoch: int = 0  # > 0: stop after this epoch of the schedule and ship it (no choice on val)
+    refit: bool = False  # train on the train + val photos (needs ship_epoch: val cannot choose then)
     confidence: float = 0.7  # the app's default: val figures are also given at this threshold
     val_confidence: float = 0.1  # lowest threshold of the val curves
     tiles: TileSettings = field(default_factory=TileSettings)
@@ -79,8 +80,10 @@ def check_settings(st: DetectorTrainSettings) -> None:
         raise DataError(f"--mosaic must be in [0, 1], got {st.tiles.mosaic}")
     if not 1 <= st.tiles.mosaic_upscale[0] <= st.tiles.mosaic_upscale[1]:
         raise DataError(f"--mosaic-upscale needs 1 <= LO <= HI, got {st.tiles.mosaic_upscale}")
-    if not 0 <= st.refit_epoch <= st.epochs:
-        raise DataError(f"--refit-epoch must be in 1..--epochs ({st.epochs}), got {st.refit_epoch}")
+    if not 0 <= st.ship_epoch <= st.epochs:
+        raise DataError(f"--ship-epoch must be in 1..--epochs ({st.epochs}), got {st.ship_epoch}")
+    if st.refit and not st.ship_epoch:
+        raise DataError("--refit trains on the val photos, so val cannot choose the epoch: give --ship-epoch N")
     if not 0 <= st.ema < 1:
         raise DataError(f"--ema must be in [0, 1), got {st.ema}")
     out = Path(st.out)
@@ -107,7 +110,7 @@ def load_data(st: DetectorTrainSettings, log: logging.Logger):
         train = train[: st.limit_train]
     if st.limit_val:
         val = val[: st.limit_val]
-    if st.refit_epoch:  # the val photos join the train photos (their ignore regions are found like the others)
+    if st.refit:  # the val photos join the train photos (their ignore regions are found like the others)
         train = train + val
     ign = IgnoreSettings(st.ignore_detectors or (st.base,), str(Path(st.out) / "cache" / "ignore_regions.json"),
                          threads=st.threads)
@@ -141,9 +144,11 @@ def run_record(st: DetectorTrainSettings, argv: list[str], counts: dict) -> dict
         "settings": {**asdict(st), "scenes": [str(Path(s).resolve()) for s in st.scenes]},
         "base": {"path": str(Path(st.base).resolve()), "sha1": file_sha1(st.base)},
         "data": counts, "epochs": [], "best_epoch": None, "seed": st.seed,
-        "selection": (f"refit on train + val: epoch {st.refit_epoch} of {st.epochs} is shipped, as chosen on val by an "
-                      "earlier run; val is trained on, so its figures here are not a measure; the test split is not used")
-        if st.refit_epoch else
+        "selection": (f"{'refit on train + val: ' if st.refit else ''}epoch {st.ship_epoch} of {st.epochs} is shipped, "
+                      "as chosen on val by an earlier run"
+                      + ("; val is trained on, so its figures here are not a measure" if st.refit else "")
+                      + "; the test split is not used")
+        if st.ship_epoch else
         f"val split: masked+unmasked recall of faces >= 20 px at precision >= {st.select_precision} "
         f"(app settings: input 700, NMS 0.4, min face {DEFAULT_MIN_FACE} px, IoU >= 0.4); the test split is not used",
     }
@@ -168,7 +173,7 @@ def train(st: DetectorTrainSettings, argv: list[str]) -> int:
     log.info("val base: recall %.3f at precision >= %.2f (threshold %s)", base_summary["recall_at_precision"],
              st.select_precision, base_summary["threshold_at_precision"])
     best, best_curves = None, None
-    for epoch in range(1, (st.refit_epoch or st.epochs) + 1):  # the schedule stays that of --epochs
+    for epoch in range(1, (st.ship_epoch or st.epochs) + 1):  # the schedule stays that of --epochs
         t0 = time.time()
         losses = fit.epoch(epoch)
         train_s = time.time() - t0
@@ -178,7 +183,7 @@ def train(st: DetectorTrainSettings, argv: list[str]) -> int:
                    "val": val_summary}
             record["epochs"].append(row)
             fit.save("last")
-            chosen = epoch == st.refit_epoch if st.refit_epoch else (
+            chosen = epoch == st.ship_epoch if st.ship_epoch else (
                 best is None or val_summary["recall_at_precision"] > best["val"]["recall_at_precision"])
             if chosen:
                 best, best_curves = row, val_curves
@@ -187,13 +192,14 @@ def train(st: DetectorTrainSettings, argv: list[str]) -> int:
                 record["best_epoch"] = epoch
         log.info("epoch %d: loss %.4f (box %.4f, class %.4f, landmarks %.4f), %.0f s; val%s recall %.3f at precision >= %.2f, "
                  "%s", epoch, losses["loss"], losses["box_loss"], losses["class_loss"], losses["landmark_loss"], train_s,
-                 " (trained on)" if st.refit_epoch else "", val_summary["recall_at_precision"], st.select_precision,
-                 f"ships epoch {st.refit_epoch}" if st.refit_epoch else f"best epoch {record['best_epoch']}")
+                 " (trained on)" if st.refit else "", val_summary["recall_at_precision"], st.select_precision,
+                 f"ships epoch {st.ship_epoch}" if st.ship_epoch else f"best epoch {record['best_epoch']}")
         if best is not None:
             record["beats_base"] = best["val"]["recall_at_precision"] > base_summary["recall_at_precision"]
             finish_report(out, record, base_curves, best_curves)
-    if st.refit_epoch:
-        log.info("done: %s (refit on train + val, epoch %d of %d)", out / RETINAFACE_ONNX, st.refit_epoch, st.epochs)
+    if st.ship_epoch:
+        log.info("done: %s (%sepoch %d of %d)", out / RETINAFACE_ONNX, "refit on train + val, " if st.refit else "",
+                 st.ship_epoch, st.epochs)
     else:
         log.info("done: %s (best epoch %d, %s the base on val)", out / RETINAFACE_ONNX, record["best_epoch"],
                  "beats" if record["beats_base"] else "does NOT beat")
