@@ -289,3 +289,51 @@ def test_refit_trains_on_the_val_photos_too_and_ships_the_given_epoch(tmp_path):
     assert "refit on train + val, epoch 2 of 3" in (out / "train.log").read_text()
     faces = RetinaFaceDetector(out).detect(cv2.imread(str(PHOTO)))  # the app loads the export
     assert faces and all(f.landmarks is not None for f in faces)
+
+
+def run_soup(*args):
+    return subprocess.run([sys.executable, str(REPO / "tools" / "average_detectors.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_averaged_detector_is_the_mean_of_the_weights_and_finds_faces(tmp_path):
+    """tools/average_detectors.py: every float weight of the soup is the mean of the two models' (the original and
+    the fine-tuned detector share one graph), and the app's detector loads it and finds the faces both find."""
+    import onnx
+    from onnx import numpy_helper
+
+    masked = REPO / "facemask_live" / "models" / "retinaface_mnet025_masked.onnx"
+    out = tmp_path / "soup" / "retinaface_mnet025_masked.onnx"
+    r = run_soup(BASE, masked, "--out", out)
+    assert r.returncode == 0, r.stderr
+    weights = [{t.name: numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer} for p in (BASE, masked, out)]
+    floats = [k for k, v in weights[0].items() if v.dtype.kind == "f"]
+    assert sum(not np.array_equal(weights[0][k], weights[1][k]) for k in floats) > 50  # the two really differ
+    for k in floats:
+        np.testing.assert_allclose(weights[2][k], (weights[0][k].astype(np.float64) + weights[1][k]) / 2, rtol=1e-6, atol=1e-7)
+    image = cv2.imread(str(PHOTO))
+    found = [RetinaFaceDetector(d, name="retinaface-masked").detect(image) for d in (masked.parent, out.parent)]
+    base_faces = RetinaFaceDetector(name="retinaface").detect(image)
+    both = [f for f in found[0] if max(iou_matrix(np.array([f.box], float), np.array([b.box for b in base_faces], float))[0]) > 0.5]
+    assert len(both) == 2  # the demo photo's two faces (one masked, one not)
+    for f in both:
+        assert max(iou_matrix(np.array([f.box], float), np.array([g.box for g in found[1]], float))[0]) > 0.5
+
+
+@pytest.mark.parametrize("case", ["other graph", "missing", "one model"])
+def test_averaging_bad_models_is_one_error_line(tmp_path, case):
+    import onnx
+
+    out = tmp_path / "soup.onnx"
+    if case == "other graph":  # one weight renamed: not the same graph
+        m = onnx.load(str(BASE))
+        m.graph.initializer[0].name += "_x"
+        other = tmp_path / "other.onnx"
+        onnx.save(m, str(other))
+        r, want = run_soup(BASE, other, "--out", out), f"error: {other} is not the same graph as {BASE}"
+    elif case == "missing":
+        r, want = run_soup(BASE, tmp_path / "nope.onnx", "--out", out), f"error: model not found: {tmp_path / 'nope.onnx'}"
+    else:
+        r, want = run_soup(BASE, "--out", out), "error: give at least two models to average"
+    assert r.returncode == 2 and "Traceback" not in r.stderr and not out.exists()
+    assert want in r.stderr.strip().splitlines()[-1]
