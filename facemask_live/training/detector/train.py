@@ -197,6 +197,8 @@ def train(st: DetectorTrainSettings, argv: list[str]) -> int:
         if best is not None:
             record["beats_base"] = best["val"]["recall_at_precision"] > base_summary["recall_at_precision"]
             finish_report(out, record, base_curves, best_curves)
+        else:  # --ship-epoch before its epoch: keep the epochs so far (no shipped epoch to plot yet)
+            save_json(out / "report" / "training.json", record)
     if st.ship_epoch:
         log.info("done: %s (%sepoch %d of %d)", out / RETINAFACE_ONNX, "refit on train + val, " if st.refit else "",
                  st.ship_epoch, st.epochs)
