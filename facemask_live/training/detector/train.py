@@ -7,8 +7,7 @@ min face). The ``test`` split is never read here. The base model is scored the s
 ``ship_epoch`` ships a fixed epoch instead (chosen on val by an earlier run: nothing is chosen, val is scored for
 the log only), and ``refit`` adds the val photos to the train photos for such a run.
 Writes OUT/retinaface_mnet025.onnx (the best epoch so far, rewritten when an epoch beats it; or the ship epoch),
-OUT/checkpoints/,
-OUT/train.log and OUT/report/ (training.json, loss curves, val precision-recall curves per band).
+OUT/checkpoints/, OUT/train.log and OUT/report/ (training.json, loss curves, val precision-recall curves per band).
 """
 
 from __future__ import annotations
