@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from facemask_live.errors import FacemaskError  # noqa: E402
+from facemask_live.training.detector.onnx_file import save_checked  # noqa: E402
 
 
 class SoupError(FacemaskError):
@@ -64,8 +65,7 @@ def average(paths: list[Path], out: Path) -> int:
     del first.initializer[:]
     first.initializer.extend(tensors)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(models[0], str(out))
+        save_checked(models[0], out, f"facemask-live tools/average_detectors.py (mean of {len(models)} models)")
     except OSError as e:
         raise SoupError(f"cannot write {out}: {e.strerror or e}") from None
     return averaged

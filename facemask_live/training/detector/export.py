@@ -11,7 +11,7 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
-from .onnx_keras import save_checked
+from .onnx_file import save_checked
 
 OPSET = 13
 WIDTHS = {4: "loc", 2: "conf", 10: "landmarks"}  # last dimension -> output name

@@ -21,6 +21,8 @@ import onnx
 import tensorflow as tf
 from onnx import numpy_helper
 
+from .onnx_file import save_checked
+
 SIZE_OPS = {"Shape", "Gather", "Unsqueeze", "Slice", "Cast", "Constant", "Identity"}  # size arithmetic, not layers
 OUTPUTS = ("loc", "conf", "landmarks")
 
@@ -224,13 +226,3 @@ def write_weights(model: keras.Model, base: str | Path, path: str | Path) -> Pat
                 raise ValueError(f"{layer.name}: shape {arr.shape} does not fit {name} {list(inits[name].dims)}")
             inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
     return save_checked(proto, path, "facemask-live train_detector.py (weights written into the base graph)")
-
-
-def save_checked(proto: onnx.ModelProto, path: str | Path, producer: str) -> Path:
-    """Check the graph and write it to ``path`` (its folder created), named as made by ``producer``."""
-    proto.producer_name = producer
-    onnx.checker.check_model(proto)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    return path
