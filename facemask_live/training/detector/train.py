@@ -144,14 +144,19 @@ def run_record(st: DetectorTrainSettings, argv: list[str], counts: dict) -> dict
         "settings": {**asdict(st), "scenes": [str(Path(s).resolve()) for s in st.scenes]},
         "base": {"path": str(Path(st.base).resolve()), "sha1": file_sha1(st.base)},
         "data": counts, "epochs": [], "best_epoch": None, "seed": st.seed,
-        "selection": (f"{'refit on train + val: ' if st.refit else ''}epoch {st.ship_epoch} of {st.epochs} is shipped, "
-                      "as chosen on val by an earlier run"
-                      + ("; val is trained on, so its figures here are not a measure" if st.refit else "")
-                      + "; the test split is not used")
-        if st.ship_epoch else
-        f"val split: masked+unmasked recall of faces >= 20 px at precision >= {st.select_precision} "
-        f"(app settings: input 700, NMS 0.4, min face {DEFAULT_MIN_FACE} px, IoU >= 0.4); the test split is not used",
+        "selection": selection_text(st),
     }
+
+
+def selection_text(st: DetectorTrainSettings) -> str:
+    """How this run's shipped epoch is chosen, in words, for training.json."""
+    if not st.ship_epoch:
+        return (f"val split: masked+unmasked recall of faces >= 20 px at precision >= {st.select_precision} "
+                f"(app settings: input 700, NMS 0.4, min face {DEFAULT_MIN_FACE} px, IoU >= 0.4); the test split is not used")
+    if st.refit:
+        return (f"refit on train + val: epoch {st.ship_epoch} of {st.epochs} is shipped, as chosen on val by an earlier run; "
+                "val is trained on, so its figures here are not a measure; the test split is not used")
+    return f"epoch {st.ship_epoch} of {st.epochs} is shipped, as chosen on val by an earlier run; the test split is not used"
 
 
 def train(st: DetectorTrainSettings, argv: list[str]) -> int:
