@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facemask_live.errors import exit_code_of  # noqa: E402
+from facemask_live.core.errors import exit_code_of  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

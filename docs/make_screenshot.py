@@ -81,8 +81,8 @@ def main() -> int:
 
     from PyQt5 import QtWidgets
 
-    from facemask_live import gui
-    from facemask_live.options import load_settings
+    from facemask_live.app import gui
+    from facemask_live.app.options import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         video = write_scene_video(Path(tmp) / "demo-scene.avi")

@@ -4,8 +4,11 @@ import sys
 
 # Subcommands: `python -m facemask_live <name> ...`; anything else is the monitor's own command line.
 COMMANDS = {
-    "console": "facemask_live.console_cli",
-    "report": "facemask_live.report",
+    "console": "facemask_live.sitetools.console_cli",
+    "report": "facemask_live.sitetools.report",
+    "review": "facemask_live.sitetools.review",
+    "bench": "facemask_live.measure.bench",
+    "evaluate": "facemask_live.measure.evaluate",
 }
 
 
@@ -14,7 +17,7 @@ def _main() -> int:
         import importlib
 
         return importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:])
-    from .cli import main
+    from facemask_live.app.cli import main
 
     return main()
 

@@ -3,7 +3,7 @@
 
     python tools/average_detectors.py --out soup/retinaface_mnet025_masked.onnx \\
         facemask_live/models/retinaface_mnet025_masked.onnx run_seed7/retinaface_mnet025.onnx
-    python -m facemask_live.evaluate ... --detector-dir soup      # score it like any detector
+    python -m facemask_live.measure.evaluate ... --detector-dir soup      # score it like any detector
 
 train_detector.py's default export writes new weights into the base file's own graph, so runs fine-tuned from
 the same base (other seeds, --ema, --ignore-detectors) have the same initializers in the same order, and their
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facemask_live.errors import FacemaskError  # noqa: E402
+from facemask_live.core.errors import FacemaskError  # noqa: E402
 from facemask_live.training.detector.onnx_file import save_checked  # noqa: E402
 
 

@@ -6,7 +6,7 @@
 
 For every annotated face at least --min-height pixels high, the box is widened by the model's
 ``crop_margin`` (fraction of the box size on each side, or --margin), clipped to the image and
-classified with facemask_live.classify (the app runtime).  mask_weared_incorrect faces are left
+classified with facemask_live.detection.classify (the app runtime).  mask_weared_incorrect faces are left
 out unless the model has an ``incorrect_mask`` label.  Prints balanced accuracy, per-class recall
 and the confusion matrix.  For checking only - never train on these scenes.
 """
@@ -24,15 +24,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from facemask_live.classify import MaskClassifier, default_model_path  # noqa: E402
-from facemask_live.errors import FacemaskError  # noqa: E402
-from facemask_live.geometry import crop  # noqa: E402
-from facemask_live.metrics import balanced_accuracy, confusion_matrix, per_class_recall  # noqa: E402
-from facemask_live.voc import VOC_LABELS, annotated_images, find_image, read_voc  # noqa: E402
+from facemask_live.core.errors import FacemaskError  # noqa: E402
+from facemask_live.core.geometry import crop  # noqa: E402
+from facemask_live.core.metrics import balanced_accuracy, confusion_matrix, per_class_recall  # noqa: E402
+from facemask_live.detection.classify import MaskClassifier, default_model_path  # noqa: E402
+from facemask_live.sources.voc import VOC_LABELS, annotated_images, find_image, read_voc  # noqa: E402
 
 
 def cut(img: np.ndarray, box, margin: float, jitter: float = 0.0, rng=None) -> np.ndarray:
-    """The face crop as the app cuts it (:func:`facemask_live.geometry.crop`), optionally with box noise."""
+    """The face crop as the app cuts it (:func:`facemask_live.core.geometry.crop`), optionally with box noise."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     if jitter and rng is not None:  # detector-like box noise: shift and scale by up to `jitter`

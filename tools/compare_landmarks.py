@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from facemask_live.capture import IMAGE_EXTS  # noqa: E402
-from facemask_live.detect import RetinaFaceDetector  # noqa: E402
-from facemask_live.errors import FacemaskError  # noqa: E402
-from facemask_live.geometry import iou  # noqa: E402
-from facemask_live.quality import assess, geometry  # noqa: E402
+from facemask_live.core.errors import FacemaskError  # noqa: E402
+from facemask_live.core.geometry import iou  # noqa: E402
+from facemask_live.detection.detect import RetinaFaceDetector  # noqa: E402
+from facemask_live.detection.quality import assess, geometry  # noqa: E402
+from facemask_live.sources.capture import IMAGE_EXTS  # noqa: E402
 
 
 def compare(tuned: RetinaFaceDetector, base: RetinaFaceDetector, photos: list[Path]) -> dict:

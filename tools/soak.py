@@ -106,8 +106,8 @@ def soak(
     extra: list[str] | None = None,
     log=print,
 ) -> SoakReport:
-    from facemask_live import app
-    from facemask_live.options import load_settings
+    from facemask_live.app.options import load_settings
+    from facemask_live.engine import build as app
 
     source = source or str(make_clip(workdir / "soak_clip.avi"))
     events = workdir / "events.jsonl"
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="where logs go (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line on stdout")
     a, extra = p.parse_known_args(argv)
-    from facemask_live.errors import FacemaskError
+    from facemask_live.core.errors import FacemaskError
 
     with tempfile.TemporaryDirectory(prefix="facemask-soak-") as tmp:
         workdir = Path(a.workdir or tmp)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from facemask_live.core.errors import ModelError
 
 
 def versions(tf, keras) -> dict:
@@ -30,7 +30,7 @@ def benchmark(candidates: dict, base_meta: dict, out: Path, name: str, repeats: 
     """Median latency of one runtime call (preprocessed batch) for 1 and 4 crops at 1 and 2 threads.
 
     With reference=(x, y) each engine's output on x must match y (the Keras output) first."""
-    from ..classify import MaskClassifier
+    from facemask_live.detection.classify import MaskClassifier
 
     size = base_meta["input"]["size"]
     res = {"what": "median ms per runtime call on a preprocessed batch, this machine", "cpu": platform.processor() or platform.machine(),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacemaskError
-from ..voc import IMAGE_EXTS
+from facemask_live.core.errors import FacemaskError
+from facemask_live.sources.voc import IMAGE_EXTS
 
 FOLDER_LABELS = {
     "with_mask": "mask",

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError
+from facemask_live.core.errors import OutputError
+
 from .data import DataError, scan_folder
 from .report import compute_metrics, format_metrics, violation_metrics, write_reports
 
@@ -34,7 +35,7 @@ class FolderPredictions:
 
 def predict_folder(clf, data_dir: str | Path, batch_size: int = 32, what: str = "--data",
                    min_height: int = 0) -> FolderPredictions:
-    """Run ``clf`` (a facemask_live.classify.MaskClassifier) over every readable image of the known classes.
+    """Run ``clf`` (a facemask_live.detection.classify.MaskClassifier) over every readable image of the known classes.
 
     ``min_height``: only crops of faces at least this many pixels high (a crop is the face box grown by the
     model's ``crop_margin`` on each side, so its height is about ``(1 + 2 * margin)`` times the face's)."""
@@ -78,7 +79,7 @@ def evaluate_folder(model: str | Path, data: str | Path, threads: int = 2, batch
                     violation_labels=None, json_path: str | None = None, min_height: int = 0,
                     report: str | None = None) -> dict:
     """The ``train_mobilenet.py evaluate`` command: print the figures, optionally write them as JSON."""
-    from ..classify import MaskClassifier
+    from facemask_live.detection.classify import MaskClassifier
 
     clf = MaskClassifier(model, threads=threads, violation_labels=violation_labels)
     pred = predict_folder(clf, data, batch_size, min_height=min_height)

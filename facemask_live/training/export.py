@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from facemask_live.core.errors import ModelError
+
 from .benchmark import benchmark, versions
 from .report import compute_metrics, format_metrics, violation_metrics, write_reports
 
@@ -131,7 +132,7 @@ def validate(meta_path: Path, job: ExportJob) -> tuple[dict, np.ndarray]:
     """Score the validation images through the app runtime (what the app will actually compute)."""
     import cv2
 
-    from ..classify import MaskClassifier
+    from facemask_live.detection.classify import MaskClassifier
 
     clf = MaskClassifier(meta_path, threads=2)
     preds = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from facemask_live.core.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import balanced_accuracy, confusion_matrix
+from facemask_live.core.metrics import balanced_accuracy, confusion_matrix
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """Confusion matrix, per-class precision/recall/support, balanced accuracy (facemask_live.metrics) and accuracy."""
+    """Confusion matrix, per-class precision/recall/support, balanced accuracy (facemask_live.core.metrics) and accuracy."""
     cm = confusion_matrix(y_true, y_pred, len(labels))
     per_class = {}
     for i, lab in enumerate(labels):

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import crop
-from ..voc import VOC_LABELS, annotated_images, find_image, read_voc
+from facemask_live.core.geometry import crop
+from facemask_live.sources.voc import VOC_LABELS, annotated_images, find_image, read_voc
+
 from .data import DEFAULT_CROP_MARGIN, DataError, _dhash, near_duplicate_pairs
 
 # VOC_LABELS (voc.py): the scene sets' VOC names -> the app's labels, also the folder names written.
@@ -65,7 +66,7 @@ class SceneCrop:
 
 
 def cut_crop(image: np.ndarray, box: tuple[int, int, int, int], margin: float) -> np.ndarray:
-    """The same cut as ``facemask_live.pipeline.crop_faces`` for one box."""
+    """The same cut as ``facemask_live.engine.pipeline.crop_faces`` for one box."""
     return crop(image, box, margin)
 
 

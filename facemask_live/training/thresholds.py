@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from ..metrics import balanced_accuracy, confusion_matrix
+from facemask_live.core.errors import ModelError
+from facemask_live.core.metrics import balanced_accuracy, confusion_matrix
+
 from .evaluate import FolderPredictions, predict_folder
 
 # (label, kind, target): kind "ok" = not flagged, "flagged" = any violation label, "exact" = the label itself
@@ -51,7 +52,7 @@ def figures(true_idx: np.ndarray, pred: np.ndarray, labels: list[str], viol_cols
 
 
 def violation_ba(true_idx: np.ndarray, pred: np.ndarray, viol_cols: np.ndarray) -> float:
-    """Mask-vs-violation balanced accuracy (facemask_live.metrics on the 2 x 2 flagged matrix)."""
+    """Mask-vs-violation balanced accuracy (facemask_live.core.metrics on the 2 x 2 flagged matrix)."""
     return balanced_accuracy(confusion_matrix(viol_cols[true_idx], viol_cols[pred], 2))
 
 
@@ -141,7 +142,7 @@ def choose_prior_weights(pred: FolderPredictions, violation_labels, max_weight: 
 
 def raw_predictions(meta_path: Path, data_dirs, threads: int, min_height: int = 0) -> tuple[FolderPredictions, list[str]]:
     """The model's own softmax (no prior shift, threshold 0.5) on the folders, pooled."""
-    from ..classify import MaskClassifier
+    from facemask_live.detection.classify import MaskClassifier
 
     meta = json.loads(meta_path.read_text())
     plain = {k: v for k, v in meta.items() if k != "prior_weights"}

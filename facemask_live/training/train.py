@@ -1,5 +1,7 @@
 """One training run: gather the data (folders + scene crops), de-duplicate and split, fit, export.
 
+Long because the training loop, its callbacks and its command line share one state.
+
 ``TrainSettings`` holds every option (built by ``train_mobilenet.py`` from its command line); TensorFlow is
 imported only once the data is ready, so bad input fails fast."""
 
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError, OutputError
+from facemask_live.core.errors import ModelError, OutputError
+
 from .data import (
     DEFAULT_CROP_MARGIN,
     DataError,

@@ -1,7 +1,7 @@
 """RetinaFace anchors, matching of annotated faces to anchors, and the box encoding (variances 0.1 / 0.2).
 
 The anchors are the app's own (``RetinaFaceDetector.STEPS``, in the network's output order), so what is
-trained is what ``facemask_live/detect.py`` decodes. Matching (per training tile):
+trained is what ``facemask_live/detection/detect.py`` decodes. Matching (per training tile):
 
 * an anchor is positive if its best IoU with a face is >= ``pos_iou`` (0.35), and every face also gets its
   single best anchor (so a small face between anchor sizes is still learnt);

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ...detect import DEFAULT_MIN_FACE, RETINAFACE_MEAN_BGR, RetinaFaceDetector
+from facemask_live.detection.detect import DEFAULT_MIN_FACE, RETINAFACE_MEAN_BGR, RetinaFaceDetector
+
 from .export import export_onnx, max_difference
 from .loss import landmark_loss, multibox_loss
 from .onnx_keras import build_keras, landmark_layers, write_weights

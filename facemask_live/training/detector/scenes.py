@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...detect import RETINAFACE_ONNX, RetinaFaceDetector
-from ...voc import find_image, read_voc
+from facemask_live.detection.detect import RETINAFACE_ONNX, RetinaFaceDetector
+from facemask_live.sources.voc import find_image, read_voc
+
 from ..data import DataError
 from .anchors import iou_matrix
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...detect import RETINAFACE_MEAN_BGR, retinaface_anchors
+from facemask_live.detection.detect import RETINAFACE_MEAN_BGR, retinaface_anchors
+
 from .anchors import MatchSettings, match
 from .scenes import Scene
 

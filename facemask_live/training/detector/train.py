@@ -21,8 +21,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ...detect import DEFAULT_MIN_FACE, RETINAFACE_ONNX
-from ...errors import OutputError
+from facemask_live.core.errors import OutputError
+from facemask_live.detection.detect import DEFAULT_MIN_FACE, RETINAFACE_ONNX
+
 from ..data import DataError
 from .anchors import MatchSettings
 from .scenes import IgnoreSettings, file_sha1, find_ignore_regions, load_split, read_splits

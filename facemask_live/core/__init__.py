@@ -1,0 +1,1 @@
+"""What every stage shares: typed settings (config, zones), typed results, errors, geometry, metrics."""

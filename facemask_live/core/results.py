@@ -1,0 +1,108 @@
+"""Typed results shared by every stage: capture, detection, classification, tracking, drawing, sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels of the original frame, x2/y2 exclusive
+UNKNOWN_LABEL = "unknown"  # the label of a face the quality gate found too poor to judge
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """The quality gate's verdict on one face (see :mod:`facemask_live.detection.quality`).
+
+    ``judged``: the face is good enough for its mask label to count; ``evidence``: also good enough to count
+    towards a violation event; ``reason`` names the first rule failed ("too small", "low confidence",
+    "blurred", "not a face": not judged; "low confidence", "profile": judged, no evidence). The measures are
+    kept for the JSONL and for tuning.
+    """
+
+    judged: bool
+    reason: str = ""
+    size: float = 0.0  # height of the box, pixels
+    sharpness: float = 0.0  # variance of the Laplacian of the grey crop resized to a fixed side
+    frontal: float | None = None  # 1 = nose midway between the eyes, 0 = nose beyond an eye (None: no landmarks)
+    evidence: bool = True  # judged AND strong enough (confidence, pose) to count towards a violation event
+
+    def record(self) -> dict:
+        """The verdict as the JSONL writes it."""
+        rec = {"judged": self.judged, "evidence": self.evidence, "size": self.size, "sharpness": self.sharpness}
+        if self.reason:
+            rec["reason"] = self.reason
+        if self.frontal is not None:
+            rec["frontal"] = self.frontal
+        return rec
+
+
+@dataclass(slots=True)
+class Frame:
+    """One captured frame (BGR, uint8, HxWx3)."""
+
+    image: np.ndarray
+    index: int  # 0-based id of the frame in its source (counts dropped frames too)
+    timestamp: float  # seconds: position in a file, or time since the live source started
+    captured_at: float  # time.monotonic() when the reader thread got the frame
+    file: str | None = None  # image file name for image/folder sources, else None
+    source: str = ""  # display name of the source, credentials masked
+
+
+@dataclass(slots=True)
+class Face:
+    """One detected face and what we know about it."""
+
+    box: Box
+    score: float  # detector confidence
+    label: str = ""  # per-frame classifier label
+    prob: float = 0.0  # probability of `label`
+    probs: dict[str, float] = field(default_factory=dict)
+    track_id: int | None = None
+    track_label: str | None = None  # stable label of the track (None until decided)
+    track_prob: float | None = None
+    landmarks: np.ndarray | None = None  # (5, 2) eyes, nose tip, mouth corners in frame pixels (RetinaFace only)
+    quality: Quality | None = None  # the quality gate's verdict (facemask_live.detection.quality); None = not assessed
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+    @property
+    def shown_label(self) -> str:
+        """The label to show a person: the track's stable label when there is one."""
+        return self.track_label or self.label
+
+
+@dataclass(slots=True)
+class Event:
+    """A violation raised once per person (track), see :mod:`facemask_live.events.monitor`."""
+
+    time: float  # wall-clock epoch seconds
+    source: str
+    track_id: int
+    label: str
+    confidence: float
+    frame: int
+    box: Box
+    snapshot: str | None = None  # annotated full frame
+    crop: str | None = None  # face crop
+    camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """Everything the pipeline produced for one frame."""
+
+    frame: Frame
+    faces: list[Face]
+    events: list[Event] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
+
+    def count(self, label: str) -> int:
+        return sum(1 for f in self.faces if f.shown_label == label)

@@ -1,0 +1,605 @@
+"""A site: many cameras in one process, ONE shared face detector and classifier, a CPU budget.
+
+Long because the camera loop and the scheduler share locking rules that read best side by side.
+
+Threads::
+
+    capture thread per camera ──newest frame──▶ camera thread (one per camera)
+      (reconnects, loops files,                    motion gate ─▶ optical flow carries the boxes
+       plays files at their fps)                   ─▶ zones ─▶ tracker ─▶ events ─▶ sinks / on_result
+                                                      │ offer the newest frame when a detection is due ▲
+                                                      ▼                                                │
+                                         detector thread (ONE for the site): picks the camera that has │
+                                         waited longest, detects + classifies its frame ───────────────┘
+
+A camera thread never waits for the detector: every frame gets boxes at once (carried from the previous
+frame by optical flow, :class:`~facemask_live.engine.pipeline.BoxFlow`); a detection that comes back for an
+older frame is carried forward to the current frame by one more optical-flow step. Detection is due
+every ``1 / detect_fps`` seconds per camera, and only while the camera's picture moves
+(:mod:`facemask_live.sources.motion`): a still picture runs no detector (and no optical flow), except every
+``still_detect_s`` seconds while faces are in view, so standing people stay tracked. When the cameras
+together ask for more than the detector can do, they are served in turn (oldest offer first), so all
+slow down evenly; ``detector_load`` caps the share of wall time the detector may run.
+
+The detector and the classifier are called from the one detector thread only: neither is thread-safe
+(the classifier reuses its batch buffer, the RetinaFace detector caches anchors of one frame size).
+
+A camera whose source cannot be opened, fails or ends shows it in its ``state`` and (except a file that
+ended) is reopened with backoff in its own thread; the others are not affected.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import resource
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from facemask_live.core.config import QualitySettings
+from facemask_live.core.errors import FacemaskError, SourceError
+from facemask_live.core.results import UNKNOWN_LABEL, Face, Frame, FrameResult
+from facemask_live.core.zones import ZoneFilter, ZoneSettings, draw_zones
+from facemask_live.engine.pipeline import BoxFlow, Pipeline
+from facemask_live.outputs.annotate import annotate
+from facemask_live.sources.capture import Capture, SourceState, mask_credentials, parse_source
+from facemask_live.sources.motion import MotionGate, MotionSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DETECT_FPS = 6.0
+AGE_SAMPLES = 20000  # frame ages kept per camera for the percentiles
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """One camera of a site.
+
+    source: webcam index, stream URL, video file, image or folder (as ``--source``).
+    realtime: files play at their own frame rate like cameras (False: every frame, the capture waits).
+    detect_fps: detector runs per second for this camera while its picture moves.
+    retry_s: (first, cap) seconds between attempts to reopen a source that cannot be opened or failed.
+    backlog: frames that may wait for the camera's thread while it is a moment late (a busy machine), beyond
+      which the oldest is dropped; bounds the frame age to about backlog frame periods.
+    """
+
+    name: str
+    source: str
+    loop: bool = False
+    realtime: bool = True
+    detect_fps: float = DEFAULT_DETECT_FPS
+    zones: ZoneSettings = field(default_factory=ZoneSettings)
+    motion: MotionSettings = field(default_factory=MotionSettings)
+    stall_timeout: float = 5.0
+    max_reconnects: int | None = None
+    retry_s: tuple[float, float] = (1.0, 30.0)
+    backlog: int = 3
+    quality: QualitySettings | None = None  # the quality gate (None: every face is judged), as for one camera
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError("camera name must be a non-empty string")
+        if not str(self.source).strip():
+            raise ValueError(f"camera {self.name!r}: source must not be empty")
+        if not 0 < self.detect_fps <= 60:
+            raise ValueError(f"camera {self.name!r}: detect_fps must be in (0, 60], got {self.detect_fps}")
+        if not self.stall_timeout > 0:
+            raise ValueError(f"camera {self.name!r}: stall_timeout must be > 0 seconds, got {self.stall_timeout}")
+        if int(self.backlog) != self.backlog or not 1 <= self.backlog <= 25:
+            raise ValueError(f"camera {self.name!r}: backlog must be 1..25 frames, got {self.backlog}")
+        if len(self.retry_s) != 2 or not 0 < self.retry_s[0] <= self.retry_s[1]:
+            raise ValueError(f"camera {self.name!r}: retry_s must be (first, cap) with 0 < first <= cap, got {self.retry_s}")
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """Site-wide engine settings.
+
+    detector_load: the most of the wall time the shared detector may run (1.0: back to back).
+    annotate: draw boxes (and zones, with ``show_zones``) for the sinks and ``on_result``.
+    opencv_threads: the cameras work in parallel already; OpenCV's pool would spin on every small call
+      (measured on 8 still cameras: CPU 1.65x decoding only with the default pool, 1.16x with 1 thread).
+      Raise it for OpenCV's SSD detector, which runs on that pool.
+    """
+
+    detector_load: float = 1.0
+    annotate: bool = False
+    show_zones: bool = False
+    opencv_threads: int | None = 1  # OpenCV's own thread pool (process-wide, set by start(); None: leave it)
+
+    def __post_init__(self):
+        if not 0.05 <= self.detector_load <= 1.0:
+            raise ValueError(f"detector_load must be in [0.05, 1], got {self.detector_load}")
+        if self.opencv_threads is not None and self.opencv_threads < 1:
+            raise ValueError(f"opencv_threads must be >= 1 or None, got {self.opencv_threads}")
+
+
+@dataclass(slots=True)
+class Detection:
+    """What the detector thread hands back to a camera: labelled faces of one of its frames."""
+
+    frame_index: int
+    faces: list[Face]
+    flow: BoxFlow  # remembers the detected frame: carries the faces to the camera's current frame
+    timings: dict[str, float]
+
+
+def _carry(moved: Face, src: Face) -> Face:
+    """A new face at ``moved``'s box with ``src``'s detector score and labels."""
+    return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs, quality=src.quality)
+
+
+class Camera:
+    """One camera's thread and state: capture, motion gate, carried boxes, zones, tracker, monitor, sinks."""
+
+    def __init__(self, spec: CameraSpec, site: Site, *, tracker=None, monitor=None, sinks: Sequence = (),
+                 detector=None, classifier=None):
+        self.spec = spec
+        self.name = spec.name
+        self.site = site
+        self.tracker = tracker
+        self.monitor = monitor
+        self.sinks = list(sinks)
+        # detect + classify (+ the quality verdicts), run by the site's detector thread
+        self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality)
+        self.gate = MotionGate(spec.motion)
+        self.zones = ZoneFilter(spec.zones)
+        self.capture: Capture | None = None
+        self.state = SourceState.STARTING
+        self.attempt = 0  # while reconnecting: the attempt number
+        self.error: str | None = None
+        self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
+        self.detector_runs = 0
+        self.processed = 0
+        self.events = 0
+        self.ages_ms: collections.deque[float] = collections.deque(maxlen=AGE_SAMPLES)
+        self.fps = 0.0  # processed frames per second over the last second or so
+        self._faces: list[Face] = []
+        self._flow = BoxFlow()
+        self._last_detect = -1e9
+        self._detection: Detection | None = None
+        self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
+        self._lock = threading.Lock()
+        self._captured_before = self._dropped_before = 0  # counts of captures closed earlier
+        self._reconnects_seen = 0
+        self._fps_mark = (time.monotonic(), 0)
+        self.first_frame_at: float | None = None  # monotonic times of the first and the latest processed frame
+        self.last_frame_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera[{spec.name}]", daemon=True)
+
+    # -- detector side (called from the detector thread) --------------------------------------------
+    def deliver(self, detection: Detection) -> None:
+        with self._lock:
+            self._detection = detection
+            self.detector_runs += 1
+
+    def _take_detection(self) -> Detection | None:
+        with self._lock:
+            det, self._detection = self._detection, None
+            return det
+
+    # -- capture ---------------------------------------------------------------------------------------
+    def _open(self) -> bool:
+        spec = self.spec
+        try:
+            self.capture = Capture(
+                parse_source(spec.source), realtime=spec.realtime, loop=spec.loop,
+                stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects, backlog=spec.backlog,
+            ).start()
+        except FacemaskError as exc:
+            self._fail(str(exc))
+            return False
+        self.error = None
+        self._reset_scene()
+        return True
+
+    def _fail(self, message: str) -> None:
+        message = mask_credentials(message)
+        # an open that fails after close was asked for is no news (and may outlive the log's stream at exit)
+        if self.error != message and not self._stop.is_set():
+            log.error("camera %s: %s", self.name, message)
+        self.error = message
+        self._set_state(SourceState.FAILED)
+        self._close_capture()
+
+    def _close_capture(self) -> None:
+        cap, self.capture = self.capture, None
+        if cap is not None:
+            cap.stop()
+            self._captured_before += cap.stats.captured
+            self._dropped_before += cap.stats.dropped
+
+    def _reset_scene(self) -> None:
+        """A new connection: nothing carries over from the old picture."""
+        self._faces = []
+        self._still = None
+        self._flow.reset()
+        self.gate.reset()
+        self.next_due = 0.0
+
+    def _run(self) -> None:
+        retry = self.spec.retry_s[0]
+        while not self._stop.is_set():
+            if self.capture is None:
+                if not self._open():
+                    if self._stop.wait(retry):
+                        break
+                    retry = min(retry * 2, self.spec.retry_s[1])
+                    continue
+                retry = self.spec.retry_s[0]
+            cap = self.capture
+            try:
+                frame = cap.read(0.25)
+            except SourceError as exc:  # failed for good (e.g. out of reconnection attempts): reopen later
+                self._fail(str(exc))
+                continue
+            if cap.stats.reconnects != self._reconnects_seen:
+                self._reconnects_seen = cap.stats.reconnects
+                self._reset_scene()
+            if frame is None:
+                if cap.finished:
+                    if cap.error is not None:
+                        self._fail(str(cap.error))
+                        continue
+                    self._set_state(SourceState.ENDED)
+                    break
+                self._set_state(cap.stats.state, cap.stats.attempt)
+                continue
+            self._set_state(SourceState.RUNNING)
+            try:
+                self._process(frame)
+            except FacemaskError as exc:  # e.g. a sink that cannot write: this camera stops, the others go on
+                self._fail(str(exc))
+                break
+            except Exception as exc:  # a bug: this camera stops and says so, the others go on
+                log.exception("camera %s stopped by an internal error", self.name)
+                self._fail(f"internal error: {type(exc).__name__}: {exc}")
+                break
+        if self.state not in (SourceState.ENDED, SourceState.FAILED):
+            self._set_state(SourceState.STOPPED)
+
+    def _set_state(self, state: SourceState, attempt: int = 0) -> None:
+        """Change the camera's state; sinks that follow it (``set_status``, e.g. MQTT) hear of each change."""
+        if state is SourceState.STARTING and self.state is SourceState.RUNNING:
+            state = SourceState.RUNNING  # a capture that has not counted its first frame yet is still live here
+        changed = state is not self.state
+        self.state, self.attempt = state, attempt if state is SourceState.RECONNECTING else 0
+        if changed:
+            for sink in self.sinks:
+                if hasattr(sink, "set_status"):
+                    sink.set_status(state)
+
+    # -- one frame ---------------------------------------------------------------------------------------
+    def _locate(self, frame: Frame, moving: bool, det: Detection | None) -> list[Face]:
+        """This frame's faces: a fresh detection carried to this frame, or the last boxes carried by flow."""
+        img = frame.image
+        if det is not None:
+            moved = det.flow.move(img, det.faces)  # also leaves det.flow remembering this frame
+            self._flow = det.flow
+            self._faces = [_carry(m, f) for m, f in zip(moved, det.faces) if m is not None]
+        elif self._faces and moving:
+            moved = self._flow.move(img, self._faces)
+            self._faces = [_carry(m, f) for m, f in zip(moved, self._faces) if m is not None]
+        # a still picture: the boxes stay where they are (no optical flow either)
+        return [_carry(f, f) for f in self._faces]
+
+    def _process(self, frame: Frame) -> None:
+        now = time.monotonic()
+        moving = self.gate.update(frame.image, now)
+        det = self._take_detection()
+        if det is not None:
+            self._last_detect = now
+        faces = self._locate(frame, moving, det)
+        keep_alive = bool(self._faces) and now - self._last_detect >= self.spec.motion.still_detect_s
+        if (moving or keep_alive) and now >= self.next_due:
+            self.site.offer(self, frame)
+        if det is None and not moving and self._still is not None:
+            # nothing moved and nothing new was detected: the same people as in the last frame, tracker untouched
+            counted = [dataclasses.replace(f) for f in self._still]
+        else:
+            h, w = frame.image.shape[:2]
+            counted, _left = self.zones.split(faces, w, h)
+            if self.tracker is not None:
+                self.tracker.update(counted, frame)
+        # settled: every face has its person and their label; a face the quality gate cannot judge never gets a
+        # label, and in a still picture it will not get one later either
+        settled = self.tracker is None or all(
+            f.track_id is not None and (f.track_label is not None or f.label == UNKNOWN_LABEL) for f in counted)
+        self._still = [dataclasses.replace(f) for f in counted] if not moving and settled else None
+        result = FrameResult(frame, counted, timings=dict(det.timings) if det else {}, camera=self.name)
+        if self.monitor is not None:
+            result.events = self.monitor.update(result)
+            for ev in result.events:
+                ev.camera = self.name
+        annotated = None
+        if self.site.settings.annotate:
+            annotated = annotate(frame.image, result)
+            if self.site.settings.show_zones and self.zones.active:
+                draw_zones(annotated, self.spec.zones.zones, copy=False)
+        for sink in self.sinks:
+            sink.write(result, annotated)
+        done = time.monotonic()
+        if self.first_frame_at is None:
+            self.first_frame_at = done
+        self.last_frame_at = done
+        self.processed += 1
+        self.events += len(result.events)
+        self.ages_ms.append((done - frame.captured_at) * 1000.0)
+        t_mark, n_mark = self._fps_mark
+        if done - t_mark >= 1.0:
+            self.fps = (self.processed - n_mark) / (done - t_mark)
+            self._fps_mark = (done, self.processed)
+        if self.site.on_result is not None:
+            self.site.on_result(self.name, result, annotated)
+
+    # -- life -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float = 2.0) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._close_capture()
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # keep closing the others
+                log.error("camera %s: closing %s failed: %s", self.name, type(sink).__name__, exc)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stats(self) -> dict:
+        cap = self.capture
+        captured = self._captured_before + (cap.stats.captured if cap else 0)
+        dropped = self._dropped_before + (cap.stats.dropped if cap else 0)
+        ages = np.asarray(self.ages_ms) if self.ages_ms else None
+        return {
+            "state": self.state.public,
+            "attempt": self.attempt if self.state is SourceState.RECONNECTING else None,
+            "error": self.error,
+            "source": parse_safe_name(self.spec.source),
+            "frames_captured": captured,
+            "frames_processed": self.processed,
+            "dropped": dropped,
+            "processed_share": round(self.processed / captured, 4) if captured else None,
+            "detector_runs": self.detector_runs,
+            "frame_age_p50_ms": round(float(np.percentile(ages, 50)), 1) if ages is not None else None,
+            "frame_age_p95_ms": round(float(np.percentile(ages, 95)), 1) if ages is not None else None,
+            "fps": round(self.fps, 2),
+            "motion_share": round(self.gate.moving_frames / self.gate.frames, 4) if self.gate.frames else None,
+            "reconnects": (cap.stats.reconnects if cap else 0),
+            "events": self.events,
+            "people": self.monitor.people_seen if self.monitor is not None else None,
+            "faces_ignored": self.zones.ignored,
+            "faces_outside": self.zones.outside,
+        }
+
+
+def parse_safe_name(source: str) -> str:
+    return mask_credentials(str(source))
+
+
+@dataclass(slots=True)
+class _Offer:
+    camera: Camera
+    frame: Frame
+    since: float  # when the camera first asked: the longest-waiting camera goes first
+
+
+class Site:
+    """The engine: cameras added with :meth:`add_camera`, started with :meth:`start`, stopped with :meth:`close`.
+
+    detector / classifier: shared by all cameras (a camera may bring its own in :meth:`add_camera`).
+    on_result(camera_name, result, annotated): called from the camera's thread for every processed frame.
+    """
+
+    def __init__(self, detector, classifier, settings: SiteSettings | None = None,
+                 on_result: Callable[[str, FrameResult, np.ndarray | None], None] | None = None,
+                 shared_sinks: Sequence = ()):
+        self.shared_sinks = list(shared_sinks)  # written by every camera through SharedSink, closed by close()
+        self.shared_lock = threading.Lock()
+        self.detector = detector
+        self.classifier = classifier
+        self.settings = settings or SiteSettings()
+        self.on_result = on_result
+        self.cameras: dict[str, Camera] = {}
+        self.detector_runs = 0
+        self.detector_busy_s = 0.0
+        self.detector_errors = 0
+        self._offers: dict[str, _Offer] = {}
+        self._running: str | None = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._detect_loop, name="site-detector", daemon=True)
+        self._t0 = time.monotonic()
+        self._cpu0 = cpu_seconds()
+        self._started = False
+        self._closed = False
+
+    def add_camera(self, spec: CameraSpec, *, tracker=None, monitor=None, sinks: Iterable = (),
+                   detector=None, classifier=None) -> Camera:
+        if spec.name in self.cameras:
+            raise ValueError(f"two cameras are named {spec.name!r}; camera names must be unique")
+        cam = Camera(spec, self, tracker=tracker, monitor=monitor, sinks=tuple(sinks), detector=detector, classifier=classifier)
+        self.cameras[spec.name] = cam
+        if self._started:
+            cam.start()
+        return cam
+
+    def remove_camera(self, name: str) -> None:
+        """Stop a camera, close its sinks and forget it; the others go on."""
+        cam = self.cameras.pop(name)
+        with self._cond:
+            self._offers.pop(name, None)
+        cam.stop()
+        cam.join()
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+    def offer(self, camera: Camera, frame: Frame) -> None:
+        """A camera's newest frame is due for detection; a newer offer replaces a waiting one."""
+        with self._cond:
+            if self._running == camera.name:
+                return
+            old = self._offers.get(camera.name)
+            self._offers[camera.name] = _Offer(camera, frame, old.since if old else time.monotonic())
+            self._cond.notify()
+
+    def _next_offer(self) -> _Offer | None:
+        with self._cond:
+            while not self._offers and not self._stop.is_set():
+                self._cond.wait(0.2)
+            if self._stop.is_set():
+                return None
+            name = min(self._offers, key=lambda n: self._offers[n].since)
+            offer = self._offers.pop(name)
+            self._running = name
+            # the next run is due one period after this one was due (not after it ran), so the rate holds
+            # on average although offers only come with frames; a camera far behind starts afresh
+            now, cam = time.monotonic(), offer.camera
+            period = 1.0 / cam.spec.detect_fps
+            cam.next_due = (cam.next_due if now - cam.next_due < period else now) + period
+            return offer
+
+    def _detect_loop(self) -> None:
+        while not self._stop.is_set():
+            offer = self._next_offer()
+            if offer is None:
+                return
+            cam, img = offer.camera, offer.frame.image
+            t0 = time.perf_counter()
+            timings: dict[str, float] = {}
+            try:
+                faces = cam.pipeline.detector.detect(img)
+                timings["detect"] = time.perf_counter() - t0
+                cam.pipeline.classify(img, faces, timings)
+            except Exception as exc:  # a detector bug must not stop the site: log it, this frame has no faces
+                self.detector_errors += 1
+                log.error("camera %s: face detection failed: %s: %s", cam.name, type(exc).__name__, exc)
+                faces = []
+            flow = BoxFlow()
+            flow.remember(img)
+            cam.deliver(Detection(offer.frame.index, faces, flow, timings))
+            busy = time.perf_counter() - t0
+            with self._cond:
+                self._running = None
+            self.detector_runs += 1
+            self.detector_busy_s += busy
+            load = self.settings.detector_load
+            if load < 1.0:
+                self._stop.wait(busy * (1.0 / load - 1.0))
+
+    # -- life -----------------------------------------------------------------------------------------------
+    def start(self) -> Site:
+        if not self._started:
+            self._started = True
+            if self.settings.opencv_threads is not None:
+                cv2.setNumThreads(self.settings.opencv_threads)
+            self._t0 = time.monotonic()
+            self._cpu0 = cpu_seconds()
+            self._thread.start()
+            for cam in self.cameras.values():
+                cam.start()
+        return self
+
+    def wait(self, duration: float | None = None, stop: threading.Event | None = None) -> None:
+        """Until ``duration`` seconds passed, ``stop`` is set, or every camera ended."""
+        deadline = None if duration is None else time.monotonic() + duration
+        while not self._stop.is_set() and not (stop is not None and stop.is_set()):
+            if not any(c.alive for c in self.cameras.values()):
+                return
+            left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if left <= 0:
+                return
+            time.sleep(left)
+
+    def close(self) -> None:
+        """Stop every camera and the detector; close the sinks. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for cam in self.cameras.values():
+            cam.stop()
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for cam in self.cameras.values():
+            cam.join()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        for sink in self.shared_sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # keep closing the others
+                log.error("closing %s failed: %s", type(sink).__name__, exc)
+
+    def __enter__(self) -> Site:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def stats(self) -> dict:
+        """``{"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}`` (the ``--stats-json`` format)."""
+        elapsed = time.monotonic() - self._t0
+        cams = {name: cam.stats() for name, cam in self.cameras.items()}
+        for cam, s in zip(self.cameras.values(), cams.values()):
+            # rates over the time the camera delivered frames (a clip that ended does not count as slow)
+            active = (cam.last_frame_at - cam.first_frame_at) if cam.first_frame_at is not None else 0.0
+            s["active_s"] = round(active, 2)
+            s["detect_per_s"] = round(s["detector_runs"] / active, 2) if active > 0 else None
+            s["processed_per_s"] = round((s["frames_processed"] - 1) / active, 2) if active > 0 else None
+        ages = np.concatenate([np.asarray(c.ages_ms) for c in self.cameras.values() if c.ages_ms] or [np.zeros(0)])
+        cpu = cpu_seconds() - self._cpu0
+        site = {
+            "cameras": len(cams),
+            "elapsed_s": round(elapsed, 2),
+            "frames_captured": sum(s["frames_captured"] for s in cams.values()),
+            "frames_processed": sum(s["frames_processed"] for s in cams.values()),
+            "dropped": sum(s["dropped"] for s in cams.values()),
+            "detector_runs": self.detector_runs,
+            "detector_busy_share": round(self.detector_busy_s / elapsed, 3) if elapsed > 0 else None,
+            "detector_errors": self.detector_errors,
+            "frame_age_p95_ms": round(float(np.percentile(ages, 95)), 1) if ages.size else None,
+            "events": sum(s["events"] for s in cams.values()),
+            "states": {name: s["state"] for name, s in cams.items()},
+        }
+        return {"cameras": cams, "site": site, "cpu_seconds": round(cpu, 2),
+                "cpu_share": round(cpu / elapsed, 3) if elapsed > 0 else None}
+
+
+# ------------------------------------------------------------------------------------------ sinks
+class SharedSink:
+    """One sink (an event log, the detections file, the people log, retention) shared by every camera.
+
+    Camera threads write through a lock; :meth:`close` does nothing: the site closes the sink once, after
+    all cameras stopped (it is one of the site's ``shared_sinks``).
+    """
+
+    def __init__(self, sink, lock: threading.Lock):
+        self.sink, self.lock = sink, lock
+        self.needs_annotated = getattr(sink, "needs_annotated", False)
+
+    def write(self, result: FrameResult, annotated=None) -> None:
+        with self.lock:
+            self.sink.write(result, annotated)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Stage 4, what people do: one violation event per person, people counts over time."""

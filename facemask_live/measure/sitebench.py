@@ -1,0 +1,316 @@
+"""Site benchmark: ``python -m facemask_live.measure.bench --cameras 1 2 4 8``.
+
+Clips are played at their own frame rate, looped, like cameras. For each N it runs N cameras in ONE
+process (:class:`facemask_live.engine.site.Site`) for ``--duration`` seconds, then the same load as N
+separate ``python -m facemask_live --headless --realtime --loop`` processes, and reports per camera the
+share of frames processed (shown with boxes), detector runs per second, frame age, and the CPU used.
+
+``--events`` also runs each clip once through a 4-camera site and alone through the single-source app
+(every frame), and compares the number of violation events per clip. ``--still`` runs N cameras on
+still scenes (the first frame of each clip repeated as a video) and the same streams decoded only, for
+the CPU ratio. Clips below 720p are upscaled to 1280x720 copies first (``--no-hd`` keeps them as they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+DEFAULT_CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
+WARMUP_S = 3.0  # still mode: the steady-state CPU leaves out the first seconds (first detector run per camera)
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
+
+
+# ------------------------------------------------------------------------------------------ clips
+def _write(path: Path, frames, fps: float, size: tuple[int, int]) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not w.isOpened():
+        raise RuntimeError(f"cannot write {path} (no mp4v encoder in this OpenCV)")
+    for img in frames:
+        w.write(img)
+    w.release()
+    return path
+
+
+def hd_clip(src: Path, folder: Path, size: tuple[int, int] = (1280, 720)) -> Path:
+    """``src`` if it is at least 720 pixels high, else a copy upscaled to ``size`` (same frames and fps)."""
+    cap = cv2.VideoCapture(str(src))
+    h, fps = cap.get(cv2.CAP_PROP_FRAME_HEIGHT), cap.get(cv2.CAP_PROP_FPS) or 25.0
+    if h >= 720:
+        cap.release()
+        return src
+    out = folder / f"{src.stem}_720p.mp4"
+    if not out.exists():
+        frames = (cv2.resize(img, size, interpolation=cv2.INTER_LINEAR) for ok, img in iter(cap.read, (False, None)) if ok)
+        _write(out, frames, fps, size)
+    cap.release()
+    return out
+
+
+def still_clip(src: Path, folder: Path, seconds: float = 10.0) -> Path:
+    """A video of ``src``'s first frame repeated for ``seconds`` at the clip's frame rate (a still scene)."""
+    cap = cv2.VideoCapture(str(src))
+    ok, img = cap.read()
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    cap.release()
+    if not ok:
+        raise RuntimeError(f"cannot read {src}")
+    out = folder / f"{src.stem}_still.mp4"
+    if not out.exists():
+        _write(out, (img for _ in range(int(seconds * fps))), fps, (img.shape[1], img.shape[0]))
+    return out
+
+
+def find_clips(folder: Path | None, names=DEFAULT_CLIPS) -> list[Path]:
+    folder = folder or SHARED_VIDEOS
+    clips = [folder / n for n in names if (folder / n).is_file()]
+    if not clips:
+        raise RuntimeError(f"no clips found in {folder} (looked for {', '.join(names)}); use --clips-dir")
+    return clips
+
+
+# ------------------------------------------------------------------------------------------ runs
+def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | None = None, motion: bool = True,
+                  headless: bool = True):
+    """Settings of a site of ``clips`` (cameras cam1..camN), played at their own rate like cameras."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.core.config import CameraSettings
+
+    cams = tuple(CameraSettings(f"cam{i + 1}", str(c), loop=loop) for i, c in enumerate(clips))
+    site = {"detect_fps": detect_fps} if detect_fps else {}
+    return load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
+                         site=site, motion={"enabled": motion})
+
+
+def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, detect_fps: float | None = None,
+             motion: bool = True, on_result=None, warmup: float = 0.0) -> dict:
+    """N cameras (``clips``, names cam1..camN) in one Site for ``duration`` seconds (None: until all ended).
+
+    ``warmup`` > 0: also report ``steady_cpu_seconds``, the CPU of the run after its first ``warmup`` seconds
+    (the first detector run of every camera and the models' first calls are one-time costs)."""
+    from facemask_live.engine.build import build_site
+    from facemask_live.engine.site import cpu_seconds
+
+    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion), on_result=on_result)
+    try:
+        site.start()
+        steady = None
+        if warmup and duration:
+            site.wait(warmup)
+            steady = (cpu_seconds(), time.monotonic())
+            duration -= warmup
+        site.wait(duration)
+        stats = site.stats()
+        if steady is not None:
+            stats["steady_cpu_seconds"] = round(cpu_seconds() - steady[0], 2)
+            stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
+    finally:
+        site.close()
+    for name, c in zip(stats["cameras"], clips):
+        stats["cameras"][name]["clip"] = c.name
+    return stats
+
+
+def decode_only(clips: list[Path], duration: float, warmup: float = 0.0) -> dict:
+    """The same streams decoded at their own rate (capture threads + a consumer each), nothing else: CPU seconds
+    (after the first ``warmup`` seconds as ``steady_cpu_seconds``)."""
+    from facemask_live.engine.site import cpu_seconds
+    from facemask_live.sources.capture import Capture
+
+    caps = [Capture(str(c), realtime=True, loop=True) for c in clips]
+    stop = threading.Event()
+    counts = [0] * len(caps)
+
+    def consume(i: int) -> None:
+        while not stop.is_set():
+            if caps[i].read(0.25) is not None:
+                counts[i] += 1
+
+    threads = [threading.Thread(target=consume, args=(i,), daemon=True) for i in range(len(caps))]
+    c0, t0 = cpu_seconds(), time.monotonic()
+    for cap in caps:
+        cap.start()
+    for t in threads:
+        t.start()
+    time.sleep(warmup)
+    c1, t1 = cpu_seconds(), time.monotonic()
+    time.sleep(max(duration - warmup, 0.0))
+    stop.set()
+    steady_cpu, steady_wall = cpu_seconds() - c1, time.monotonic() - t1
+    for t in threads:
+        t.join(1.0)
+    cpu, wall = cpu_seconds() - c0, time.monotonic() - t0
+    captured = sum(c.stats.captured for c in caps)
+    for cap in caps:
+        cap.stop()
+    return {"cpu_seconds": round(cpu, 2), "elapsed_s": round(wall, 2), "cpu_share": round(cpu / wall, 3),
+            "steady_cpu_seconds": round(steady_cpu, 2), "steady_elapsed_s": round(steady_wall, 2),
+            "frames_decoded": captured, "frames_consumed": sum(counts)}
+
+
+_SUMMARY = re.compile(r"frames processed: (\d+), dropped: (\d+)")
+
+
+def run_processes(clips: list[Path], duration: float) -> dict:
+    """The same load as separate single-camera app processes (realtime, looped), stopped by SIGTERM after ``duration``."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    procs = []
+    t0 = time.monotonic()
+    for c in clips:
+        cmd = [sys.executable, "-m", "facemask_live", "--headless", "--no-progress", "--realtime", "--loop",
+               "--no-auto-snapshots", "--source", str(c)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env))
+    time.sleep(duration)
+    out = {}
+    cpu = 0.0
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for i, (c, p) in enumerate(zip(clips, procs)):
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err = p.stderr.read()
+        p.stderr.close()
+        cpu += usage.ru_utime + usage.ru_stime
+        m = _SUMMARY.search(err)
+        processed, dropped = (int(m[1]), int(m[2])) if m else (0, 0)
+        out[f"proc{i + 1}"] = {"clip": c.name, "frames_processed": processed, "dropped": dropped,
+                               "processed_share": round(processed / (processed + dropped), 4) if processed + dropped else None,
+                               "exit_code": p.returncode}
+    wall = time.monotonic() - t0
+    return {"processes": out, "cpu_seconds": round(cpu, 2), "elapsed_s": round(wall, 2), "cpu_share": round(cpu / wall, 3)}
+
+
+def events_alone(clip: Path) -> int:
+    """Violation events of ``clip`` run once through the single-source app, every frame (the reference)."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.engine.build import build_pipeline, build_runner
+
+    settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots", "--source", str(clip)])
+    runner = build_runner(settings, build_pipeline(settings))
+    runner.run()
+    return runner.pipeline.monitor.violations
+
+
+def compare_events(clips: list[Path]) -> dict:
+    """Events per clip: the clips once (no loop) as cameras of one site vs each clip alone."""
+    site = run_site(clips, None, loop=False)
+    rows = {}
+    for name, s in site["cameras"].items():
+        clip = next(c for c in clips if c.name == s["clip"])
+        rows[name] = {"clip": s["clip"], "site_events": s["events"], "alone_events": events_alone(clip)}
+    return {"cameras": rows, "identical": all(r["site_events"] == r["alone_events"] for r in rows.values()), "site": site}
+
+
+# ------------------------------------------------------------------------------------------ report
+def load_line() -> str:
+    try:
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3]) + f" on {os.cpu_count()} cores"
+    except OSError:
+        return ""
+
+
+def format_site(n: int, site: dict, procs: dict | None) -> list[str]:
+    lines = [f"--- {n} camera(s), one process: CPU {site['cpu_seconds']:.1f} s in {site['site']['elapsed_s']:.0f} s "
+             f"({site['cpu_share']:.2f} cores), detector busy {site['site']['detector_busy_share'] * 100:.0f} %"]
+    lines.append(f"  {'camera':6s} {'clip':30s} {'captured':>8s} {'with boxes':>10s} {'det/s':>6s} {'age p50':>8s} {'age p95':>8s} {'state':8s}")
+    for name, s in site["cameras"].items():
+        share = f"{(s['processed_share'] or 0) * 100:.1f} %"
+        lines.append(f"  {name:6s} {s['clip'][:30]:30s} {s['frames_captured']:8d} {share:>10s} {s['detect_per_s'] or 0:6.1f} "
+                     f"{s['frame_age_p50_ms'] or 0:8.0f} {s['frame_age_p95_ms'] or 0:8.0f} {s['state']:8s}")
+    if procs:
+        lines.append(f"  same load as {n} separate processes: CPU {procs['cpu_seconds']:.1f} s ({procs['cpu_share']:.2f} cores)")
+        for name, p in procs["processes"].items():
+            share = f"{(p['processed_share'] or 0) * 100:.1f} %"
+            lines.append(f"  {name:6s} {p['clip'][:30]:30s} {p['frames_processed'] + p['dropped']:8d} {share:>10s}")
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m facemask_live.measure.bench --cameras",
+                                description="Benchmark many cameras in one process against one process per camera.")
+    p.add_argument("--cameras", type=int, nargs="+", required=True, metavar="N", help="camera counts to run, e.g. 1 2 4 8")
+    p.add_argument("--duration", type=float, default=20.0, metavar="S", help="seconds per run (default: 20)")
+    p.add_argument("--clips-dir", type=Path, metavar="DIR", help=f"folder with the clips (default: {SHARED_VIDEOS})")
+    p.add_argument("--clips", nargs="+", default=list(DEFAULT_CLIPS), metavar="FILE", help="clip names, cycled over the cameras")
+    p.add_argument("--no-hd", dest="hd", action="store_false", help="do not upscale clips below 720p")
+    p.add_argument("--no-processes", dest="processes", action="store_false", help="skip the separate-processes comparison")
+    p.add_argument("--still", action="store_true", help="still scenes instead: N still cameras vs decoding the same streams only")
+    p.add_argument("--events", action="store_true", help="also compare events per clip: 4-camera site vs each clip alone")
+    p.add_argument("--detect-fps", type=float, metavar="F", help="detector runs per second per camera (default: the engine's)")
+    p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from facemask_live.core.errors import FacemaskError
+    from facemask_live.outputs.sinks import write_json
+
+    opts = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="facemask-live: %(message)s")
+    if any(n < 1 for n in opts.cameras) or opts.duration <= 0:
+        print("error: --cameras needs whole numbers >= 1 and --duration a positive number of seconds", file=sys.stderr)
+        return 2
+    report: dict = {"load_before": load_line(), "runs": {}}
+    print(f"site benchmark, {report['load_before']}", flush=True)
+    try:
+        clips = find_clips(opts.clips_dir, opts.clips)
+        with tempfile.TemporaryDirectory(prefix="facemask-sitebench-") as tmp:
+            folder = Path(tmp)
+            if opts.still:
+                clips = [still_clip(c, folder) for c in clips]
+            elif opts.hd:
+                clips = [hd_clip(c, folder) for c in clips]
+            for n in opts.cameras:
+                load = [clips[i % len(clips)] for i in range(n)]
+                warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
+                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm)
+                run = {"site": site, "load": load_line()}
+                if opts.still:
+                    d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)
+                    run["cpu_ratio"] = round(site["cpu_seconds"] / max(d["cpu_seconds"], 1e-6), 3)
+                    run["steady_cpu_ratio"] = round(site["steady_cpu_seconds"] / max(d["steady_cpu_seconds"], 1e-6), 3)
+                elif opts.processes:
+                    run["processes"] = run_processes(load, opts.duration)
+                report["runs"][n] = run
+                for line in format_site(n, site, run.get("processes")):
+                    print(line, flush=True)
+                if opts.still:
+                    d = run["decode_only"]
+                    print(f"  decode only: CPU {d['cpu_seconds']:.1f} s ({d['cpu_share']:.2f} cores); site / decode only = "
+                          f"{run['cpu_ratio']:.2f} (whole run), {run['steady_cpu_ratio']:.2f} (after the first {warm:g} s)",
+                          flush=True)
+                print(f"  ({run['load']})", flush=True)
+            if opts.events:
+                ev = compare_events(clips[:4])
+                report["events"] = ev
+                print("--- events per clip: 4-camera site (clips once, at their own rate) vs each clip alone (every frame)")
+                for name, r in ev["cameras"].items():
+                    print(f"  {name:6s} {r['clip'][:30]:30s} site {r['site_events']}  alone {r['alone_events']}")
+                print(f"  identical: {ev['identical']}")
+    except (FacemaskError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if opts.json:
+        try:
+            write_json(opts.json, report, "benchmark file")
+        except FacemaskError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+    return 0

@@ -1,0 +1,77 @@
+"""Drawing: plain functions of (frame image, result) -> annotated image. No Qt here."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facemask_live.core.results import UNKNOWN_LABEL, Face, FrameResult
+
+# BGR colours per label; labels not listed get a stable colour from PALETTE.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "mask": (60, 180, 60),
+    "no_mask": (40, 40, 230),
+    "incorrect_mask": (0, 165, 255),
+}
+PALETTE = [(200, 120, 0), (180, 0, 180), (0, 200, 200), (120, 120, 120)]
+UNKNOWN = (200, 200, 200)
+NOT_JUDGED = (150, 150, 150)  # grey: a face the quality gate found too poor to judge
+COLORS[UNKNOWN_LABEL] = NOT_JUDGED
+DISPLAY_NAMES = {"mask": "Mask", "no_mask": "No mask", "incorrect_mask": "Mask below nose", UNKNOWN_LABEL: "Not judged"}
+
+
+def color_for(label: str) -> tuple[int, int, int]:
+    if not label:
+        return UNKNOWN
+    if label in COLORS:
+        return COLORS[label]
+    return PALETTE[sum(label.encode()) % len(PALETTE)]
+
+
+def display_name(label: str) -> str:
+    return DISPLAY_NAMES.get(label, label.replace("_", " ").capitalize())
+
+
+def face_text(face: Face, label: str, prob: float) -> str:
+    """'Mask 97%', or for a face the quality gate did not judge '? too small'."""
+    if label == UNKNOWN_LABEL:
+        return "? " + (face.quality.reason if face.quality is not None and face.quality.reason else "")
+    return f"{display_name(label)} {prob * 100:.0f}%" if label else "face"
+
+
+def draw_faces(image: np.ndarray, result: FrameResult, copy: bool = True) -> np.ndarray:
+    """Boxes and labels ('Mask 97% #3') for every face of ``result`` on ``image``."""
+    out = image.copy() if copy else image
+    h, w = out.shape[:2]
+    scale = max(0.45, min(1.2, h / 900))
+    thick = max(1, int(round(h / 400)))
+    for face in result.faces:
+        label = face.shown_label
+        prob = face.track_prob if face.track_label else face.prob
+        color = color_for(label)
+        x1, y1, x2, y2 = face.box
+        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), color, thick + 1)
+        text = face_text(face, label, prob)
+        if face.track_id is not None:
+            text += f" #{face.track_id}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(y2 + th + 4, h - base)
+        tx = min(max(x1, 0), max(w - tw - 2, 0))
+        cv2.rectangle(out, (tx - 1, ty - th - 3), (tx + tw + 2, ty + base), color, cv2.FILLED)
+        cv2.putText(out, text, (tx, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out
+
+
+def draw_banner(image: np.ndarray, text: str, color=(0, 0, 200)) -> np.ndarray:
+    """A banner across the top (e.g. 'reconnecting (attempt 2)') drawn in place."""
+    h, w = image.shape[:2]
+    scale = max(0.5, min(1.5, h / 600))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.rectangle(image, (0, 0), (w, th + base + 16), color, cv2.FILLED)
+    cv2.putText(image, text, (max((w - tw) // 2, 4), th + 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
+    return image
+
+
+def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
+    """The annotated frame as the window, the video sink and snapshots show it."""
+    return draw_faces(image, result)

@@ -1,0 +1,1 @@
+"""Stage 3, people across frames: the tracker with its voted labels and re-identification."""
