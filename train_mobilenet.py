@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--extra-train", nargs="+", default=[], metavar="DIR",
                    help="more training-only image folders (one sub-folder per class of --data), shown --scene-repeat "
                    "times like the scene train crops; e.g. the detector's crops of the train photos from "
-                   "'python -m facemask_live.measure.evaluate ... --save-crops DIR' (never val/test photos)")
+                   "'python -m facemask_live.evaluate ... --save-crops DIR' (never val/test photos)")
     t.add_argument("--class-weight", choices=["balanced", "none"], default="balanced",
                    help="loss weight per class after oversampling: balanced (each class weighs the same) or none")
     t.add_argument("--val-split", type=float, default=0.15, help="validation fraction when --val is not given")

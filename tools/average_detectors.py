@@ -3,7 +3,7 @@
 
     python tools/average_detectors.py --out soup/retinaface_mnet025_masked.onnx \\
         facemask_live/models/retinaface_mnet025_masked.onnx run_seed7/retinaface_mnet025.onnx
-    python -m facemask_live.measure.evaluate ... --detector-dir soup      # score it like any detector
+    python -m facemask_live.evaluate ... --detector-dir soup      # score it like any detector
 
 train_detector.py's default export writes new weights into the base file's own graph, so runs fine-tuned from
 the same base (other seeds, --ema, --ignore-detectors) have the same initializers in the same order, and their

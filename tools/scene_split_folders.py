@@ -5,7 +5,7 @@
 
 ``scene_splits.json`` (written by ``train_mobilenet.py --scenes``) lists the source images of each split as
 ``<scenes folder name>/<stem>``; this makes ``OUT/<scenes folder name>/{images,annotations}`` holding only
-that split's images, so that ``python -m facemask_live.measure.evaluate`` and ``tools/check_scene_crops.py`` can score
+that split's images, so that ``python -m facemask_live.evaluate`` and ``tools/check_scene_crops.py`` can score
 the detector + classifier on images the model never saw.
 """
 

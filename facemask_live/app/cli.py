@@ -14,8 +14,8 @@ from pathlib import Path
 
 from facemask_live.app.options import build_parser, settings_from_args
 from facemask_live.core.config import Settings, to_yaml
-from facemask_live.core.errors import FacemaskError, exit_code_of
-from facemask_live.engine.build import build_pipeline, build_runner, build_site, site_summary_lines, summary_lines
+from facemask_live.core.errors import exit_code_of
+from facemask_live.engine.build import build_site, camera_summary_lines, site_summary_lines
 from facemask_live.sources.capture import SourceState, mask_credentials
 
 log = logging.getLogger("facemask_live")
@@ -42,127 +42,93 @@ def write_stats(path: str, stats: dict) -> None:
     write_json(path, stats, "stats file")
 
 
-def run_site_headless(settings: Settings) -> int:
-    """Every camera of the site through the multi-camera engine until ``duration``, Ctrl+C or all ended."""
+class ProgressBar:
+    """A progress bar for one file processed frame by frame (none for live sources or several cameras)."""
+
+    def __init__(self, settings: Settings):
+        self.bar = None
+        self.wanted = settings.output.progress and len(settings.cameras) == 1
+
+    def __call__(self, camera: str, result, annotated) -> None:
+        if not self.wanted:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="frame", desc=Path(result.frame.source).name[-30:], file=sys.stderr,
+                            mininterval=0.2 if sys.stderr.isatty() else 5.0)
+        self.bar.update(1)
+
+    total: int | None = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_headless(settings: Settings) -> int:
+    """Every camera through the engine until the sources end, ``duration``, Ctrl+C or SIGTERM.
+
+    One camera (``--source``) is a site of one: the same engine, the summary and exit codes of one source.
+    """
     import threading
 
-    site = build_site(settings)
+    progress = ProgressBar(settings)
+    site = build_site(settings, on_result=progress, realtime=False)
     stop = threading.Event()
     interrupted = False
 
     def on_signal(signum, _frame):
+        # Only set a flag here: the cameras finish the frame in hand, then the video is finalised and the logs
+        # flushed. An exception thrown at a random point could leave a worker thread waiting forever.
         nonlocal interrupted
         interrupted = interrupted or signum == signal.SIGINT
         stop.set()
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    t0 = time.monotonic()
     try:
         site.start()
+        only = next(iter(site.cameras.values())) if len(site.cameras) == 1 else None
+        if only is not None and progress.wanted:
+            progress.total = None if only.spec.loop else _frame_count(only)
         site.wait(settings.duration, stop)
-        stats = site.stats()
+        elapsed = time.monotonic() - t0
     finally:
         site.close()
+        progress.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    stats = site.stats()
     if interrupted:
         print("interrupted", file=sys.stderr)
-    for line in site_summary_lines(stats):
+    if only is not None:
+        if only.exception is not None:  # a file that cannot be read: its one-line error and exit code
+            raise only.exception
+        if only.state is SourceState.ENDED and not only.live:
+            print(f"reached the end of {stats['cameras'][only.name]['source']}", file=sys.stderr)
+        lines = camera_summary_lines(only)
+        processed = stats["cameras"][only.name]["frames_processed"]
+        lines.append(f"time: {elapsed:.1f} s ({processed / elapsed if elapsed else 0:.1f} frames/s)")
+    else:
+        lines = site_summary_lines(stats)
+    for line in lines:
         print(mask_credentials(line), file=sys.stderr)
     if settings.output.stats_json:
         write_stats(settings.output.stats_json, stats)
     return 130 if interrupted else 0
 
 
-def run_headless(settings: Settings) -> int:
-    if settings.is_site:
-        return run_site_headless(settings)
-    pipeline = build_pipeline(settings)
-    runner = build_runner(settings, pipeline)
-    cap = runner.capture
-    bar = None
-    if settings.output.progress and not cap.spec.is_live:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=None if cap.loop else cap.frame_count,
-            unit="frame",
-            desc=Path(cap.spec.name).name[-30:],
-            file=sys.stderr,
-            mininterval=0.2 if sys.stderr.isatty() else 5.0,
-        )
-    last_state = [cap.stats.state]
-
-    def progress(result):
-        if bar is not None:
-            bar.update(1)
-        st = cap.stats.state
-        if st != last_state[0]:
-            if last_state[0] is SourceState.RECONNECTING and st is SourceState.RUNNING:
-                log.warning("%s: reconnected", cap.spec.name)
-            last_state[0] = st
-
-    interrupted = False
-
-    def on_signal(signum, _frame):
-        # Only set a flag here: the loop ends after the frame in hand, then the video is finalised and
-        # the logs flushed. An exception thrown at a random point of the loop could leave a worker
-        # thread waiting forever. A second Ctrl+C falls back to Python's KeyboardInterrupt.
-        nonlocal interrupted
-        if signum == signal.SIGINT:
-            interrupted = True
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        runner.stop()
-
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    t0 = time.monotonic()
-    timer = None
-    if settings.duration:
-        import threading
-
-        timer = threading.Timer(settings.duration, runner.stop)
-        timer.daemon = True
-        timer.start()
-    try:
-        stats = runner.run(progress)
-    except KeyboardInterrupt:
-        interrupted = True
-        runner.close()
-        stats = runner.stats
-    finally:
-        if timer is not None:
-            timer.cancel()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        if bar is not None:
-            bar.close()
-    if interrupted:
-        print("interrupted", file=sys.stderr)
-    if cap.error is not None:
-        raise cap.error if isinstance(cap.error, FacemaskError) else FacemaskError(str(cap.error))
-    elapsed = time.monotonic() - t0
-    if cap.stats.state is SourceState.ENDED and not cap.spec.is_live:
-        print(f"reached the end of {cap.spec.name}", file=sys.stderr)
-    for line in summary_lines(stats, cap):
-        print(line, file=sys.stderr)
-    print(f"time: {elapsed:.1f} s ({stats.processed / elapsed if elapsed else 0:.1f} frames/s)", file=sys.stderr)
-    if settings.output.stats_json:
-        write_stats(settings.output.stats_json, single_stats(settings, stats, cap, elapsed))
-    return 130 if interrupted else 0
-
-
-def single_stats(settings: Settings, stats, cap, elapsed: float) -> dict:
-    """The ``--stats-json`` format for one camera run by the single-source runner (no site figures of
-    the shared detector: ``detector_runs`` and the age percentiles are the site engine's)."""
-    name = settings.cameras[0].name
-    cam = {"state": cap.stats.state.value, "source": cap.spec.name, "frames_captured": cap.stats.captured,
-           "frames_processed": stats.processed, "dropped": stats.dropped, "detector_runs": None,
-           "frame_age_p50_ms": None, "frame_age_p95_ms": None, "events": stats.violations, "people": stats.people}
-    site = {"cameras": 1, "elapsed_s": round(elapsed, 2), "frames_captured": cap.stats.captured,
-            "frames_processed": stats.processed, "dropped": stats.dropped, "events": stats.violations}
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cameras": {name: cam}, "site": site, "cpu_seconds": round(r.ru_utime + r.ru_stime, 2)}
+def _frame_count(camera) -> int | None:
+    """The length of the camera's file or folder, once its capture is open (for the progress bar)."""
+    for _ in range(50):
+        cap = camera.capture
+        if cap is not None and cap.frame_count is not None:
+            return cap.frame_count
+        if not camera.alive:
+            return None
+        time.sleep(0.02)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

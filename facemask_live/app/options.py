@@ -7,7 +7,6 @@ Only options the user actually gave override a ``--config`` file; the others kee
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from facemask_live import __version__
 from facemask_live.core.config import (
@@ -20,6 +19,7 @@ from facemask_live.core.config import (
     Settings,
     load_file,
     mqtt_url_fields,
+    override,  # noqa: F401 - part of this module's API
     settings_from_dict,
     settings_to_dict,
 )
@@ -350,14 +350,3 @@ def load_settings(argv: list[str] | None = None, **overrides) -> Settings:
     args = parser.parse_args(argv)
     settings = settings_from_args(args, parser, argv)
     return override(settings, **overrides) if overrides else settings
-
-
-def override(settings: Settings, **changes) -> Settings:
-    """``settings`` with some keys of some sections replaced: ``override(s, detector={"confidence": 0.5})``."""
-    fields = {}
-    for name, value in changes.items():
-        current = getattr(settings, name)
-        fields[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
-    if "source" in fields and "cameras" not in fields:
-        fields["cameras"] = ()  # rebuilt from the new source section
-    return dataclasses.replace(settings, **fields)

@@ -557,6 +557,17 @@ class Settings:
         return len(self.cameras) > 1 or bool(self.cameras[0].zones)
 
 
+def override(settings: Settings, **changes) -> Settings:
+    """``settings`` with some keys of some sections replaced: ``override(s, detector={"confidence": 0.5})``."""
+    fields = {}
+    for name, value in changes.items():
+        current = getattr(settings, name)
+        fields[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+    if "source" in fields and "cameras" not in fields:
+        fields["cameras"] = ()  # rebuilt from the new source section
+    return dataclasses.replace(settings, **fields)
+
+
 def default_snapshot_dir() -> Path:
     pictures = Path.home() / "Pictures"
     return pictures / "facemask-live" if pictures.is_dir() else Path("snapshots")

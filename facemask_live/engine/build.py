@@ -179,12 +179,7 @@ def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterabl
         if out.events:
             sinks.append(EventLog(out.events))
         if out.output:
-            video = VideoSink(out.output, fps)
-            if privacy.enabled:
-                from facemask_live.outputs.privacy import PrivateVideo
-
-                video = PrivateVideo(video, labels, privacy)
-            sinks.append(video)
+            sinks.append(build_video_sink(settings, labels, fps))
         if settings.people_log.path:
             from facemask_live.events.peoplelog import PeopleLog
 
@@ -272,17 +267,31 @@ def site_thread_settings(settings: Settings) -> Settings:
 def camera_spec(settings: Settings, camera, *, realtime: bool = True):
     """The engine's :class:`~facemask_live.engine.site.CameraSpec` of one camera of ``settings``.
 
-    ``realtime``: how a video file plays when the camera does not say (a site: at its own frame rate).
+    ``realtime``: how a video file plays when neither the camera nor ``source.realtime`` says (the window: at
+    its own frame rate, like a camera; headless: frame by frame).
     """
     from facemask_live.core.zones import ZoneSettings
     from facemask_live.engine.site import CameraSpec
 
     site = settings.site
+    source, loop, image_period = camera.source, camera.loop, 0.0
+    if settings.source.demo:
+        from facemask_live.sources.demo import demo_source
+
+        demo = demo_source(settings.gui.headless)
+        source, loop, image_period = str(demo.folder), loop or demo.loop, demo.image_period
+    if camera.realtime is not None:
+        realtime = camera.realtime
+    elif settings.source.realtime:
+        realtime = True
     return CameraSpec(
         camera.name,
-        camera.source,
-        loop=camera.loop,
-        realtime=realtime if camera.realtime is None else camera.realtime,
+        source,
+        loop=loop,
+        realtime=realtime,
+        image_period=image_period,
+        detect_every=(camera.detector or settings.detector).detect_every,
+        max_frames=settings.source.max_frames,
         detect_fps=camera.detect_fps or site.detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
         motion=camera.motion or settings.motion,
@@ -294,9 +303,12 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
 
 
 def camera_snapshot_dir(settings: Settings, name: str) -> Path | None:
-    """A site camera's event snapshots: a subfolder named after the camera (None: no automatic snapshots)."""
+    """A camera's event snapshots: the snapshot folder itself for one camera, a subfolder named after the
+    camera for several (None: no automatic snapshots)."""
     root = event_snapshot_dir(settings)
-    return None if root is None else root / safe_name(name)
+    if root is None or len(settings.cameras) == 1:
+        return root
+    return root / safe_name(name)
 
 
 def safe_name(name: str) -> str:
@@ -310,10 +322,12 @@ def build_shared_sinks(settings: Settings, violation_labels: Iterable[str]) -> l
     """The site's outputs written by every camera: event log, detections, people log, retention."""
     import dataclasses
 
-    if settings.output.output:
+    if settings.output.output and len(settings.cameras) > 1:
         raise OutputError("--output records one camera: a site of several cameras cannot write one video (leave out output)")
-    # the window-privacy and MQTT sinks are per camera (add_site_camera); the others are shared
-    shared = dataclasses.replace(settings, privacy=dataclasses.replace(settings.privacy, window=False), mqtt=None)
+    # the window-privacy, video and MQTT sinks are per camera (add_site_camera); the others are shared
+    out = dataclasses.replace(settings.output, output=None)
+    shared = dataclasses.replace(settings, privacy=dataclasses.replace(settings.privacy, window=False), mqtt=None,
+                                 output=out)
     return build_sinks(shared, None, violation_labels)
 
 
@@ -336,11 +350,33 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
         from facemask_live.outputs.privacy import WindowPrivacy
 
         sinks.append(WindowPrivacy(frozenset(labels), settings.privacy))
-    sinks += [SharedSink(s, site.shared_lock) for s in site.shared_sinks]
+    from facemask_live.events.peoplelog import PeopleLog
+
+    for shared in site.shared_sinks:  # the people log counts each camera's people as its own monitor does
+        own = {"counted_label": monitor.counted_label} if isinstance(shared, PeopleLog) and monitor is not None else {}
+        sinks.append(SharedSink(shared, site.shared_lock, **own))
+    if settings.output.output and len(settings.cameras) == 1:  # the recording of the one camera
+        sinks.append(build_video_sink(settings, labels))
     if settings.mqtt is not None:  # a connection per camera: each has its own topics and last will
-        sinks.append(build_site_mqtt_sink(cs, camera.name))
+        one = len(settings.cameras) == 1  # one camera keeps the configured topics and client id
+        if one:
+            from facemask_live.outputs.mqtt import build_mqtt_sink
+
+            sinks.append(build_mqtt_sink(cs))
+        else:
+            sinks.append(build_site_mqtt_sink(cs, camera.name))
     return site.add_camera(camera_spec(settings, camera, realtime=realtime), tracker=tracker, monitor=monitor,
                            sinks=sinks, detector=detector, classifier=classifier)
+
+
+def build_video_sink(settings: Settings, violation_labels: Iterable[str], fps: float | None = None):
+    """``--output``: the recording of annotated frames (compliant faces blurred with ``--privacy``)."""
+    video = VideoSink(settings.output.output, fps)
+    if settings.privacy.enabled:
+        from facemask_live.outputs.privacy import PrivateVideo
+
+        video = PrivateVideo(video, frozenset(violation_labels), settings.privacy)
+    return video
 
 
 def build_site_mqtt_sink(settings: Settings, camera: str):
@@ -376,6 +412,24 @@ def build_site(settings: Settings, *, on_result: Callable | None = None, annotat
         site.close()
         raise
     return site
+
+
+def camera_summary_lines(camera) -> list[str]:
+    """The end-of-run summary of one camera (a ``--source`` run): source, frames, faces, people."""
+    s = camera.stats()
+    labels = ", ".join(f"{k or 'unlabelled'} {v}" for k, v in s["faces_by_label"].items()) or "none"
+    people = ", ".join(f"{k} {v}" for k, v in s["people_by_label"].items())
+    lines = [
+        f"source: {s['source']} ({camera.state.describe(camera.attempt)})",
+        f"frames processed: {s['frames_processed']}, dropped: {s['dropped']}, skipped: {s['skipped']}, "
+        f"reconnects: {s['reconnects']}",
+        f"face detections by label: {labels}",
+        f"people seen: {s['people'] or 0}" + (f" ({people})" if people else "") + f", not judged: {s['not_judged'] or 0}"
+        + f", violations: {s['events']}",
+    ]
+    if s["video_note"]:
+        lines.append(s["video_note"])
+    return lines
 
 
 def site_summary_lines(stats: dict) -> list[str]:

@@ -24,6 +24,13 @@ slow down evenly; ``detector_load`` caps the share of wall time the detector may
 The detector and the classifier are called from the one detector thread only: neither is thread-safe
 (the classifier reuses its batch buffer, the RetinaFace detector caches anchors of one frame size).
 
+Two cadences, chosen per source. A live source (a camera, a stream, a file played in real time) follows the
+rate and motion rules above. A file processed frame by frame (headless, evaluate, cliptruth: deterministic) is
+located frame by frame: every ``detect_every``-th frame by the detector, the frames between by optical flow,
+and the camera waits for each of its frames; it hands its next frame to the detector thread before it tracks,
+draws and writes this one, so detection of frame n+1 runs beside the rest of frame n (what one camera needs
+to be fast on two cores). A site of one camera is what ``--source`` runs: one engine for one camera or many.
+
 A camera whose source cannot be opened, fails or ends shows it in its ``state`` and (except a file that
 ended) is reopened with backoff in its own thread; the others are not affected.
 """
@@ -46,7 +53,7 @@ from facemask_live.core.config import QualitySettings
 from facemask_live.core.errors import FacemaskError, SourceError
 from facemask_live.core.results import UNKNOWN_LABEL, Face, Frame, FrameResult
 from facemask_live.core.zones import ZoneFilter, ZoneSettings, draw_zones
-from facemask_live.engine.pipeline import BoxFlow, Pipeline
+from facemask_live.engine.pipeline import BoxFlow, Located, Pipeline
 from facemask_live.outputs.annotate import annotate
 from facemask_live.sources.capture import Capture, SourceState, mask_credentials, parse_source
 from facemask_live.sources.motion import MotionGate, MotionSettings
@@ -87,6 +94,14 @@ class CameraSpec:
     retry_s: tuple[float, float] = (1.0, 30.0)
     backlog: int = 3
     quality: QualitySettings | None = None  # the quality gate (None: every face is judged), as for one camera
+    detect_every: int = 1  # a file processed frame by frame: the detector on every Nth frame, optical flow between
+    max_frames: int | None = None  # stop after this many processed frames (None: when the source ends)
+    image_period: float = 0.0  # seconds each still image stays up when played in real time (the demo)
+
+    @property
+    def frame_by_frame(self) -> bool:
+        """The file cadence: a file, folder or image processed frame by frame (not played like a camera)."""
+        return not self.realtime and not parse_source(self.source).is_live
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -99,6 +114,8 @@ class CameraSpec:
             raise ValueError(f"camera {self.name!r}: stall_timeout must be > 0 seconds, got {self.stall_timeout}")
         if int(self.backlog) != self.backlog or not 1 <= self.backlog <= 25:
             raise ValueError(f"camera {self.name!r}: backlog must be 1..25 frames, got {self.backlog}")
+        if int(self.detect_every) != self.detect_every or self.detect_every < 1:
+            raise ValueError(f"camera {self.name!r}: detect_every must be a whole number >= 1, got {self.detect_every}")
         if len(self.retry_s) != 2 or not 0 < self.retry_s[0] <= self.retry_s[1]:
             raise ValueError(f"camera {self.name!r}: retry_s must be (first, cap) with 0 < first <= cap, got {self.retry_s}")
 
@@ -153,13 +170,19 @@ class Camera:
         self.monitor = monitor
         self.sinks = list(sinks)
         # detect + classify (+ the quality verdicts), run by the site's detector thread
-        self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality)
+        self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality,
+                                 detect_every=spec.detect_every)
         self.gate = MotionGate(spec.motion)
         self.zones = ZoneFilter(spec.zones)
         self.capture: Capture | None = None
         self.state = SourceState.STARTING
         self.attempt = 0  # while reconnecting: the attempt number
         self.error: str | None = None
+        self.exception: FacemaskError | None = None  # what stopped a file for good (a front end may raise it)
+        self.paused = threading.Event()  # set: frames are not processed (a live source drops them as usual)
+        self.faces_by_label: dict[str, int] = {}
+        self.video_note: str | None = None  # why a recording stopped (e.g. a full disk)
+        self._ahead: tuple[Frame, _Job] | None = None  # file cadence: the frame being located while this one finishes
         self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
         self.detector_runs = 0
         self.processed = 0
@@ -198,12 +221,18 @@ class Camera:
             self.capture = Capture(
                 parse_source(spec.source), realtime=spec.realtime, loop=spec.loop,
                 stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects, backlog=spec.backlog,
+                image_period=spec.image_period,
             ).start()
         except FacemaskError as exc:
             self._fail(str(exc))
+            if not parse_source(spec.source).is_live:  # a missing file does not come back: no retries
+                self.exception = exc
             return False
         self.error = None
         self._reset_scene()
+        for sink in self.sinks:  # a recording plays at the source's own rate
+            if hasattr(sink, "set_fps"):
+                sink.set_fps(self.capture.fps)
         return True
 
     def _fail(self, message: str) -> None:
@@ -227,6 +256,7 @@ class Camera:
         self._faces = []
         self._still = None
         self._flow.reset()
+        self.pipeline.reset()  # optical flow must not bridge two connections (file cadence)
         self.gate.reset()
         self.next_due = 0.0
 
@@ -235,12 +265,15 @@ class Camera:
         while not self._stop.is_set():
             if self.capture is None:
                 if not self._open():
-                    if self._stop.wait(retry):
+                    if self.exception is not None or self._stop.wait(retry):
                         break
                     retry = min(retry * 2, self.spec.retry_s[1])
                     continue
                 retry = self.spec.retry_s[0]
             cap = self.capture
+            if self.paused.is_set():
+                self._stop.wait(0.05)
+                continue
             try:
                 frame = cap.read(0.25)
             except SourceError as exc:  # failed for good (e.g. out of reconnection attempts): reopen later
@@ -251,8 +284,13 @@ class Camera:
                 self._reset_scene()
             if frame is None:
                 if cap.finished:
+                    self._flush()
                     if cap.error is not None:
+                        if not cap.spec.is_live and isinstance(cap.error, FacemaskError):
+                            self.exception = cap.error
                         self._fail(str(cap.error))
+                        if self.exception is not None:
+                            break
                         continue
                     self._set_state(SourceState.ENDED)
                     break
@@ -260,7 +298,13 @@ class Camera:
                 continue
             self._set_state(SourceState.RUNNING)
             try:
-                self._process(frame)
+                if self.spec.frame_by_frame:
+                    self._process_next(frame)
+                else:
+                    self._process(frame)
+                if self.spec.max_frames is not None and self.processed >= self.spec.max_frames:
+                    self._set_state(SourceState.ENDED)  # the run is over, not interrupted
+                    break
             except FacemaskError as exc:  # e.g. a sink that cannot write: this camera stops, the others go on
                 self._fail(str(exc))
                 break
@@ -269,6 +313,10 @@ class Camera:
                 self._fail(f"internal error: {type(exc).__name__}: {exc}")
                 break
         if self.state not in (SourceState.ENDED, SourceState.FAILED):
+            try:
+                self._flush()  # the frame located when the stop came is still shown and logged
+            except Exception as exc:  # noqa: BLE001 - stopping anyway
+                log.error("camera %s: %s", self.name, exc)
             self._set_state(SourceState.STOPPED)
 
     def _set_state(self, state: SourceState, attempt: int = 0) -> None:
@@ -297,6 +345,7 @@ class Camera:
         return [_carry(f, f) for f in self._faces]
 
     def _process(self, frame: Frame) -> None:
+        """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""
         now = time.monotonic()
         moving = self.gate.update(frame.image, now)
         det = self._take_detection()
@@ -306,7 +355,41 @@ class Camera:
         keep_alive = bool(self._faces) and now - self._last_detect >= self.spec.motion.still_detect_s
         if (moving or keep_alive) and now >= self.next_due:
             self.site.offer(self, frame)
-        if det is None and not moving and self._still is not None:
+        self._emit(frame, faces, dict(det.timings) if det else {}, moving=moving, fresh=det is not None)
+
+    # -- the file cadence -------------------------------------------------------------------------------------
+    def _process_next(self, frame: Frame) -> None:
+        """Hand ``frame`` to the detector thread, then finish the frame before it meanwhile."""
+        job = self.site.submit(self, frame)
+        self._flush()
+        self._ahead = (frame, job)
+
+    def _flush(self) -> None:
+        """Finish the frame handed to the detector thread, if any: track, events, draw, sinks."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        frame, job = ahead
+        while not job.done.wait(0.1):
+            if self.site.stopping:
+                return
+        located = job.located
+        if located is None:
+            return
+        if located.detected:
+            self.detector_runs += 1
+        else:  # faces carried by optical flow keep the labels of the faces they came from
+            for face, src in zip(located.faces, located.sources):
+                if src is not None:
+                    face.label, face.prob, face.probs = src.label, src.prob, src.probs
+                    face.quality, face.landmarks = src.quality, None
+        self._emit(frame, located.faces, located.timings, moving=True, fresh=True)
+
+    def _emit(self, frame: Frame, faces: list[Face], timings: dict[str, float], *, moving: bool, fresh: bool) -> None:
+        """The located, labelled faces of ``frame`` -> zones -> tracker -> events -> drawing -> sinks."""
+        clock = time.perf_counter
+        t0 = clock()
+        if not fresh and not moving and self._still is not None:
             # nothing moved and nothing new was detected: the same people as in the last frame, tracker untouched
             counted = [dataclasses.replace(f) for f in self._still]
         else:
@@ -319,24 +402,34 @@ class Camera:
         settled = self.tracker is None or all(
             f.track_id is not None and (f.track_label is not None or f.label == UNKNOWN_LABEL) for f in counted)
         self._still = [dataclasses.replace(f) for f in counted] if not moving and settled else None
-        result = FrameResult(frame, counted, timings=dict(det.timings) if det else {}, camera=self.name)
+        result = FrameResult(frame, counted, timings=timings, camera=self.name)
+        t1 = clock()
         if self.monitor is not None:
             result.events = self.monitor.update(result)
             for ev in result.events:
                 ev.camera = self.name
+        t2 = clock()
+        timings["track"], timings["events"] = t1 - t0, t2 - t1
         annotated = None
-        if self.site.settings.annotate:
+        if self.annotate:
             annotated = annotate(frame.image, result)
             if self.site.settings.show_zones and self.zones.active:
                 draw_zones(annotated, self.spec.zones.zones, copy=False)
+            timings["draw"] = clock() - t2
+        t3 = clock()
         for sink in self.sinks:
             sink.write(result, annotated)
+            if getattr(sink, "needs_annotated", False) and getattr(sink, "stopped_reason", None):
+                self.video_note = sink.stopped_reason  # e.g. the recording stopped on a full disk
+        timings["sinks"] = clock() - t3
         done = time.monotonic()
         if self.first_frame_at is None:
             self.first_frame_at = done
         self.last_frame_at = done
         self.processed += 1
         self.events += len(result.events)
+        for face in counted:
+            self.faces_by_label[face.shown_label] = self.faces_by_label.get(face.shown_label, 0) + 1
         self.ages_ms.append((done - frame.captured_at) * 1000.0)
         t_mark, n_mark = self._fps_mark
         if done - t_mark >= 1.0:
@@ -344,6 +437,11 @@ class Camera:
             self._fps_mark = (done, self.processed)
         if self.site.on_result is not None:
             self.site.on_result(self.name, result, annotated)
+
+    @property
+    def annotate(self) -> bool:
+        """Draw this camera's frames: the site asks for it (a window) or one of its sinks needs them (a video)."""
+        return self.site.settings.annotate or any(getattr(s, "needs_annotated", False) for s in self.sinks)
 
     # -- life -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -365,6 +463,11 @@ class Camera:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def live(self) -> bool:
+        """A camera or stream (not a file, folder or image)."""
+        return parse_source(self.spec.source).is_live
 
     def stats(self) -> dict:
         cap = self.capture
@@ -390,11 +493,30 @@ class Camera:
             "people": self.monitor.people_seen if self.monitor is not None else None,
             "faces_ignored": self.zones.ignored,
             "faces_outside": self.zones.outside,
+            "skipped": self._skipped(),
+            "faces_by_label": dict(sorted(self.faces_by_label.items())),
+            "people_by_label": dict(sorted(self.monitor.people_by_label.items())) if self.monitor is not None else {},
+            "not_judged": self.monitor.not_judged if self.monitor is not None else None,
+            "video_note": self.video_note,
         }
+
+    def _skipped(self) -> int:
+        cap = self.capture
+        return cap.stats.skipped if cap is not None else 0
 
 
 def parse_safe_name(source: str) -> str:
     return mask_credentials(str(source))
+
+
+class _Job:
+    """A frame-by-frame camera's frame to locate (and classify) in the detector thread; the camera waits on it."""
+
+    __slots__ = ("done", "located")
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.located: Located | None = None
 
 
 @dataclass(slots=True)
@@ -402,6 +524,7 @@ class _Offer:
     camera: Camera
     frame: Frame
     since: float  # when the camera first asked: the longest-waiting camera goes first
+    job: _Job | None = None  # the file cadence: locate exactly this frame and hand it back
 
 
 class Site:
@@ -424,7 +547,7 @@ class Site:
         self.detector_runs = 0
         self.detector_busy_s = 0.0
         self.detector_errors = 0
-        self._offers: dict[str, _Offer] = {}
+        self._offers: dict[str | tuple[str, int], _Offer] = {}  # live: by camera name; file cadence: one per job
         self._running: str | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -448,11 +571,25 @@ class Site:
         """Stop a camera, close its sinks and forget it; the others go on."""
         cam = self.cameras.pop(name)
         with self._cond:
-            self._offers.pop(name, None)
+            for key in [k for k, o in self._offers.items() if o.camera is cam]:
+                del self._offers[key]
         cam.stop()
         cam.join()
 
     # -- scheduling ---------------------------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def submit(self, camera: Camera, frame: Frame) -> _Job:
+        """A frame-by-frame camera's next frame: located in turn with the other cameras' offers, never replaced."""
+        job = _Job()
+        with self._cond:
+            # keyed apart from the camera's name: the next frame is handed on before this one was taken
+            self._offers[(camera.name, id(job))] = _Offer(camera, frame, time.monotonic(), job)
+            self._cond.notify()
+        return job
+
     def offer(self, camera: Camera, frame: Frame) -> None:
         """A camera's newest frame is due for detection; a newer offer replaces a waiting one."""
         with self._cond:
@@ -468,12 +605,14 @@ class Site:
                 self._cond.wait(0.2)
             if self._stop.is_set():
                 return None
-            name = min(self._offers, key=lambda n: self._offers[n].since)
-            offer = self._offers.pop(name)
-            self._running = name
+            key = min(self._offers, key=lambda n: self._offers[n].since)
+            offer = self._offers.pop(key)
+            self._running = offer.camera.name
             # the next run is due one period after this one was due (not after it ran), so the rate holds
             # on average although offers only come with frames; a camera far behind starts afresh
             now, cam = time.monotonic(), offer.camera
+            if offer.job is not None:
+                return offer
             period = 1.0 / cam.spec.detect_fps
             cam.next_due = (cam.next_due if now - cam.next_due < period else now) + period
             return offer
@@ -484,6 +623,9 @@ class Site:
             if offer is None:
                 return
             cam, img = offer.camera, offer.frame.image
+            if offer.job is not None:
+                self._locate_job(offer)
+                continue
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
             try:
@@ -505,6 +647,26 @@ class Site:
             load = self.settings.detector_load
             if load < 1.0:
                 self._stop.wait(busy * (1.0 / load - 1.0))
+
+    def _locate_job(self, offer: _Offer) -> None:
+        """The file cadence: the detector (every Nth frame) or optical flow, and the classifier, for one frame."""
+        cam, frame, t0 = offer.camera, offer.frame, time.perf_counter()
+        try:
+            located = cam.pipeline.locate(frame)
+            if located.detected:
+                cam.pipeline.classify(frame.image, located.faces, located.timings)
+        except Exception as exc:  # a detector bug must not stop the site: log it, this frame has no faces
+            self.detector_errors += 1
+            log.error("camera %s: face detection failed: %s: %s", cam.name, type(exc).__name__, exc)
+            cam.pipeline.reset()
+            located = Located(frame, [], True, [])
+        offer.job.located = located
+        offer.job.done.set()
+        with self._cond:
+            self._running = None
+        if located.detected:
+            self.detector_runs += 1
+            self.detector_busy_s += time.perf_counter() - t0
 
     # -- life -----------------------------------------------------------------------------------------------
     def start(self) -> Site:
@@ -593,13 +755,14 @@ class SharedSink:
     all cameras stopped (it is one of the site's ``shared_sinks``).
     """
 
-    def __init__(self, sink, lock: threading.Lock):
+    def __init__(self, sink, lock: threading.Lock, **camera_args):
         self.sink, self.lock = sink, lock
+        self.camera_args = camera_args  # e.g. the people log's counted_label: this camera's monitor
         self.needs_annotated = getattr(sink, "needs_annotated", False)
 
     def write(self, result: FrameResult, annotated=None) -> None:
         with self.lock:
-            self.sink.write(result, annotated)
+            self.sink.write(result, annotated, **self.camera_args)
 
     def close(self) -> None:
         pass

@@ -147,14 +147,17 @@ class PeopleLog:
             "final": final,
         }
 
-    def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:
+    def write(self, result: FrameResult, annotated: np.ndarray | None = None,
+              counted_label: Callable[[int], str | None] | None = None) -> None:
+        """``counted_label``: the label of a person as the camera's own event monitor counts them (a site shares
+        this log among cameras, each with its monitor); default: the one given at construction."""
         source = result.frame.source
         first = source not in self.cameras
         counts = self.cameras.setdefault(source, CameraCounts())
         if first:  # the period covered starts at the first frame
             self._last_write[source] = self.clock()
             self._emit(self.people_record(source))
-        counts.update(result, self.counted_label)
+        counts.update(result, counted_label or self.counted_label)
         for ev in result.events:
             self._emit({"type": "event", "run": self.run, **event_record(ev)})
         now = self.clock()

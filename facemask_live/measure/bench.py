@@ -1,10 +1,10 @@
-"""Benchmark the real pipeline headless on a video: ``python -m facemask_live.measure.bench --source VIDEO``.
+"""Benchmark the real pipeline headless on a video: ``python -m facemask_live.bench --source VIDEO``.
 
 Long because each stage's timing loop lives beside the ones it is compared with.
 
 What it measures, in this order:
 
-1. start-up (unless ``--no-startup``): a fresh ``python -m facemask_live.measure.bench --startup-probe`` builds the
+1. start-up (unless ``--no-startup``): a fresh ``python -m facemask_live.bench --startup-probe`` builds the
    app exactly as ``facemask-live --headless`` does and processes one frame; the wall time from launching
    the process to its first result, with a breakdown (imports, onnxruntime, models, source), and the wall
    time and peak memory of a whole ``python -m facemask_live --headless --max-frames 1`` run;
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     from facemask_live.detection.detect import DETECTORS
 
     p = argparse.ArgumentParser(
-        prog="python -m facemask_live.measure.bench",
+        prog="python -m facemask_live.bench",
         description="Measure the facemask-live pipeline headless on a video: frames/s, per-stage times, memory, start-up.",
     )
     p.add_argument("--source", "-s", required=True, help="video file to measure on")
@@ -560,7 +560,7 @@ def run(opts) -> dict:
     h, w = first.shape[:2]
     return {
         "tool": "facemask_live.measure.bench",
-        "command": " ".join(["python -m facemask_live.measure.bench", *sys.argv[1:]]),
+        "command": " ".join(["python -m facemask_live.bench", *sys.argv[1:]]),
         "source": spec.name,
         "faces_mode": opts.faces,
         "frame_size": [w, h] if opts.faces == 1 else [w // 2 * 2, h // 2 * 2],

@@ -1,10 +1,10 @@
 """Score the violation event stream on video clips against what an operator expects (``truth.json``).
 
-    python -m facemask_live.measure.evaluate --truth truth.json --clips DIR [--json out.json]
+    python -m facemask_live.evaluate --truth truth.json --clips DIR [--json out.json]
 
 ``truth.json`` maps clip file names to ``{"violation_events": [min, max], "note": ...}`` (keys starting with
 ``_`` are comments). Each clip is run exactly as ``python -m facemask_live --headless --source CLIP`` runs it
-(the app's default settings, every frame, the same :class:`~facemask_live.engine.runner.Runner`), and per clip we
+(the app's default settings, every frame, the same engine: :class:`~facemask_live.engine.api.Monitor`), and per clip we
 report the events against the expected range, the time of the first event and its delay (from the frame from
 which that person's judged faces showed a violation label without a break; late when over ``late_after`` seconds,
 or when a clip that expects events has none), and the people seen / counted masked / not judged.
@@ -98,19 +98,18 @@ def clip_settings(clip: Path, settings: Settings | None = None) -> Settings:
 
 def run_clip(clip: Path, truth: ClipTruth, settings: Settings | None = None, late_after: float = LATE_AFTER) -> ClipResult:
     """Run one clip through the app's pipeline and runner (built by app.py); the events and counts it produced."""
-    from facemask_live.engine.build import build_pipeline, build_runner
+    from facemask_live.engine.api import Monitor
 
     settings = clip_settings(clip, settings)
-    pipeline = build_pipeline(settings)
     times: list[float] = []
     tracks: list[int] = []
     delays: list[float] = []
     # person id -> frame time from which their judged faces have shown a violation without a break: a stray
     # misread followed by compliant frames (a mask held in front of the face) is not the start of a violation
     first_seen: dict[int, float] = {}
-    is_violation = pipeline.classifier.is_violation
+    is_violation = None
 
-    def on_result(result, _annotated) -> None:
+    def on_result(_camera, result, _annotated) -> None:
         t = result.frame.timestamp
         for face in result.faces:
             judged = face.quality is None or face.quality.judged
@@ -125,11 +124,14 @@ def run_clip(clip: Path, truth: ClipTruth, settings: Settings | None = None, lat
             tracks.append(ev.track_id)
             delays.append(round(t - first_seen.get(ev.track_id, t), 3))
 
-    runner = build_runner(settings, pipeline, on_result=on_result)
-    stats = runner.run()
-    if runner.capture.error is not None:
-        raise runner.capture.error
-    violation_labels = pipeline.classifier.violation_labels
+    with Monitor(settings=settings, on_result=on_result) as monitor:
+        is_violation = monitor.site.classifier.is_violation
+        monitor.wait()
+    camera = next(iter(monitor.site.cameras.values()))
+    if camera.exception is not None:
+        raise camera.exception
+    stats = monitor.stats().cameras[camera.name]
+    violation_labels = monitor.site.classifier.violation_labels
     by_label = stats.people_by_label
     res = ClipResult(
         clip=truth.clip,
@@ -138,11 +140,11 @@ def run_clip(clip: Path, truth: ClipTruth, settings: Settings | None = None, lat
         event_times=times,
         event_tracks=tracks,
         event_delays=delays,
-        frames=stats.processed,
-        people=stats.people,
+        frames=stats.frames_processed,
+        people=stats.people or 0,
         masked=by_label.get("mask", 0),
         violators=sum(v for k, v in by_label.items() if k in violation_labels),
-        not_judged=stats.not_judged,
+        not_judged=stats.not_judged or 0,
     )
     res.inside = truth.min_events <= res.events <= truth.max_events
     res.late = (truth.min_events > 0 and not times) or any(d > late_after for d in delays)

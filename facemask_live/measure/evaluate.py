@@ -2,7 +2,7 @@
 
 Long because scoring, the threshold sweep and the command line share one Scorer.
 
-    python -m facemask_live.measure.evaluate --images DIR --annotations DIR [--json out.json] [--limit N]
+    python -m facemask_live.evaluate --images DIR --annotations DIR [--json out.json] [--limit N]
         [--model PATH] [--confidence P] [--min-face PX] [--detector-size PX] ...
 
 Every image is run exactly as the app runs one frame (detector, then one batched classifier call; no
@@ -410,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     from facemask_live.detection.detect import DETECTORS
 
     p = argparse.ArgumentParser(
-        prog="python -m facemask_live.measure.evaluate",
+        prog="python -m facemask_live.evaluate",
         description="Score face detection and mask classification on PASCAL VOC annotated images "
         "(labels with_mask, without_mask, mask_weared_incorrect), exactly as the app runs each frame.",
     )

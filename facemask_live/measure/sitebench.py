@@ -1,4 +1,4 @@
-"""Site benchmark: ``python -m facemask_live.measure.bench --cameras 1 2 4 8``.
+"""Site benchmark: ``python -m facemask_live.bench --cameras 1 2 4 8``.
 
 Clips are played at their own frame rate, looped, like cameras. For each N it runs N cameras in ONE
 process (:class:`facemask_live.engine.site.Site`) for ``--duration`` seconds, then the same load as N
@@ -238,7 +238,7 @@ def format_site(n: int, site: dict, procs: dict | None) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m facemask_live.measure.bench --cameras",
+    p = argparse.ArgumentParser(prog="python -m facemask_live.bench --cameras",
                                 description="Benchmark many cameras in one process against one process per camera.")
     p.add_argument("--cameras", type=int, nargs="+", required=True, metavar="N", help="camera counts to run, e.g. 1 2 4 8")
     p.add_argument("--duration", type=float, default=20.0, metavar="S", help="seconds per run (default: 20)")

@@ -93,6 +93,9 @@ class PrivateVideo:
     def stopped_reason(self) -> str | None:
         return self.video.stopped_reason
 
+    def set_fps(self, fps: float | None) -> None:
+        self.video.set_fps(fps)
+
     def write(self, result: FrameResult, annotated: np.ndarray | None) -> None:
         if annotated is None:
             return

@@ -265,6 +265,11 @@ class VideoSink:
         reserve = min(self.MIN_FREE_BYTES, 8 * frame_bytes + 64 * self.frames + 256 * 1024)
         return free < reserve
 
+    def set_fps(self, fps: float | None) -> None:
+        """The source's frame rate, once it is open (before the first frame is written)."""
+        if fps and self._writer is None:
+            self.fps = fps
+
     def write(self, result: FrameResult | None, annotated: np.ndarray | None) -> None:
         """Append the annotated frame (``result`` is not needed: the drawing has everything)."""
         if self.stopped_reason or annotated is None:

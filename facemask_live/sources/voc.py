@@ -1,6 +1,6 @@
 """PASCAL VOC annotations (one ``.xml`` per image): reading them and pairing them with their images.
 
-Used by ``python -m facemask_live.measure.evaluate``, ``tools/check_scene_crops.py`` and the training data scan.
+Used by ``python -m facemask_live.evaluate``, ``tools/check_scene_crops.py`` and the training data scan.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def test_headless_site_config_two_clips_and_a_dead_url(shared_dir, tmp_path):
 
 @pytest.mark.slow
 def test_bench_cameras_modes(shared_dir, tmp_path):
-    """``python -m facemask_live.measure.bench --cameras``: the site run beside separate processes, and the still mode."""
+    """``python -m facemask_live.bench --cameras``: the site run beside separate processes, and the still mode."""
     out = tmp_path / "b.json"
     cmd = [sys.executable, "-m", "facemask_live.measure.bench", "--cameras", "2", "--duration", "5", "--no-hd",
            "--clips", "man_nomask.mp4", "--json", str(out)]

@@ -33,7 +33,7 @@ def test_bar_four_cameras(hd_clips):
         assert s["state"] == "ended", (name, s)
         assert s["frames_processed"] >= 0.95 * s["frames_captured"], (name, s)
         # the speed bars (>= 5 detector runs/s, age p95 <= 150 ms) are figures of the benchmark
-        # (`python -m facemask_live.measure.bench --cameras 4`), which a loaded test machine must not fail; here: the
+        # (`python -m facemask_live.bench --cameras 4`), which a loaded test machine must not fail; here: the
         # scheduler serves every camera and no frame waits long
         assert s["detect_per_s"] >= 2.0, (name, s)
         assert s["frame_age_p95_ms"] <= 500, (name, s)

@@ -1,5 +1,5 @@
 """Trustworthy alerts on real pixels: the quality gate, violation evidence, re-identification, and the
-event stream of the shared clips against truth.json (python -m facemask_live.measure.evaluate --truth)."""
+event stream of the shared clips against truth.json (python -m facemask_live.evaluate --truth)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""python -m facemask_live.measure.evaluate: scoring (hand-computed figures), VOC loading, the command on real scenes."""
+"""python -m facemask_live.evaluate: scoring (hand-computed figures), VOC loading, the command on real scenes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""python -m facemask_live.measure.evaluate --truth on the shared clips: every clip's violation events inside the
+"""python -m facemask_live.evaluate --truth on the shared clips: every clip's violation events inside the
 range of ../shared/media/videos/truth.json, none late (about 17 s on an idle 2-core machine)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ number the best epoch is chosen by.
 The detections of every photo are matched to its faces once, at a low threshold, with the evaluation's own
 greedy matching (``facemask_live.measure.evaluate.match``, IoU >= 0.4, by decreasing score); a higher threshold keeps
 a prefix of each photo's detections and does not change their matches (NMS and matching both go by score), so
-one pass gives the whole curve. Bands and precision are those of ``python -m facemask_live.measure.evaluate``: a face
+one pass gives the whole curve. Bands and precision are those of ``python -m facemask_live.evaluate``: a face
 counts by its annotated height (20-40 px, >= 40 px); an unmatched detection by its own height.
 """
 
