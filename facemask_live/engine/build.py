@@ -258,10 +258,11 @@ def summary_lines(stats: RunStats, capture: Capture) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ a site
 def site_thread_settings(settings: Settings) -> Settings:
-    """A site's detector threads: ``threads``, else 1 (the cameras' own threads use the other cores)."""
+    """A site's detector threads: ``threads``, else every core for one camera (its detector runs beside the
+    camera's thread as the single-source runner's did), 1 for several (their threads use the other cores)."""
     import dataclasses
 
-    return settings if settings.threads else dataclasses.replace(settings, threads=1)
+    return settings if settings.threads or len(settings.cameras) == 1 else dataclasses.replace(settings, threads=1)
 
 
 def camera_spec(settings: Settings, camera, *, realtime: bool = True):
@@ -390,20 +391,25 @@ def build_site_mqtt_sink(settings: Settings, camera: str):
     return build_mqtt_sink(dataclasses.replace(settings, mqtt=own))
 
 
-def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True):
+def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True,
+               classifier=None, lookahead: bool = True):
     """A :class:`~facemask_live.engine.site.Site` of every camera of ``settings``: one shared detector and
-    classifier, a tracker, monitor and sinks per camera. Not started (``site.start()``)."""
+    classifier, a tracker, monitor and sinks per camera. Not started (``site.start()``).
+
+    ``classifier``: one already loaded (the benchmark's, with its own threads); ``lookahead``: a file's next
+    frame is located beside this one (False: one frame at a time, the benchmark's ``--serial``).
+    """
     from facemask_live.engine.site import Site, SiteSettings
 
     st = site_thread_settings(settings)
     if settings.output.snapshots or not settings.gui.headless or (settings.tracking.enabled and event_snapshot_dir(settings)):
         make_snapshot_dir(settings.output.snapshot_dir())
     detector = build_detector(st)
-    classifier = build_classifier(st)
+    classifier = classifier or build_classifier(st)
     shared = build_shared_sinks(settings, classifier.violation_labels)
     cv_threads = st.detector_threads() if settings.detector.name == "ssd" else 1  # the SSD runs on OpenCV's pool
     engine = SiteSettings(detector_load=settings.site.detector_load, annotate=annotate or settings.privacy.window,
-                          opencv_threads=cv_threads)
+                          opencv_threads=cv_threads, lookahead=lookahead)
     site = Site(detector, classifier, engine, on_result=on_result, shared_sinks=shared)
     try:
         for camera in settings.cameras:

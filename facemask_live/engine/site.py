@@ -100,8 +100,10 @@ class CameraSpec:
 
     @property
     def frame_by_frame(self) -> bool:
-        """The file cadence: a file, folder or image processed frame by frame (not played like a camera)."""
-        return not self.realtime and not parse_source(self.source).is_live
+        """The file cadence: a video processed frame by frame (not played like a camera), or still images."""
+        kind = parse_source(self.source).kind
+        # still images always: each photo is detected afresh, nothing carried from the photo before it
+        return kind in ("image", "folder") or (not self.realtime and kind == "video")
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -135,6 +137,7 @@ class SiteSettings:
     annotate: bool = False
     show_zones: bool = False
     opencv_threads: int | None = 1  # OpenCV's own thread pool (process-wide, set by start(); None: leave it)
+    lookahead: bool = True  # file cadence: locate the next frame while this one is tracked, drawn and written
 
     def __post_init__(self):
         if not 0.05 <= self.detector_load <= 1.0:
@@ -363,6 +366,8 @@ class Camera:
         job = self.site.submit(self, frame)
         self._flush()
         self._ahead = (frame, job)
+        if not self.site.settings.lookahead:  # serial: this frame is finished before the next is read
+            self._flush()
 
     def _flush(self) -> None:
         """Finish the frame handed to the detector thread, if any: track, events, draw, sinks."""
@@ -422,6 +427,7 @@ class Camera:
             if getattr(sink, "needs_annotated", False) and getattr(sink, "stopped_reason", None):
                 self.video_note = sink.stopped_reason  # e.g. the recording stopped on a full disk
         timings["sinks"] = clock() - t3
+        timings["total"] = sum(v for k, v in timings.items() if k != "total")  # work of every stage, not wall time
         done = time.monotonic()
         if self.first_frame_at is None:
             self.first_frame_at = done

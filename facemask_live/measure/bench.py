@@ -6,9 +6,9 @@ What it measures, in this order:
 
 1. start-up (unless ``--no-startup``): a fresh ``python -m facemask_live.bench --startup-probe`` builds the
    app exactly as ``facemask-live --headless`` does and processes one frame; the wall time from launching
-   the process to its first result, with a breakdown (imports, onnxruntime, models, source), and the wall
+   the process to its first result, with a breakdown (imports, onnxruntime, models, first frame), and the wall
    time and peak memory of a whole ``python -m facemask_live --headless --max-frames 1`` run;
-2. end to end: capture thread -> Runner (pipelined or serial) -> draw, on ``--frames`` frames as fast as
+2. end to end: capture thread -> the engine (one camera; pipelined or serial) -> draw, on ``--frames`` frames as fast as
    possible: frames/s, per-stage median and p95 in ms, faces per frame, peak RSS;
 3. with ``--realtime``: the same at the clip's own frame rate, dropping frames like a live camera: the age
    of the newest result behind capture (what the window shows);
@@ -38,7 +38,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-STAGES = ("decode", "detect", "flow", "preprocess", "classify", "track", "events", "draw", "total")
+STAGES = ("decode", "detect", "flow", "preprocess", "classify", "track", "events", "draw", "sinks", "total")
 STAGE_HELP = {
     "decode": "reading + decoding a frame (timed in the detector-only pass)",
     "detect": "face detector (frames it ran on)",
@@ -48,6 +48,7 @@ STAGE_HELP = {
     "track": "tracker update",
     "events": "violation monitor",
     "draw": "boxes and labels on a copy of the frame",
+    "sinks": "the outputs (logs, recording, MQTT) of a frame",
     "total": "all pipeline stages of a frame (work, not wall time)",
 }
 
@@ -188,20 +189,27 @@ def startup_probe(opts) -> int:
         pass
     marks["import_onnxruntime_s"] = time.perf_counter() - t
     settings = app_settings(opts, opts.source, 1)
+    import threading
+
+    first = threading.Event()
+    found: list = []
+
+    def on_result(_camera, result, _annotated):
+        found.append(result)
+        first.set()
+
     t = time.perf_counter()
-    pipeline = app.build_pipeline(settings)
+    site = app.build_site(settings, on_result=on_result, realtime=False)
     marks["load_models_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    runner = app.build_runner(settings, pipeline)
-    marks["open_source_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    result = None
     try:
-        while result is None and not runner.capture.finished:
-            result = runner.step(1.0)
+        site.start()
+        while not first.wait(0.05) and any(c.alive for c in site.cameras.values()):
+            pass
     finally:
-        runner.close()
+        site.close()
     marks["first_frame_s"] = time.perf_counter() - t
+    result = found[0] if found else None
     marks["since_import_s"] = time.perf_counter() - _T_IMPORT
     marks["faces"] = None if result is None else len(result.faces)
     print("FIRST-RESULT " + json.dumps(marks), flush=True)
@@ -305,30 +313,39 @@ def make_mosaic(source: str, faces: int, frames: int, folder: Path) -> tuple[str
 
 # ------------------------------------------------------------------------------------------ runs
 def run_pipeline(opts, source: str, frames: int, realtime: bool, settings: dict):
-    """The app's Runner on ``source``; returns (results summary, list of per-frame records)."""
+    """The app's engine (a site of one camera, as ``--source`` runs it) on ``source``; (summary, per-frame records)."""
     from facemask_live.engine import build as app
 
     app_config = app_settings(opts, source, frames, realtime=realtime, threads=settings["detect_threads"])
     classifier = app.build_classifier(app_config, threads=settings["classify_threads"])
-    pipeline = app.build_pipeline(app_config, classifier=classifier)
     stamps: list[float] = []
     timings: list[dict] = []
     faces: list[int] = []
     ages: list[float] = []
-    runner = None
+    fps: list[float | None] = [None]
+    site = None
 
-    def on_result(result, _annotated):
-        stamps.append(time.perf_counter())
+    def on_result(_camera, result, _annotated):
+        now = time.perf_counter()
+        stamps.append(now)
         timings.append(dict(result.timings))
         faces.append(len(result.faces))
-        ages.append(runner.stats.frame_age_ms)
+        ages.append((time.monotonic() - result.frame.captured_at) * 1000.0)
+        if fps[0] is None:
+            cap = next(iter(site.cameras.values())).capture
+            fps[0] = cap.fps if cap is not None else None
 
-    runner = app.build_runner(app_config, pipeline, on_result=on_result, annotate_frames=True, pipelined=settings["pipelined"])
+    site = app.build_site(app_config, on_result=on_result, annotate=True, realtime=realtime, classifier=classifier,
+                          lookahead=settings["pipelined"])
+    camera = next(iter(site.cameras.values()))
     c0 = _cpu_seconds()
     t0 = time.perf_counter()
-    stats = runner.run()
+    with site:
+        site.wait()
     wall = time.perf_counter() - t0
     cpu = _cpu_seconds() - c0
+    if camera.exception is not None:
+        raise camera.exception
     n = len(stamps)
     steady = (n - 1) / (stamps[-1] - stamps[0]) if n > 1 and stamps[-1] > stamps[0] else None
     return {
@@ -340,9 +357,9 @@ def run_pipeline(opts, source: str, frames: int, realtime: bool, settings: dict)
         "timings": timings,
         "faces": faces,
         "frame_age_ms": ages,
-        "dropped": stats.dropped,
-        "capture_fps": runner.capture.fps,
-        "pipeline": pipeline,
+        "dropped": camera.stats()["dropped"],
+        "capture_fps": fps[0],
+        "pipeline": camera.pipeline,
     }
 
 
@@ -482,7 +499,7 @@ def format_table(rep: dict) -> str:
         lines.append(
             f"{'start-up to first result':<28}{st['first_result_s']:>8.2f} s   "
             f"(imports {b['import_app_s']:.2f}, onnxruntime {b['import_onnxruntime_s']:.2f}, "
-            f"models {b['load_models_s']:.2f}, source {b['open_source_s']:.2f}, first frame {b['first_frame_s']:.2f})"
+            f"models {b['load_models_s']:.2f}, first frame {b['first_frame_s']:.2f})"
         )
         lines.append(f"{'whole 1-frame CLI run':<28}{st['cli_run_s']:>8.2f} s   (peak RSS {st['cli_peak_rss_mb']:.0f} MB)")
     rt = rep["realtime"]
@@ -589,7 +606,13 @@ def run(opts) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "--cameras" in (sys.argv[1:] if argv is None else argv):  # many cameras in one process: facemask_live.measure.sitebench
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--cameras" in args and args[args.index("--cameras") + 1:args.index("--cameras") + 2] == ["1"]:
+        # one camera: this benchmark with its per-stage table (the many-camera one has no stage breakdown)
+        k = args.index("--cameras")
+        args = args[:k] + args[k + 2:]
+        argv = args
+    if "--cameras" in args:  # many cameras in one process: facemask_live.measure.sitebench
         from facemask_live.measure.sitebench import main as site_main
 
         return site_main(argv)
