@@ -85,6 +85,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             self._add_tile(cam.name)
         review.install(self, settings.output.events, settings.people_log.path)  # click an event; Review > Report
         self.bridge.ready.connect(self._on_ready, Qt.QueuedConnection)
+        if any(c.zones for c in settings.cameras):
+            self.zones_action.setChecked(True)  # cameras with zones: show them from the start
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self.refresh)
         self._timer.start(500)
@@ -258,7 +260,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         not_shown = sum(self.bridge.replaced[n] for n in names)
         p = self.panel
         p.show_values(p.perf_labels, perf_values([self.stats.get(n, {}) for n in names], sum(rates) if rates else None,
-                                                 max(ages) if ages else None, not_shown))
+                                                 max(ages) if ages else None, not_shown, self.paused))
         p.frame_counts.setText(frame_counts_html([self.current[n].result for n in names if n in self.current], self.labels))
         p.show_values(p.session_labels, session_values([self.counts.get(n) for n in names], self.settings.tracking.enabled))
         if len(self.tiles) > 1:

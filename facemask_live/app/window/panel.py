@@ -12,7 +12,8 @@ from facemask_live.app.window.qt import Qt, QtWidgets
 
 PERF_ROWS = (("capture", "Capture"), ("processed", "Processed"), ("dropped", "Dropped frames"), ("age", "Frame age"))
 SESSION_ROWS = (("people", "People seen"), ("masked", "Masked"), ("not_judged", "Not judged"), ("violations", "Violations"))
-TABLE_COLUMNS = ["camera", "state", "fps", "people", "violations"]
+TABLE_COLUMNS = ["camera", "state", "fps", "people", "events"]
+TABLE_ROWS_SHOWN = 6  # rows the camera table shows without scrolling
 
 
 def _form(box: QtWidgets.QGroupBox, rows) -> dict[str, QtWidgets.QLabel]:
@@ -48,7 +49,10 @@ class SidePanel(QtWidgets.QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
         QtWidgets.QVBoxLayout(self.cameras).addWidget(self.table)
 
         self.events = QtWidgets.QGroupBox("Violations")
@@ -66,8 +70,8 @@ class SidePanel(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         for w in (self.perf, self.frame_box, self.session):
             lay.addWidget(w)
-        lay.addWidget(self.cameras, 2)
-        lay.addWidget(self.events, 3)
+        lay.addWidget(self.cameras)
+        lay.addWidget(self.events, 1)
         lay.addLayout(buttons)
         for w in (self, self.perf, self.frame_box, self.session, self.cameras, self.events, self.table):
             w.setFocusPolicy(Qt.NoFocus)
@@ -77,6 +81,7 @@ class SidePanel(QtWidgets.QWidget):
         suffix = f" — {what}" if what and cameras > 1 else (" — all cameras" if cameras > 1 else "")
         self.perf.setTitle("Performance" + suffix)
         self.frame_box.setTitle("This frame" + suffix)
+        self.frame_box.setVisible(what is not None)  # faces of several frames at once would say little
         self.session.setTitle("This session" + suffix)
         self.events.setTitle("Violations (all cameras)" if cameras > 1 else "Violations")
         self.cameras.setVisible(cameras > 1)
@@ -95,3 +100,6 @@ class SidePanel(QtWidgets.QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(r, col, item)
+        self.table.resizeRowsToContents()
+        rows_h = sum(self.table.rowHeight(r) for r in range(min(len(rows), TABLE_ROWS_SHOWN)))
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + rows_h + 2 * self.table.frameWidth())

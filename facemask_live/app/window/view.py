@@ -117,14 +117,17 @@ def rate(before: tuple[float, int] | None, now: tuple[float, int]) -> float | No
     return max(now[1] - before[1], 0) / (now[0] - before[0])
 
 
-def perf_values(stats: Iterable[Mapping], capture_fps: float | None, age_ms: float | None, not_shown: int) -> dict[str, str]:
-    """'Performance' of the shown camera(s) from :meth:`Site.stats` camera dicts: capture and processed fps,
-    dropped frames (and frames the window skipped), the age of the shown frame."""
+def perf_values(stats: Iterable[Mapping], capture_fps: float | None, age_ms: float | None, not_shown: int,
+                paused: bool = False) -> dict[str, str]:
+    """'Performance' of the shown camera(s) from :meth:`Site.stats` camera dicts: capture and processed fps
+    (0 for a camera that is not live, or while paused), dropped frames (and frames the window skipped), the
+    age of the shown frame."""
     stats = list(stats)
     dropped = sum(s.get("dropped") or 0 for s in stats)
+    fps = 0.0 if paused else sum(s.get("fps") or 0.0 for s in stats if s.get("state") == "live")
     return {
         "capture": "–" if capture_fps is None else f"{capture_fps:.1f} fps",
-        "processed": f"{sum(s.get('fps') or 0.0 for s in stats):.1f} fps",
+        "processed": f"{fps:.1f} fps",
         "dropped": f"{dropped}" + (f" (+{not_shown} not shown)" if not_shown else ""),
         "age": "–" if age_ms is None else f"{age_ms:.0f} ms",
     }
