@@ -58,7 +58,7 @@ class CameraTile(QtWidgets.QFrame):
         self.alert = False
         self._flash = QtCore.QTimer(self)
         self._flash.setSingleShot(True)
-        self._flash.timeout.connect(lambda: self.set_alert(False))
+        self._flash.timeout.connect(self._end_flash)  # a method: Qt drops the connection with the tile
         self.setFrameShape(QtWidgets.QFrame.StyledPanel)
         self.title = QtWidgets.QLabel()
         self.title.setTextFormat(Qt.RichText)
@@ -89,6 +89,9 @@ class CameraTile(QtWidgets.QFrame):
     def set_alert(self, on: bool) -> None:
         self.alert = on
         self.view.set_alert(on)
+
+    def _end_flash(self) -> None:
+        self.set_alert(False)
 
     def flash(self, ms: int) -> None:
         """A red border for ``ms`` milliseconds (a new violation of this camera)."""

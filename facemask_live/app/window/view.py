@@ -49,7 +49,7 @@ def state_text(state: str, attempt: int | None = 0) -> str:
 def tile_title(name: str, state: str, fps: float, attempt: int | None = 0, *, frozen: bool = False,
                paused: bool = False) -> str:
     """A tile's title line (rich text): name, state in its colour, fps, and what the window holds."""
-    shown = "paused" if paused and state == "live" else state
+    shown = "paused" if paused and state not in ("ended", "failed") else state
     color = STATE_COLORS.get(shown, "#a0a0a0")
     extra = " · <span style='color:#3080ff'>picture frozen</span>" if frozen else ""
     return f"<b>{name}</b> · <span style='color:{color}'>{state_text(shown, attempt)}</span> · {fps:.1f} fps{extra}"
@@ -61,7 +61,7 @@ def window_status(states: Mapping[str, str], attempts: Mapping[str, int | None],
     several how many are live."""
     if len(states) == 1:
         (name, state), = states.items()
-        if paused and state == "live":
+        if paused and state not in ("ended", "failed"):
             state = "paused"
         text = f"end of {short_name(source)}" if state == "ended" else state_text(state, attempts.get(name))
         return f"{short_name(source)}  ·  {text}" if source and state != "ended" else text
