@@ -18,7 +18,7 @@ import pytest
 from helpers import REPO, make_video
 
 from facemask_live.app.options import load_settings
-from facemask_live.app.window.bridge import Shown, SiteBridge
+from facemask_live.app.window.bridge import Shown
 from facemask_live.app.window.main import MainWindow
 from facemask_live.app.window.view import THUMB
 from facemask_live.core.errors import FacemaskError

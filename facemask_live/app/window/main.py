@@ -51,18 +51,19 @@ log = logging.getLogger(__name__)
 
 class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
     """``settings``: the cameras (``settings.cameras`` grows as cameras are added); ``site``: the engine built from
-    them with ``on_result=bridge.on_result`` (None: tests feed :meth:`show_results` and :meth:`set_camera_state`).
+    them with ``on_result=bridge.on_result`` (None: tests feed :meth:`show_results` and :meth:`set_camera_state`,
+    ``labels`` and ``violation_labels`` standing for the classifier's).
     ``config_path``: the file the settings came from (File -> Save config keeps its other sections)."""
 
     def __init__(self, settings: Settings, site=None, bridge: SiteBridge | None = None, config_path: str | None = None,
-                 *, labels: list[str] | None = None):
+                 *, labels: list[str] | None = None, violation_labels: tuple[str, ...] = ()):
         super().__init__()
         self.settings, self.site, self.config_path = settings, site, config_path
         self.bridge = bridge or SiteBridge()
         self.bridge.site = site
         self.labels = list(labels if labels is not None else (site.classifier.labels if site is not None else []))
         # --privacy: (image, faces) -> image with compliant faces blurred, for the operator's snapshots
-        self.redact = snapshot_redactor(settings, site.classifier.violation_labels) if site is not None else None
+        self.redact = snapshot_redactor(settings, site.classifier.violation_labels if site is not None else violation_labels)
         self.alert_flash, self.alert_sound = settings.gui.alert_flash, settings.gui.alert_sound
         self.tiles: dict[str, CameraTile] = {}
         self.current: dict[str, Shown] = {}  # what each tile shows
