@@ -58,6 +58,7 @@ def test_one_camera_boxes_panel_events_snapshot_and_pause(open_window, qtbot, tm
     w = open_window("--source", str(STREET), "--loop", "--snapshots", str(snaps))
     assert w.windowTitle() == f"facemask-live — {STREET}" and list(w.tiles) == ["camera"]
     assert STREET.name in w.source_label.text() and not w.panel.cameras.isVisible()
+    assert w.site.cameras["camera"].spec.realtime  # a file plays at its own rate in the window
 
     # the unmasked man: a red box on the picture, counted in the panel, one event listed with his face
     qtbot.waitUntil(lambda: w.event_list.count() >= 1, timeout=30000)

@@ -142,3 +142,14 @@ def test_sources_names_credentials_and_saved_config(tmp_path, monkeypatch):
 @pytest.mark.parametrize("bad", ["", "   "])
 def test_unique_name_of_nothing_is_camera(bad):
     assert sources.unique_name(bad, set()) == "camera"
+
+
+def test_window_plays_a_plain_source_file_at_its_own_rate(tmp_path):
+    one = sources.window_settings(load_settings(["--source", "clip.mp4"]))
+    assert one.cameras[0].realtime is None  # the site plays it like a camera (headless: every frame)
+    assert sources.window_settings(load_settings(["--source", "clip.mp4", "--realtime"])).cameras[0].realtime
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("cameras:\n  - {name: a, source: a.mp4, realtime: false}\n")
+    assert sources.window_settings(load_settings(["--config", str(cfg)])).cameras[0].realtime is False  # its own say
+    demo = sources.window_settings(load_settings(["--demo"]))
+    assert demo.cameras[0].loop and demo.cameras[0].source.endswith("photos") and not demo.source.demo

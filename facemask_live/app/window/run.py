@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 import traceback
@@ -14,8 +13,9 @@ from facemask_live.app.window.bridge import SiteBridge
 from facemask_live.app.window.display import display_problem
 from facemask_live.app.window.main import MainWindow
 from facemask_live.app.window.qt import Qt, QtCore, QtWidgets
+from facemask_live.app.window.sources import window_settings
 from facemask_live.app.window.view import APP_NAME
-from facemask_live.core.config import CameraSettings, Settings
+from facemask_live.core.config import Settings
 from facemask_live.core.errors import FacemaskError
 from facemask_live.engine.build import build_site, site_summary_lines
 from facemask_live.sources.capture import mask_credentials, parse_source
@@ -24,11 +24,7 @@ from facemask_live.sources.capture import mask_credentials, parse_source
 def build_window(settings: Settings, config_path: str | None = None) -> MainWindow:
     """The site of the settings' cameras (files play at their own rate) and its window; not started
     (``window.site.start()``). Raises FacemaskError for a bad single source, models or folders."""
-    if settings.source.demo:  # the built-in photos, looping (the engine plays a folder at its own pace)
-        from facemask_live.sources.demo import demo_source
-
-        camera = CameraSettings(settings.cameras[0].name, str(demo_source(headless=False).folder), loop=True)
-        settings = dataclasses.replace(settings, cameras=(camera,), source=dataclasses.replace(settings.source, demo=False))
+    settings = window_settings(settings)  # files play at their own rate; --demo: the built-in photos
     if len(settings.cameras) == 1:  # one source that cannot be: one error line before any window
         parse_source(settings.cameras[0].source)
     bridge = SiteBridge()

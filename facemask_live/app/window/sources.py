@@ -3,11 +3,12 @@ credentials put into and kept out of URLs, the cameras written back to YAML."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from urllib.parse import quote
 
-from facemask_live.core.config import CameraSettings, Settings, read_file, settings_to_dict
+from facemask_live.core.config import DEFAULT_CAMERA, CameraSettings, Settings, read_file, settings_to_dict
 from facemask_live.core.errors import FacemaskError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -87,3 +88,18 @@ def config_data(settings: Settings, config_path: str | None) -> tuple[dict, list
         cams.append(d)
     data["cameras"] = cams
     return data, variables
+
+
+def window_settings(settings: Settings) -> Settings:
+    """The cameras as the window runs them. A video file of the ``source`` section (a plain ``--source``) plays at
+    its own frame rate like a camera (headless processes every frame; a camera's own ``realtime: false`` in a
+    settings file is kept); ``--demo``: the built-in photos, looping."""
+    s = settings.source
+    if s.demo:
+        from facemask_live.sources.demo import demo_source
+
+        camera = CameraSettings(settings.cameras[0].name, str(demo_source(headless=False).folder), loop=True)
+        return dataclasses.replace(settings, cameras=(camera,), source=dataclasses.replace(s, demo=False))
+    if settings.cameras == (CameraSettings(DEFAULT_CAMERA, s.source, s.loop, s.realtime),) and not s.realtime:
+        return dataclasses.replace(settings, cameras=(dataclasses.replace(settings.cameras[0], realtime=None),))
+    return settings
