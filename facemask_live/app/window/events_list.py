@@ -16,6 +16,8 @@ class EventList(QtWidgets.QListWidget):
         self.setIconSize(QtCore.QSize(THUMB, THUMB))
         self.setFocusPolicy(Qt.NoFocus)
         self.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
+        self.setWordWrap(True)  # a long camera name wraps instead of hiding the person's id
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
 
     def add_event(self, event: Event, frame_image: np.ndarray | None = None, *, camera: str | None = None,
                   monitor=None) -> QtWidgets.QListWidgetItem:

@@ -239,8 +239,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
                     r = rate(before, self._captured[name])
                     if r is not None:
                         self.capture_fps[name] = r
-                live = s["state"] == "live"
-                self.set_camera_state(name, s["state"], s["fps"] if live else 0.0, s["attempt"], s["error"])
+                moving = s["state"] == "live" and not self.paused  # the engine's fps stays as it was while paused
+                self.set_camera_state(name, s["state"], s["fps"] if moving else 0.0, s["attempt"], s["error"])
         ended = bool(self.tiles) and all(t.state == "ended" for t in self.tiles.values())
         if ended and not self.finished:
             self.finished = True
@@ -265,7 +265,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         p.frame_counts.setText(frame_counts_html([self.current[n].result for n in names if n in self.current], self.labels))
         p.show_values(p.session_labels, session_values([self.counts.get(n) for n in names], self.settings.tracking.enabled))
         if len(self.tiles) > 1:
-            p.fill_table(table_rows({n: {"state": t.state, "fps": t.fps,
+            paused = {"live": "paused"} if self.paused else {}
+            p.fill_table(table_rows({n: {"state": paused.get(t.state, t.state), "fps": t.fps,
                                          "people": (self.counts.get(n) or {}).get("people"),
                                          "violations": (self.counts.get(n) or {}).get("violations")}
                                      for n, t in self.tiles.items()}))
@@ -286,6 +287,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             self.bridge.resume()
         else:
             self.bridge.pause()
+            for tile in self.tiles.values():
+                tile.fps = 0.0
         self.panel.pause_button.setText("Start (Space)" if self.paused else "Pause (Space)")
         for tile in self.tiles.values():
             tile.paused = self.paused
