@@ -237,3 +237,32 @@ def test_add_camera_dialog_masks_the_password_and_tests_the_connection(qtbot):
     dlg.source.setText(str(OFFICE))
     dlg.user.setText("")
     assert dlg.test_connection() and dlg.result_label.text().startswith("ok: ")
+
+
+def test_a_plain_source_opens_the_one_window(qapp, tmp_path, capsys):
+    """``python -m facemask_live --source X`` (no config, no zones) runs the site engine in this window."""
+    from PyQt5.QtCore import QTimer
+
+    from facemask_live.app import cli
+    from facemask_live.app.window.main import MainWindow
+
+    seen, tries = [], [0]
+
+    def close_when_shown():
+        windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        tries[0] += 1
+        if windows and windows[0].shown_frames:
+            seen.append((list(windows[0].tiles), windows[0].site is not None))
+            windows[0].close()
+        elif tries[0] > 300:  # 30 s: whatever window opened, close it (the test then fails on ``seen``)
+            for w in qapp.topLevelWidgets():
+                w.close()
+        else:
+            QTimer.singleShot(100, close_when_shown)
+
+    QTimer.singleShot(100, close_when_shown)
+    code = cli.main(["--source", str(make_video(tmp_path / "clip.avi", n=50)), "--loop", "--snapshots", str(tmp_path / "s"),
+                     *FAST])
+    assert code == 0 and seen == [(["camera"], True)]
+    err = capsys.readouterr().err
+    assert "site: 1 cameras" in err and "Traceback" not in err
