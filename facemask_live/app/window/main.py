@@ -13,7 +13,6 @@ cameras are still processed and their events listed), Q or Esc quit (or stop dra
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 
@@ -45,8 +44,6 @@ from facemask_live.core.results import Event
 from facemask_live.engine.build import snapshot_redactor
 from facemask_live.outputs.sinks import ensure_dir, save_snapshot
 from facemask_live.sources.capture import mask_credentials
-
-log = logging.getLogger(__name__)
 
 
 class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
