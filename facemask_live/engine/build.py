@@ -278,10 +278,17 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
     from facemask_live.engine.site import CameraSpec
 
     site = settings.site
+    source, loop, image_period = camera.source, camera.loop, 0.0
+    if settings.source.demo:  # the built-in photos, played as sources/demo.py says (the window: a slide show)
+        from facemask_live.sources.demo import demo_source
+
+        demo = demo_source(settings.gui.headless)
+        source, loop, image_period = str(demo.folder), loop or demo.loop, demo.image_period
     return CameraSpec(
         camera.name,
-        camera.source,
-        loop=camera.loop,
+        source,
+        loop=loop,
+        image_period=image_period,
         realtime=realtime if camera.realtime is None else camera.realtime,
         detect_fps=camera.detect_fps or site.detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),

@@ -87,6 +87,7 @@ class CameraSpec:
     retry_s: tuple[float, float] = (1.0, 30.0)
     backlog: int = 3
     quality: QualitySettings | None = None  # the quality gate (None: every face is judged), as for one camera
+    image_period: float = 0.0  # seconds each image of a folder is held (the --demo slide show in the window)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -198,6 +199,7 @@ class Camera:
             self.capture = Capture(
                 parse_source(spec.source), realtime=spec.realtime, loop=spec.loop,
                 stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects, backlog=spec.backlog,
+                image_period=spec.image_period,
             ).start()
         except FacemaskError as exc:
             self._fail(str(exc))

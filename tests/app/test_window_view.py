@@ -151,5 +151,7 @@ def test_window_plays_a_plain_source_file_at_its_own_rate(tmp_path):
     cfg = tmp_path / "site.yaml"
     cfg.write_text("cameras:\n  - {name: a, source: a.mp4, realtime: false}\n")
     assert sources.window_settings(load_settings(["--config", str(cfg)])).cameras[0].realtime is False  # its own say
-    demo = sources.window_settings(load_settings(["--demo"]))
-    assert demo.cameras[0].loop and demo.cameras[0].source.endswith("photos") and not demo.source.demo
+    demo = load_settings(["--demo"])
+    assert sources.source_label(demo, demo.cameras[0]) == "demo photos"
+    url = load_settings(["--source", "rtsp://u:secret@h/s"])
+    assert sources.source_label(url, url.cameras[0]) == "rtsp://u:***@h/s"

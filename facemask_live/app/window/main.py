@@ -22,6 +22,7 @@ from facemask_live.app.window import review
 from facemask_live.app.window.bridge import Shown, SiteBridge
 from facemask_live.app.window.panel import SidePanel
 from facemask_live.app.window.qt import Qt, QtCore, QtWidgets
+from facemask_live.app.window.sources import source_label
 from facemask_live.app.window.sources_menu import SourcesMixin
 from facemask_live.app.window.tiles import CameraTile
 from facemask_live.app.window.view import (
@@ -43,7 +44,6 @@ from facemask_live.core.errors import FacemaskError
 from facemask_live.core.results import Event
 from facemask_live.engine.build import snapshot_redactor
 from facemask_live.outputs.sinks import ensure_dir, save_snapshot
-from facemask_live.sources.capture import mask_credentials
 
 
 class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
@@ -149,7 +149,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             tile.setVisible(tile in shown)
             tile.title.setVisible(len(self.tiles) > 1)  # one camera: its state is in the status bar
         self.panel.set_following(self.following, len(self.tiles))
-        sources = [mask_credentials(c.source) for c in self.settings.cameras]
+        sources = [source_label(self.settings, c) for c in self.settings.cameras]
         self.setWindowTitle(window_title(sources))
         self.update_panel()
 
@@ -217,7 +217,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             self.statusBar().showMessage(f"error: {where}{error}")
         if len(self.tiles) == 1 and state != tile.state:
             if state == "reconnecting":
-                self.statusBar().showMessage(f"{mask_credentials(self.settings.cameras[0].source)}: {state_text(state, attempt)}")
+                self.statusBar().showMessage(f"{source_label(self.settings, self.settings.cameras[0])}: {state_text(state, attempt)}")
             elif tile.state == "reconnecting":
                 self.statusBar().clearMessage()
         tile.set_state(state, fps, attempt)
@@ -248,7 +248,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
     def _status_text(self) -> str:
         states = {n: t.state for n, t in self.tiles.items()}
         attempts = {n: t.attempt for n, t in self.tiles.items()}
-        source = mask_credentials(self.settings.cameras[0].source) if len(self.tiles) == 1 else ""
+        source = source_label(self.settings, self.settings.cameras[0]) if len(self.tiles) == 1 else ""
         return window_status(states, attempts, source, paused=self.paused)
 
     def update_panel(self) -> None:
@@ -269,7 +269,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
                                      for n, t in self.tiles.items()}))
         text = self._status_text()
         self.source_label.setText(text)
-        self.source_label.setToolTip(", ".join(mask_credentials(c.source) for c in self.settings.cameras))
+        self.source_label.setToolTip(", ".join(source_label(self.settings, c) for c in self.settings.cameras))
 
     # -- controls ----------------------------------------------------------------------------------
     @property

@@ -24,8 +24,8 @@ from facemask_live.sources.capture import mask_credentials, parse_source
 def build_window(settings: Settings, config_path: str | None = None) -> MainWindow:
     """The site of the settings' cameras (files play at their own rate) and its window; not started
     (``window.site.start()``). Raises FacemaskError for a bad single source, models or folders."""
-    settings = window_settings(settings)  # files play at their own rate; --demo: the built-in photos
-    if len(settings.cameras) == 1:  # one source that cannot be: one error line before any window
+    settings = window_settings(settings)  # files play at their own rate
+    if len(settings.cameras) == 1 and not settings.source.demo:  # one source that cannot be: one error line first
         parse_source(settings.cameras[0].source)
     bridge = SiteBridge()
     site = build_site(settings, on_result=bridge.on_result, annotate=True, realtime=True)

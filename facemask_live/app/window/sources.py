@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from facemask_live.core.config import DEFAULT_CAMERA, CameraSettings, Settings, read_file, settings_to_dict
 from facemask_live.core.errors import FacemaskError
+from facemask_live.sources.capture import mask_credentials
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -90,16 +91,18 @@ def config_data(settings: Settings, config_path: str | None) -> tuple[dict, list
     return data, variables
 
 
-def window_settings(settings: Settings) -> Settings:
-    """The cameras as the window runs them. A video file of the ``source`` section (a plain ``--source``) plays at
-    its own frame rate like a camera (headless processes every frame; a camera's own ``realtime: false`` in a
-    settings file is kept); ``--demo``: the built-in photos, looping."""
-    s = settings.source
-    if s.demo:
-        from facemask_live.sources.demo import demo_source
+def source_label(settings: Settings, camera: CameraSettings) -> str:
+    """A camera's source as the window names it: passwords masked, ``demo photos`` for ``--demo``."""
+    if settings.source.demo and camera.source == settings.source.source:
+        return "demo photos"
+    return mask_credentials(camera.source)
 
-        camera = CameraSettings(settings.cameras[0].name, str(demo_source(headless=False).folder), loop=True)
-        return dataclasses.replace(settings, cameras=(camera,), source=dataclasses.replace(s, demo=False))
+
+def window_settings(settings: Settings) -> Settings:
+    """The cameras as the window runs them: a video file of the ``source`` section (a plain ``--source``) plays at
+    its own frame rate like a camera (headless processes every frame; a camera's own ``realtime: false`` in a
+    settings file is kept)."""
+    s = settings.source
     if settings.cameras == (CameraSettings(DEFAULT_CAMERA, s.source, s.loop, s.realtime),) and not s.realtime:
         return dataclasses.replace(settings, cameras=(dataclasses.replace(settings.cameras[0], realtime=None),))
     return settings
