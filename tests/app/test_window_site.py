@@ -266,3 +266,14 @@ def test_a_plain_source_opens_the_one_window(qapp, tmp_path, capsys):
     assert code == 0 and seen == [(["camera"], True)]
     err = capsys.readouterr().err
     assert "site: 1 cameras" in err and "Traceback" not in err
+
+
+def test_demo_is_a_slide_show_of_the_built_in_photos(open_window, qtbot, tmp_path):
+    from facemask_live.sources.demo import PHOTO_SECONDS, photos_dir
+
+    w = open_window("--demo", "--snapshots", str(tmp_path / "s"))
+    spec = w.site.cameras["camera"].spec
+    assert spec.source == str(photos_dir()) and spec.loop and spec.image_period == PHOTO_SECONDS
+    assert w.windowTitle() == "facemask-live — demo photos"
+    qtbot.waitUntil(lambda: "camera" in w.current, timeout=20000)
+    assert "demo photos" in w.source_label.text()
