@@ -277,3 +277,5 @@ def test_demo_is_a_slide_show_of_the_built_in_photos(open_window, qtbot, tmp_pat
     assert w.windowTitle() == "facemask-live — demo photos"
     qtbot.waitUntil(lambda: "camera" in w.current, timeout=20000)
     assert "demo photos" in w.source_label.text()
+    assert w.add_source(str(OFFICE)) == "office_mask" and list(w.tiles) == ["camera", "office_mask"]  # File -> Open
+    assert w.site.cameras["office_mask"].spec.image_period == 0 and w.settings.cameras[0].source == str(photos_dir())

@@ -98,6 +98,17 @@ def source_label(settings: Settings, camera: CameraSettings) -> str:
     return mask_credentials(camera.source)
 
 
+def without_demo(settings: Settings) -> Settings:
+    """``--demo`` is one camera by rule: before another camera joins it, the demo becomes a camera of its photo
+    folder (looping), like any other."""
+    if not settings.source.demo:
+        return settings
+    from facemask_live.sources.demo import demo_source
+
+    camera = dataclasses.replace(settings.cameras[0], source=str(demo_source(headless=False).folder), loop=True)
+    return dataclasses.replace(settings, source=dataclasses.replace(settings.source, demo=False), cameras=(camera,))
+
+
 def window_settings(settings: Settings) -> Settings:
     """The cameras as the window runs them: a video file of the ``source`` section (a plain ``--source``) plays at
     its own frame rate like a camera (headless processes every frame; a camera's own ``realtime: false`` in a

@@ -15,6 +15,7 @@ from facemask_live.app.window.sources import (
     source_camera_name,
     unique_name,
     with_credentials,
+    without_demo,
 )
 from facemask_live.app.window.view import APP_NAME, short_name
 from facemask_live.core.errors import FacemaskError
@@ -103,7 +104,8 @@ class SourcesMixin:
             return None
         try:
             cam = camera_for_source(name, source)
-            new = dataclasses.replace(self.settings, cameras=(*self.settings.cameras, cam))
+            base = without_demo(self.settings)
+            new = dataclasses.replace(base, cameras=(*base.cameras, cam))
             if self.site is not None:
                 add_site_camera(self.site, new, cam)
         except (FacemaskError, ValueError) as exc:
