@@ -1,9 +1,12 @@
-"""Make docs/screenshot.png: the real window on a generated scene (no third-party footage in the repo).
+"""Make docs/screenshot.png (one camera) and docs/site.png (four): the real window on generated scenes (no
+third-party footage in the repo).
 
-    xvfb-run -s "-screen 0 1280x800x24" python docs/make_screenshot.py [--seconds 15] [--out docs/screenshot.png]
+    xvfb-run -s "-screen 0 1400x860x24" python docs/make_screenshot.py [--seconds 15] [--out docs/screenshot.png]
+    xvfb-run -s "-screen 0 1400x860x24" python docs/make_screenshot.py --cameras 4 [--out docs/site.png]
 
-Draws two cartoon people (one with a surgical mask) that the face detector finds, writes them as
-a short looping video, opens the window on it with the default models and saves the window as PNG.
+Draws cartoon people (some with a surgical mask) that the face detector finds, writes each camera's scene as a
+short looping video, opens the window on them with the default models (four cameras: one with an entrance zone)
+and saves the window as PNG.
 """
 
 from __future__ import annotations
@@ -56,55 +59,90 @@ def draw_person(img: np.ndarray, cx: int, cy: int, s: int, skin, shirt, mask: bo
         cv2.ellipse(img, (cx, cy + int(0.3 * s)), (int(0.18 * s), int(0.08 * s)), 0, 0, 180, (80, 80, 170), 4)
 
 
-def scene(t: int, w: int = 1280, h: int = 720) -> np.ndarray:
+# (x, y, size, skin, shirt, mask) of the people each camera sees
+PEOPLE = [
+    [(330, 330, 200, (150, 185, 225), (60, 60, 160), False), (920, 340, 190, (110, 150, 200), (140, 90, 40), True)],
+    [(640, 320, 230, (120, 160, 210), (50, 120, 60), True)],
+    [(420, 340, 190, (90, 130, 180), (40, 40, 40), False), (900, 350, 170, (160, 190, 230), (150, 150, 60), True)],
+    [(640, 330, 220, (140, 175, 215), (120, 60, 120), False)],
+]
+WALLS = [((205, 140), (90, 110, 120)), ((220, 200), (70, 90, 110)), ((190, 150), (110, 100, 90)), ((230, 170), (80, 80, 80))]
+
+
+def scene(t: int, camera: int = 0, w: int = 1280, h: int = 720) -> np.ndarray:
     img = np.empty((h, w, 3), np.uint8)
-    img[:] = np.linspace(205, 140, h, dtype=np.uint8)[:, None, None]
-    img[int(h * 0.6) :] = (90, 110, 120)
-    draw_person(img, 330 + int(25 * np.sin(t / 9)), 330, 200, (150, 185, 225), (60, 60, 160), mask=False)
-    draw_person(img, 920 + int(20 * np.sin(t / 11 + 1)), 340, 190, (110, 150, 200), (140, 90, 40), mask=True)
+    (top, bottom), floor = WALLS[camera % len(WALLS)]
+    img[:] = np.linspace(top, bottom, h, dtype=np.uint8)[:, None, None]
+    img[int(h * 0.6) :] = floor
+    for k, (x, y, size, skin, shirt, mask) in enumerate(PEOPLE[camera % len(PEOPLE)]):
+        draw_person(img, x + int(22 * np.sin(t / (9 + 2 * k) + k)), y, size, skin, shirt, mask=mask)
     return img
 
 
-def write_scene_video(path: Path, frames: int = 100, fps: float = 25.0) -> Path:
+def write_scene_video(path: Path, camera: int = 0, frames: int = 100, fps: float = 25.0) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (1280, 720))
     for t in range(frames):
-        writer.write(scene(t))
+        writer.write(scene(t, camera))
     writer.release()
+    return path
+
+
+CAMERA_NAMES = ["entrance", "lobby", "corridor", "lab"]
+
+
+def site_config(folder: Path, cameras: int) -> Path:
+    """A site of ``cameras`` generated scenes; the second has an entrance zone around its door."""
+    import yaml
+
+    cams = []
+    for i in range(cameras):
+        name = CAMERA_NAMES[i] if i < len(CAMERA_NAMES) else f"camera{i + 1}"
+        cam = {"name": name, "source": str(write_scene_video(folder / f"{name}.avi", i)), "loop": True}
+        if i == 1:
+            cam["zones"] = [{"name": "door", "kind": "entrance", "points": [[0.25, 0.08], [0.75, 0.08], [0.75, 0.98], [0.25, 0.98]]}]
+        cams.append(cam)
+    path = folder / "site.yaml"
+    path.write_text(yaml.safe_dump({"cameras": cams}, sort_keys=False))
     return path
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=15.0, help="how long the window runs before the grab")
-    ap.add_argument("--out", default=str(Path(__file__).with_name("screenshot.png")))
+    ap.add_argument("--cameras", type=int, default=1, help="1: docs/screenshot.png; more: a site (docs/site.png)")
+    ap.add_argument("--out", default=None, help="the PNG (default: docs/screenshot.png, or docs/site.png for a site)")
     opts = ap.parse_args()
+    out = opts.out or str(Path(__file__).with_name("screenshot.png" if opts.cameras == 1 else "site.png"))
 
-    from PyQt5 import QtWidgets
-
-    from facemask_live.app import gui
     from facemask_live.app.options import load_settings
+    from facemask_live.app.window.display import display_problem
+
+    problem = display_problem(probe=True)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from facemask_live.app.window.qt import QtWidgets
+    from facemask_live.app.window.run import build_window
 
     with tempfile.TemporaryDirectory() as tmp:
-        video = write_scene_video(Path(tmp) / "demo-scene.avi")
-        settings = load_settings(["--source", str(video), "--loop", "--realtime", "--snapshots", str(Path(tmp) / "snaps")])
-        problem = gui.display_problem(probe=True)
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
+        snaps = ["--snapshots", str(Path(tmp) / "snaps")]
+        if opts.cameras == 1:
+            video = write_scene_video(Path(tmp) / "demo-scene.avi")
+            config, settings = None, load_settings(["--source", str(video), "--loop", *snaps])
+        else:
+            config = str(site_config(Path(tmp), opts.cameras))
+            settings = load_settings(["--config", config, *snaps])
         app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["facemask-live"])
-        window = gui.build_window(settings)
-        window.setWindowTitle("facemask-live — demo-scene.avi")
-        window.source_name = "demo-scene.avi"
-        window._update_source_label()
+        window = build_window(settings, config)
         window.show()
-        window.start()
+        window.site.start()
         deadline = time.monotonic() + opts.seconds
         while time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.01)
-        window.grab().save(opts.out)
+        window.grab().save(out)
         window.close()
-    print(f"wrote {opts.out}")
+    print(f"wrote {out}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Command line: `python -m facemask_live` / `facemask-live`. A leaf front end: nothing imports it.
 
 Options -> :class:`~facemask_live.core.config.Settings` (:mod:`facemask_live.app.options`), then headless mode here
-or the window (:mod:`facemask_live.app.gui`); both build the app with :mod:`facemask_live.engine.build`.
+or the window (:mod:`facemask_live.app.window`); both build the app with :mod:`facemask_live.engine.build`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 from facemask_live.app.options import build_parser, settings_from_args
 from facemask_live.core.config import Settings, to_yaml
 from facemask_live.core.errors import exit_code_of
-from facemask_live.engine.build import build_site, camera_summary_lines, site_summary_lines
+from facemask_live.engine.api import Monitor
+from facemask_live.engine.build import camera_summary_lines, site_summary_lines
 from facemask_live.sources.capture import SourceState, mask_credentials
 
 log = logging.getLogger("facemask_live")
@@ -74,7 +75,7 @@ def run_headless(settings: Settings) -> int:
     import threading
 
     progress = ProgressBar(settings)
-    site = build_site(settings, on_result=progress, realtime=False)
+    site = Monitor(settings=settings, on_result=progress).site
     stop = threading.Event()
     interrupted = False
 
@@ -145,13 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if settings.gui.headless:
             return run_headless(settings)
-        from facemask_live.app.gui import run_gui  # first: it says in one line when PyQt5 is missing
+        from facemask_live.app.window.run import run_window  # says in one line when PyQt5 is missing
 
-        if settings.is_site:  # several cameras (or zones): the grid window over the site engine
-            from facemask_live.app.gui_site import run_site_gui
-
-            return run_site_gui(settings, args.config)
-        return run_gui(settings)
+        return run_window(settings, args.config)  # one window for one camera or many, over the site engine
 
     return exit_code_of(action, debug=args.debug, clean=mask_credentials)
 

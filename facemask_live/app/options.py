@@ -34,7 +34,7 @@ sources:
   photo.jpg                       a single image
   folder/                         every image in a folder (unreadable files are skipped and counted)
 
-keys in the window: S snapshot, Space pause/resume, Q or Esc quit.
+keys in the window: S snapshot, Space pause/resume, F freeze the pictures, Q or Esc quit.
 exit codes: 0 ok, 1 internal error, 2 bad option, 3 source error, 4 model error, 5 output error, 130 interrupted (Ctrl+C; SIGTERM stops cleanly with 0).
 """
 

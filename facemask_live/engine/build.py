@@ -273,14 +273,10 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
     """
     from facemask_live.core.zones import ZoneSettings
     from facemask_live.engine.site import CameraSpec
+    from facemask_live.sources.demo import demo_playback
 
-    site = settings.site
-    source, loop, image_period = camera.source, camera.loop, 0.0
-    if settings.source.demo:
-        from facemask_live.sources.demo import demo_source
-
-        demo = demo_source(settings.gui.headless)
-        source, loop, image_period = str(demo.folder), loop or demo.loop, demo.image_period
+    site, demo = settings.site, settings.source.demo  # --demo: the built-in photos (in the window a slide show)
+    source, loop, image_period = demo_playback(settings.gui.headless, camera.loop) if demo else (camera.source, camera.loop, 0.0)
     if camera.realtime is not None:
         realtime = camera.realtime
     elif settings.source.realtime:

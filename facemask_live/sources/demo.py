@@ -40,3 +40,8 @@ def demo_source(headless: bool) -> DemoSource:
         return DemoSource(photos_dir(), loop=False, image_period=0.0)
     return DemoSource(photos_dir(), loop=True, image_period=PHOTO_SECONDS)
 
+
+def demo_playback(headless: bool, loop: bool = False) -> tuple[str, bool, float]:
+    """(source, loop, image_period) of the built-in photos as the window or headless plays them."""
+    demo = demo_source(headless)
+    return str(demo.folder), loop or demo.loop, demo.image_period

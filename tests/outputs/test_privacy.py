@@ -106,19 +106,18 @@ def test_window_snapshot_with_privacy_blurs_the_masked_man_in_both_pictures(qtbo
     """Key S in the window: with --privacy the annotated and the raw PNG hide the compliant face as well."""
     import time
 
-    from facemask_live.app import gui
     from facemask_live.app.options import load_settings
+    from facemask_live.app.window.bridge import Shown
+    from facemask_live.app.window.main import MainWindow
     from facemask_live.core.results import Frame, FrameResult
-    from facemask_live.engine.build import snapshot_redactor
-    from facemask_live.engine.runner import RunStats
 
     image, boxes = scene
     settings = load_settings(["--privacy", "--snapshots", str(tmp_path)])
-    w = gui.MainWindow(snapshot_dir=tmp_path, source_name="t", redact=snapshot_redactor(settings, ["no_mask"]))
+    w = MainWindow(settings, labels=["mask", "no_mask"], violation_labels=("no_mask",))
     qtbot.addWidget(w)
     faces = [Face(boxes["with_mask"], 0.9, "mask", track_label="mask"), Face(boxes["without_mask"], 0.9, "no_mask", track_label="no_mask")]
-    w.show_result(FrameResult(Frame(image, 0, 0.0, time.monotonic()), faces), image.copy(), RunStats())
-    annotated_path, raw_path = w.snapshot()
+    w.show_results({"camera": Shown(FrameResult(Frame(image, 0, 0.0, time.monotonic()), faces), image.copy(), None)}, [])
+    [(annotated_path, raw_path)] = w.snapshot()
     for path in (annotated_path, raw_path):
         saved = cv2.imread(str(path))
         assert sharpness(saved, boxes["with_mask"]) < 0.2 * sharpness(image, boxes["with_mask"]), path

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt5 import QtCore, QtGui, QtWidgets
-
+from facemask_live.app.window.qt import QtCore, QtGui, QtWidgets
 from facemask_live.core.errors import FacemaskError
 from facemask_live.core.results import Event
 from facemask_live.outputs.sinks import event_record

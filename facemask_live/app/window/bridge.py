@@ -1,0 +1,85 @@
+"""The site's ``on_result`` (camera threads) -> the window (GUI thread).
+
+Keeps only each camera's newest frame but every event (a frame may be skipped by a busy window, a violation
+never), with one queued Qt signal at a time. The camera's monitor counts are read here, in the camera's own
+thread, where the monitor is not being changed. Pause: the camera threads wait in :meth:`SiteBridge.on_result`
+until the window goes on, so nothing more is read or processed (a live source drops its frames meanwhile, as
+it does for any slow consumer).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from facemask_live.app.window.qt import QtCore
+from facemask_live.core.results import Event, FrameResult
+
+
+@dataclass(slots=True)
+class Shown:
+    """A camera's newest processed frame for the window."""
+
+    result: FrameResult
+    image: np.ndarray  # annotated (boxes, labels), else the raw frame
+    counts: dict[str, int] | None  # the camera's ViolationMonitor.counts() after this frame (None: no tracking)
+
+
+def camera_counts(site, camera: str) -> dict[str, int] | None:
+    """The camera's people and violation counts from its monitor (None without tracking or a site)."""
+    cam = site.cameras.get(camera) if site is not None else None
+    monitor = getattr(cam, "monitor", None)
+    return monitor.counts() if monitor is not None else None
+
+
+class SiteBridge(QtCore.QObject):
+    """``on_result`` for :func:`~facemask_live.engine.build.build_site`; set :attr:`site` once it is built."""
+
+    ready = QtCore.pyqtSignal()
+
+    def __init__(self):
+        super().__init__()
+        self.site = None
+        self._lock = threading.Lock()
+        self._latest: dict[str, Shown] = {}
+        self._events: list[tuple[str, Event, np.ndarray]] = []
+        self._pending = False
+        self._go = threading.Event()  # cleared while paused
+        self._go.set()
+        self.replaced: collections.Counter[str] = collections.Counter()  # frames the window never showed, per camera
+
+    def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
+        shown = Shown(result, annotated if annotated is not None else result.frame.image, camera_counts(self.site, camera))
+        with self._lock:
+            if camera in self._latest:
+                self.replaced[camera] += 1
+            self._latest[camera] = shown
+            self._events += [(camera, ev, result.frame.image) for ev in result.events]
+            signal = not self._pending
+            self._pending = True
+        if signal:
+            self.ready.emit()
+        while not self._go.wait(0.1):  # paused: this camera's thread holds here, unless it was removed meanwhile
+            if self.site is not None and self.site.cameras.get(camera) is None:
+                break
+
+    def take(self) -> tuple[dict[str, Shown], list[tuple[str, Event, np.ndarray]]]:
+        """GUI thread: the newest frame of each camera since the last take, and every event, oldest first."""
+        with self._lock:
+            latest, events = self._latest, self._events
+            self._latest, self._events, self._pending = {}, [], False
+        return latest, events
+
+    @property
+    def paused(self) -> bool:
+        return not self._go.is_set()
+
+    def pause(self) -> None:
+        self._go.clear()
+
+    def resume(self) -> None:
+        """Let the cameras go on (also before the site is closed, so that no camera thread waits here)."""
+        self._go.set()

@@ -1,0 +1,35 @@
+"""The list of recent violation events, newest first, each with the person's face; a click opens the review
+dialog (:mod:`facemask_live.app.window.review`, installed by the window)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facemask_live.app.window.qt import Qt, QtCore, QtWidgets, thumbnail_icon
+from facemask_live.app.window.view import MAX_EVENTS, THUMB, event_text, event_thumbnail
+from facemask_live.core.results import Event
+
+
+class EventList(QtWidgets.QListWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setIconSize(QtCore.QSize(THUMB, THUMB))
+        self.setFocusPolicy(Qt.NoFocus)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
+        self.setWordWrap(True)  # a long camera name wraps instead of hiding the person's id
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+
+    def add_event(self, event: Event, frame_image: np.ndarray | None = None, *, camera: str | None = None,
+                  monitor=None) -> QtWidgets.QListWidgetItem:
+        """Put an event at the top. ``camera``: its name, shown when the window has several cameras;
+        ``monitor``: the camera's ViolationMonitor, whose thumbnail is its best view of the person."""
+        item = QtWidgets.QListWidgetItem(event_text(event, camera))
+        thumb = event_thumbnail(event, frame_image, monitor)
+        if thumb is not None and thumb.size:
+            item.setIcon(thumbnail_icon(thumb, THUMB))
+        item.setToolTip(event.snapshot or event.crop or "")
+        item.setData(Qt.UserRole, event)  # for the review dialog
+        self.insertItem(0, item)
+        while self.count() > MAX_EVENTS:
+            self.takeItem(self.count() - 1)
+        return item
