@@ -236,6 +236,7 @@ def build_runner(
         on_idle=on_idle,
         annotate_frames=annotate_frames,
         max_frames=settings.source.max_frames,
+        fail_fast=len(settings.cameras) == 1,
         pipelined=pipelined,
     )
 
@@ -289,6 +290,7 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         image_period=image_period,
         detect_every=(camera.detector or settings.detector).detect_every,
         max_frames=settings.source.max_frames,
+        fail_fast=len(settings.cameras) == 1,
         detect_fps=camera.detect_fps or site.detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
         motion=camera.motion or settings.motion,

@@ -97,6 +97,7 @@ class CameraSpec:
     detect_every: int = 1  # a file processed frame by frame: the detector on every Nth frame, optical flow between
     max_frames: int | None = None  # stop after this many processed frames (None: when the source ends)
     image_period: float = 0.0  # seconds each still image stays up when played in real time (the demo)
+    fail_fast: bool = False  # a first open that fails ends the camera with its error (one camera: the app exits)
 
     @property
     def frame_by_frame(self) -> bool:
@@ -185,7 +186,8 @@ class Camera:
         self.paused = threading.Event()  # set: frames are not processed (a live source drops them as usual)
         self.faces_by_label: dict[str, int] = {}
         self.video_note: str | None = None  # why a recording stopped (e.g. a full disk)
-        self._ahead: tuple[Frame, _Job] | None = None  # file cadence: the frame being located while this one finishes
+        self._ahead: tuple[Frame, _Job] | None = None
+        self._opened_once = False  # file cadence: the frame being located while this one finishes
         self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
         self.detector_runs = 0
         self.processed = 0
@@ -228,9 +230,12 @@ class Camera:
             ).start()
         except FacemaskError as exc:
             self._fail(str(exc))
-            if not parse_source(spec.source).is_live:  # a missing file does not come back: no retries
+            # a missing file does not come back: no retries; nor does a camera that never opened, when it is
+            # the only one (what `--source` asked for is not there: say so and stop, as a single source did)
+            if not parse_source(spec.source).is_live or (spec.fail_fast and not self._opened_once):
                 self.exception = exc
             return False
+        self._opened_once = True
         self.error = None
         self._reset_scene()
         for sink in self.sinks:  # a recording plays at the source's own rate
@@ -289,7 +294,8 @@ class Camera:
                 if cap.finished:
                     self._flush()
                     if cap.error is not None:
-                        if not cap.spec.is_live and isinstance(cap.error, FacemaskError):
+                        final = not cap.spec.is_live or self.spec.max_reconnects is not None  # out of attempts
+                        if final and isinstance(cap.error, FacemaskError):
                             self.exception = cap.error
                         self._fail(str(cap.error))
                         if self.exception is not None:
