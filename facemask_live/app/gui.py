@@ -36,6 +36,7 @@ try:  # PyQt5 is the optional "gui" extra: without it the window is one clear er
     from PyQt5 import QtCore, QtGui, QtWidgets
 except ImportError:
     raise FacemaskError("the window needs PyQt5: pip install 'facemask-live[gui]' or use --headless") from None
+from facemask_live.app.visitor import VisitorFeed  # issue 29: the visitor display
 from facemask_live.core.results import Event, FrameResult
 from facemask_live.engine.runner import Runner, RunStats
 from facemask_live.outputs.sinks import save_snapshot
@@ -214,9 +215,11 @@ class FrameWorker(QtCore.QObject):
         self._pending = False  # a result_ready signal is on its way
         self.replaced = 0  # results the GUI never showed because a newer one came first
         self._last_idle: tuple[str | None, float] = (None, 0.0)  # (status, time) of the last status_changed
+        self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
 
     def publish(self, result: FrameResult, annotated) -> None:
         """Runner's on_result (worker thread): keep only the newest result; signal only if none is pending."""
+        self.visitor.on_result(None, result, annotated)
         stats = stats_snapshot(self.runner.stats) if self.runner is not None else RunStats()
         payload = (result, annotated if annotated is not None else result.frame.image, stats)
         with self._lock:
@@ -530,7 +533,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Put a violation event at the top of the list (with the face) and raise the alert."""
         self.event_count += 1
         stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
-        text = f"{stamp}  #{event.track_id}\n{display_name(event.label)} {event.confidence * 100:.0f}%"
+        text = f"{stamp}  #{event.track_id}\n{display_name(event.label)} {event.confidence * 100:.0f}%" + (" · ESCALATED" if event.escalated else "")
         item = QtWidgets.QListWidgetItem(text)
         thumb = event_thumbnail(event, frame_image, self.runner.pipeline.monitor if self.runner is not None else None)
         if thumb is not None and thumb.size:
@@ -704,6 +707,8 @@ def run_gui(settings: Settings) -> int:
     tick.start(200)
     try:
         window.show()
+        if settings.visitor.camera:  # --visitor-display (issue 29)
+            window.worker.visitor.open(settings.visitor)
         window.start()
         app.exec_()
     finally:

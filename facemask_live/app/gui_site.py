@@ -30,6 +30,7 @@ import numpy as np
 from PyQt5 import QtCore, QtGui, QtWidgets  # cli imports .gui first, which says clearly when PyQt5 is missing
 
 from facemask_live.app.gui import APP_NAME, THUMB, VideoView, display_problem, event_thumbnail, short_name, to_qimage
+from facemask_live.app.visitor import VisitorFeed  # issue 29: the visitor display
 from facemask_live.core.config import CameraSettings, Settings, read_file, settings_to_dict
 from facemask_live.core.errors import FacemaskError
 from facemask_live.core.results import Event, FrameResult
@@ -62,8 +63,10 @@ class SiteBridge(QtCore.QObject):
         self._latest: dict[str, tuple[FrameResult, np.ndarray]] = {}
         self._events: list[tuple[str, Event, np.ndarray]] = []
         self._pending = False
+        self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
 
     def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
+        self.visitor.on_result(camera, result, annotated)
         image = annotated if annotated is not None else result.frame.image
         with self._lock:
             self._latest[camera] = (result, image)
@@ -314,6 +317,7 @@ class SiteWindow(QtWidgets.QMainWindow):
         self.freeze_action = m.addAction("&Freeze pictures (Space)")
         self.freeze_action.setCheckable(True)
         self.freeze_action.toggled.connect(self.set_frozen)
+        m.addAction("&Visitor display...", lambda: self.bridge.visitor.choose(self, self.settings.visitor, list(self.tiles)))
         m = bar.addMenu("&Zones")
         m.addAction("&Draw zone on the enlarged camera", self.start_zone)
         m.addAction("&Finish zone...", self.finish_zone_dialog)
@@ -392,7 +396,8 @@ class SiteWindow(QtWidgets.QMainWindow):
     def add_event(self, camera: str, event: Event, frame_image: np.ndarray | None = None) -> None:
         stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
         item = QtWidgets.QListWidgetItem(f"{camera} · {stamp}  #{event.track_id}\n"
-                                         f"{display_name(event.label)} {event.confidence * 100:.0f}%")
+                                         f"{display_name(event.label)} {event.confidence * 100:.0f}%"
+                                         + (" · ESCALATED" if event.escalated else ""))
         cam = self.site.cameras.get(camera) if self.site is not None else None
         thumb = event_thumbnail(event, frame_image, cam.monitor if cam is not None else None)
         if thumb is not None and thumb.size:
@@ -709,6 +714,8 @@ def run_site_gui(settings: Settings, config_path: str | None = None) -> int:
     tick.start(200)
     try:
         window.show()
+        if settings.visitor.camera:  # --visitor-display (issue 29)
+            window.bridge.visitor.open(settings.visitor)
         window.site.start()
         app.exec_()
         stats = window.site.stats()

@@ -594,6 +594,7 @@ class Settings:
             _escalation(cam.escalate_after, self.events.cooldown, f"camera {cam.name!r}: escalate_after")
         _check(self.visitor.camera is None or self.visitor.camera in names,
                f"visitor.camera: no camera named {self.visitor.camera!r} (cameras: {', '.join(names)})")
+        _check(self.visitor.camera is None or not self.gui.headless, "visitor.camera (--visitor-display) needs the window: leave out --headless")
 
     # -- the thread-count rule, written once -------------------------------------------------------
     def detector_threads(self) -> int:
