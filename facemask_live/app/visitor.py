@@ -110,6 +110,8 @@ def place(window: QtWidgets.QWidget, screen: int | None) -> None:
     if screen >= len(screens):
         raise ConfigError(f"--visitor-screen {screen}: this display has {len(screens)} screen{'s' * (len(screens) != 1)} "
                           f"(0..{len(screens) - 1})")
+    window.winId()  # the native window exists: it can be moved to the screen (also a separate X screen, :0.1)
+    window.windowHandle().setScreen(screens[screen])
     window.setGeometry(screens[screen].geometry())
     window.showFullScreen()
 

@@ -749,6 +749,9 @@ def settings_from_dict(data: dict) -> Settings:
     """
     data = dict(data or {})
     cams = data.pop("cameras", None)
+    visitor = data.get("visitor")
+    if cams is not None and isinstance(visitor, dict) and visitor.get("camera") is not None:
+        data["visitor"] = {**visitor, "camera": None}  # one of the cameras below, checked with them
     site = _section(Settings, data, "")
     if cams is None:
         return site
@@ -765,8 +768,11 @@ def settings_from_dict(data: dict) -> Settings:
                 merged = {**settings_to_dict(getattr(site, key)), **cam[key]}
                 cam[key] = _section(type(getattr(site, key)), merged, f"{where}.{key}")
         built.append(_section(CameraSettings, cam, where))
+    extra = {}
+    if data.get("visitor") is not visitor:
+        extra["visitor"] = dataclasses.replace(site.visitor, camera=_value(visitor["camera"], str, "visitor.camera"))
     try:
-        return dataclasses.replace(site, cameras=tuple(built))
+        return dataclasses.replace(site, cameras=tuple(built), **extra)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -99,3 +99,23 @@ def test_putting_on_a_mask_shows_a_mask_request_then_thank_you(shown):
     said = _messages(shown["putting_on"])
     assert said[0] in ((PUT_ON, RED), (OVER_NOSE, ORANGE)) and said[-1] == (THANKS, GREEN), said
     assert shown["putting_on"][0] == ("", None)  # nothing before her face is judged
+
+
+def test_view_menu_opens_the_display_of_the_chosen_camera(qtbot, monkeypatch, tmp_path):
+    from PyQt5 import QtWidgets
+
+    from facemask_live.app.gui_site import SiteWindow
+    from facemask_live.app.options import load_settings
+
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("cameras:\n  - {name: street, source: a.mp4}\n  - {name: office, source: b.mp4}\n"
+                   "visitor: {language: de}\n")
+    win = SiteWindow(load_settings(["--config", str(cfg)]))
+    qtbot.addWidget(win)
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", lambda *a, **k: ("office", True))
+    view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    next(a for a in view.actions() if a.text() == "&Visitor display...").trigger()
+    feed = win.bridge.visitor
+    assert feed.camera == "office" and feed.window is not None and feed.window.isVisible()
+    assert feed.window.table.get("mask").text == "Vielen Dank"
+    feed.window.close()
