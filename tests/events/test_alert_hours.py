@@ -115,3 +115,14 @@ cameras:
     for e in (e for e in events if e["escalated"]):
         before = max(f for f in regular if f < e["frame"])
         assert 2 - 0.1 <= (e["frame"] - before) / fps < 4, (before, e)
+
+
+def test_shift_report_counts_an_escalated_event_as_the_same_violation(tmp_path):
+    from facemask_live.outputs.sinks import event_record
+    from facemask_live.sitetools.report import read_logs
+
+    first = Event(1000.0, "door.mp4", 1, "no_mask", 0.9, 10, (0, 0, 5, 5), camera="door")
+    again = Event(1020.0, "door.mp4", 1, "no_mask", 0.9, 510, (0, 0, 5, 5), camera="door", escalated=True)
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(json.dumps(event_record(e)) + "\n" for e in (first, again)))
+    assert [e["frame"] for e in read_logs([log], progress=False).events.values()] == [10]
