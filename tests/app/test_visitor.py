@@ -26,6 +26,17 @@ def test_message_for_each_judged_label_and_none_otherwise():
     assert visitor_message(DoorView(1, "no_mask", True, (0, 0, 9, 9), off_hours=True), table) is None
 
 
+def test_the_languages_the_settings_accept_are_the_shipped_files():
+    from importlib import resources
+
+    from facemask_live.core.config import VISITOR_LANGUAGES
+
+    shipped = [p.name[:-5] for p in resources.files("facemask_live.app").joinpath("messages").iterdir() if p.name.endswith(".yaml")]
+    assert sorted(shipped) == sorted(VISITOR_LANGUAGES)
+    for language in shipped:  # each has a message for each label of the shipped model
+        assert set(MessageTable(VisitorSettings(language=language)).messages) >= {"mask", "no_mask", "incorrect_mask"}
+
+
 def test_german_messages_settings_override_them_and_bad_files_are_one_line_errors(tmp_path):
     table = MessageTable(VisitorSettings(language="de", messages={"mask": "Danke!"}, colors={"no_mask": "#ff0000"},
                                          sounds={"no_mask": "/x/bitte.wav"}))
