@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-auto-snapshots", dest="auto_snapshots", action="store_false", help="do not save a snapshot for each violation event")
     g.add_argument("--alert-sound", action="store_true", help="beep on a new violation (window mode)")
     g.add_argument("--no-alert-flash", dest="alert_flash", action="store_false", help="do not flash the window border on a new violation")
+    g.add_argument("--visitor-display", metavar="CAMERA", help="open the visitor display beside the window: CAMERA's picture mirrored and one large message for the person nearest the camera ('camera' for a single --source; messages, colours, language and sounds: the visitor section of --config)")
+    g.add_argument("--visitor-screen", type=non_negative_int, metavar="N", help="show the visitor display full screen on monitor N (0, 1, ...; default: a normal window)")
 
     add_quality_options(p)
 
@@ -243,6 +245,8 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "progress": ("output", "progress"),
     "alert_sound": ("gui", "alert_sound"),
     "alert_flash": ("gui", "alert_flash"),
+    "visitor_display": ("visitor", "camera"),
+    "visitor_screen": ("visitor", "screen"),
     "headless": ("gui", "headless"),
     "people_log": ("people_log", "path"),
     "people_interval": ("people_log", "interval"),

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from facemask_live.core.errors import FacemaskError
+from facemask_live.core.schedule import Schedule  # pure Python, like zones
 from facemask_live.core.zones import ANCHORS, Zone  # pure geometry: zones imports OpenCV only to draw
 
 DETECTOR_NAMES = ("retinaface-masked", "retinaface", "ssd")  # detect.DETECTORS; repeated here so that config imports no OpenCV
@@ -139,9 +140,78 @@ class EventSettings:
 
     cooldown: float = 60.0
     auto_snapshots: bool = True
+    # a violator still in view (inside the entrance zone when there is one) this many seconds after their event
+    # raises one escalated event (per cooldown); None: no escalation. A camera's ``escalate_after`` overrides it.
+    escalate_after: float | None = None
 
     def __post_init__(self):
         _at_least(self.cooldown, 0, "events.cooldown")
+        _escalation(self.escalate_after, self.cooldown, "events.escalate_after")
+
+
+def _escalation(after: float | None, cooldown: float, name: str) -> None:
+    if after is not None:
+        _check(0 < after < cooldown or cooldown == 0, f"{name} must be > 0 and less than events.cooldown ({cooldown:g} s), got {after}")
+
+
+@dataclass(frozen=True)
+class AlertHoursSettings:
+    """When a camera alerts (:mod:`facemask_live.core.schedule`): outside these hours no events, sounds or flashes,
+    the picture says "off hours" and the door signal is idle; people are still counted (people log).
+    ``weekly``: rules like ``Mon-Fri 07:00-19:00`` (local time); none: always. ``holidays``: dates with no alerts."""
+
+    weekly: tuple[str, ...] = ()
+    holidays: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "_schedule", Schedule.parse(self.weekly, self.holidays))  # a one-line ValueError
+
+    @property
+    def schedule(self) -> Schedule:
+        return self._schedule  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class DoorSettings:
+    """The door signal (:mod:`facemask_live.outputs.door`): ``allow`` / ``deny`` / ``idle`` per camera on MQTT."""
+
+    enabled: bool = True  # publish <prefix>/<camera>/door when MQTT is on
+    idle_after: float = 2.0  # seconds without anyone judged in view before the door goes back to idle
+
+    def __post_init__(self):
+        _check(self.idle_after >= 0, f"door.idle_after must be >= 0 seconds, got {self.idle_after}")
+
+
+VISITOR_LANGUAGES = ("en", "de")  # facemask_live/app/messages/<language>.yaml
+_COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+@dataclass(frozen=True)
+class VisitorSettings:
+    """The visitor display (:mod:`facemask_live.app.window.visitor`): a screen facing the entrance.
+
+    camera: the camera it shows (``--visitor-display CAMERA``; None: no display). screen: the monitor it fills
+    (``--visitor-screen N``; None: a normal window). language: the shipped messages (en, de) or a .yaml file
+    of your own. messages / colors / sounds: per label (mask, no_mask, incorrect_mask), over the language's.
+    """
+
+    camera: str | None = None
+    screen: int | None = None
+    language: str = "en"
+    messages: dict[str, str] = field(default_factory=dict)
+    colors: dict[str, str] = field(default_factory=dict)  # "#RRGGBB"
+    sounds: dict[str, str] = field(default_factory=dict)  # WAV files, played once when the message appears
+    mirror: bool = True
+
+    def __post_init__(self):
+        _check(self.camera is None or bool(str(self.camera).strip()), "visitor.camera must not be empty (or be left out)")
+        _at_least(self.screen, 0, "visitor.screen")
+        _check(self.language in VISITOR_LANGUAGES or self.language.endswith((".yaml", ".yml")),
+               f"visitor.language must be one of {', '.join(VISITOR_LANGUAGES)} or a .yaml messages file, got {self.language!r}")
+        bad = [c for c in self.colors.values() if not _COLOR_RE.match(str(c))]
+        _check(not bad, f"visitor.colors: {bad[0] if bad else ''!r} is not a colour #RRGGBB")
+        bad = [w for w in self.sounds.values() if not str(w).lower().endswith(".wav")]
+        _check(not bad, f"visitor.sounds: {bad[0] if bad else ''!r} is not a .wav file")
 
 
 EVIDENCE_WINDOW = 15  # frames: a violation's evidence is counted over a person's last 15 good frames (events.py)
@@ -458,9 +528,12 @@ class CameraSettings:
     anchor: str | None = None  # the point of a face the zones test: face (centre) or shoulders
     detect_fps: float | None = None
     motion: MotionSettings | None = None
+    alert_hours: AlertHoursSettings | None = None  # None: the site's
+    escalate_after: float | None = None  # None: the site's events.escalate_after
 
     def __post_init__(self):
         _check(bool(str(self.name).strip()), "cameras[].name must not be empty")
+        _check(self.escalate_after is None or self.escalate_after > 0, f"camera {self.name!r}: escalate_after must be > 0 seconds, got {self.escalate_after}")
         _check(str(self.source).strip() != "", f"camera {self.name!r}: source must not be empty")
         if self.detect_fps is not None:
             _check(0 < self.detect_fps <= 60, f"camera {self.name!r}: detect_fps must be in (0, 60], got {self.detect_fps}")
@@ -495,6 +568,9 @@ class Settings:
     mqtt: MqttSettings | None = None  # None: no MQTT
     motion: MotionSettings = field(default_factory=MotionSettings)
     site: SiteSection = field(default_factory=SiteSection)
+    alert_hours: AlertHoursSettings = field(default_factory=AlertHoursSettings)
+    door: DoorSettings = field(default_factory=DoorSettings)
+    visitor: VisitorSettings = field(default_factory=VisitorSettings)
     cameras: tuple[CameraSettings, ...] = ()
     duration: float | None = None  # stop after this many seconds (None: when the sources end)
     threads: int | None = None  # None: all cores for the detector, 1 for the classifier (see detector_threads)
@@ -514,6 +590,11 @@ class Settings:
         names = [c.name for c in self.cameras]
         dupes = sorted({n for n in names if names.count(n) > 1})
         _check(not dupes, f"cameras: the name {dupes[0] if dupes else ''!r} is used twice (names must be unique)")
+        for cam in self.cameras:
+            _escalation(cam.escalate_after, self.events.cooldown, f"camera {cam.name!r}: escalate_after")
+        _check(self.visitor.camera is None or self.visitor.camera in names,
+               f"visitor.camera: no camera named {self.visitor.camera!r} (cameras: {', '.join(names)})")
+        _check(self.visitor.camera is None or not self.gui.headless, "visitor.camera (--visitor-display) needs the window: leave out --headless")
 
     # -- the thread-count rule, written once -------------------------------------------------------
     def detector_threads(self) -> int:
@@ -547,6 +628,8 @@ class Settings:
             classifier=camera.classifier or self.classifier,
             tracking=camera.tracking or self.tracking,
             motion=camera.motion or self.motion,
+            alert_hours=camera.alert_hours or self.alert_hours,
+            events=self.events if camera.escalate_after is None else dataclasses.replace(self.events, escalate_after=camera.escalate_after),
             cameras=(camera,),
         )
 
@@ -616,6 +699,10 @@ def _value(value: Any, hint, where: str) -> Any:
         raise ConfigError(f"{where}: expected {_describe(hint)}, got {value!r}")
     if dataclasses.is_dataclass(hint):
         return _section(hint, value, where)
+    if origin is dict:  # e.g. visitor.messages: {label: text}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _value(v, args[1], f"{where}.{k}") for k, v in value.items()}
     if origin is tuple or hint is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -673,6 +760,9 @@ def settings_from_dict(data: dict) -> Settings:
     """
     data = dict(data or {})
     cams = data.pop("cameras", None)
+    visitor = data.get("visitor")
+    if cams is not None and isinstance(visitor, dict) and visitor.get("camera") is not None:
+        data["visitor"] = {**visitor, "camera": None}  # one of the cameras below, checked with them
     site = _section(Settings, data, "")
     if cams is None:
         return site
@@ -689,8 +779,11 @@ def settings_from_dict(data: dict) -> Settings:
                 merged = {**settings_to_dict(getattr(site, key)), **cam[key]}
                 cam[key] = _section(type(getattr(site, key)), merged, f"{where}.{key}")
         built.append(_section(CameraSettings, cam, where))
+    extra = {}
+    if data.get("visitor") is not visitor:
+        extra["visitor"] = dataclasses.replace(site.visitor, camera=_value(visitor["camera"], str, "visitor.camera"))
     try:
-        return dataclasses.replace(site, cameras=tuple(built))
+        return dataclasses.replace(site, cameras=tuple(built), **extra)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 

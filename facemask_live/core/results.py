@@ -92,6 +92,24 @@ class Event:
     snapshot: str | None = None  # annotated full frame
     crop: str | None = None  # face crop
     camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
+    escalated: bool = False  # the person was still in view ``escalate_after`` seconds after their event
+
+
+@dataclass(frozen=True, slots=True)
+class DoorView:
+    """The person a door speaks to: the nearest (largest) face in view, as the event monitor judges them.
+
+    ``label``: the label they are counted under (a violation label only with its evidence, as for events;
+    None: nobody in view, or not judged yet). ``off_hours``: outside the alert hours. ``clock``: the
+    monitor's seconds of frame time (monotonic, also across a looped file).
+    """
+
+    track_id: int | None = None
+    label: str | None = None
+    violation: bool = False  # ``label`` is a violation label
+    box: Box | None = None
+    off_hours: bool = False
+    clock: float = 0.0
 
 
 @dataclass(slots=True)
@@ -103,6 +121,7 @@ class FrameResult:
     events: list[Event] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
+    door: DoorView | None = None  # set by the event monitor (None: no tracking)
 
     def count(self, label: str) -> int:
         return sum(1 for f in self.faces if f.shown_label == label)

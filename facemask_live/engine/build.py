@@ -92,6 +92,7 @@ def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot
     from facemask_live.tracking.track import Tracker
 
     reid = settings.reid
+    own = settings.for_camera(settings.cameras[0])  # issue 29: the camera's own alert hours and escalation
     tracker = Tracker(
         initialization_delay=t.delay,
         max_missing=t.max_missing,
@@ -107,6 +108,8 @@ def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot
         redact=snapshot_redactor(settings, violation_labels),
         alert_frames=settings.quality.event_frames,
         remember=reid.max_age,
+        schedule=own.alert_hours.schedule,
+        escalate_after=own.events.escalate_after,
     )
     return tracker, monitor
 

@@ -6,6 +6,12 @@ person stays in violation it raises the next one only after ``cooldown`` seconds
 ``frame.timestamp`` (so a video file gives the same events on every run; a looping file whose
 timestamps restart keeps counting up).
 
+Outside the alert hours (``schedule``, :mod:`facemask_live.core.schedule`) it raises no event but counts
+people as always. With ``escalate_after`` a violator still in view (the faces it gets are those inside the
+entrance zone when the camera has one) that many seconds after their event raises ONE escalated event
+(``Event.escalated``); the next regular event, a cooldown later, may be followed by the next one. Every frame
+it names the person a door speaks to (:class:`~facemask_live.core.results.DoorView`, ``result.door``).
+
 For each live person it keeps a copy of the best frame so far (violation frames first, then face
 detector confidence x face area) and, for every event, writes that frame annotated and the face crop
 as PNGs into ``snapshot_dir``. The copy is freed when the person's track ends. A snapshot that cannot
@@ -27,7 +33,8 @@ import numpy as np
 
 from facemask_live.core.config import EVIDENCE_WINDOW  # a violation's evidence: counted over a person's last 15 good frames
 from facemask_live.core.geometry import crop_faces
-from facemask_live.core.results import Event, Face, Frame, FrameResult
+from facemask_live.core.results import DoorView, Event, Face, Frame, FrameResult
+from facemask_live.core.schedule import Schedule
 from facemask_live.outputs.annotate import annotate
 from facemask_live.outputs.sinks import timestamp_name, write_png
 
@@ -44,6 +51,7 @@ class PersonState:
     track_id: int
     label: str | None = None  # last stable label seen
     last_event: float | None = None  # monitor clock of the last event
+    escalated: bool = False  # the escalated event of the last event was raised
     missing: int = 0  # frames in a row without this track
     last_seen: float = 0.0  # monitor clock when last seen
     recent: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=EVIDENCE_WINDOW))
@@ -74,6 +82,8 @@ class ViolationMonitor:
     (at least ``cooldown``): a person re-identified under the same id (reid.py) within it is the same person.
     redact: ``(image, faces) -> image`` applied to a snapshot's frame before it is drawn and saved, e.g.
     :func:`facemask_live.outputs.privacy.redact` blurring compliant faces (``--privacy``); None: saved as seen.
+    schedule: the alert hours (None: always on). escalate_after: seconds (frame time, < cooldown) after an
+    event at which a violator still in view raises one escalated event; None: never.
     """
 
     RECENT = 50
@@ -87,6 +97,8 @@ class ViolationMonitor:
         redact: Callable[[np.ndarray, list[Face]], np.ndarray] | None = None,
         alert_frames: int = 1,
         remember: float = 0.0,
+        schedule: Schedule | None = None,
+        escalate_after: float | None = None,
     ):
         if isinstance(violation_labels, str):
             raise ValueError(f"violation_labels must be a collection of label names, not the string {violation_labels!r}")
@@ -101,6 +113,12 @@ class ViolationMonitor:
             raise ValueError(f"alert_frames must be a whole number from 1 to {EVIDENCE_WINDOW}, got {alert_frames}")
         if not remember >= 0:
             raise ValueError(f"remember must be >= 0 seconds, got {remember}")
+        if escalate_after is not None and not escalate_after > 0:
+            raise ValueError(f"escalate_after must be > 0 seconds, got {escalate_after}")
+        self.schedule = None if schedule is None or schedule.always else schedule
+        self.escalate_after = escalate_after
+        self.escalations = 0
+        self.off_hours = False  # outside the alert hours at the last frame
         self.violation_labels = labels
         self.cooldown = float(cooldown)
         self.alert_frames = int(alert_frames)
@@ -250,9 +268,44 @@ class ViolationMonitor:
             self._thumbs[id(event)] = cv2.resize(crop, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
     # -- update ---------------------------------------------------------------------------------
+    def _escalate(self, person: PersonState, now: float) -> bool:
+        """Is it time for the one escalated event of the person's last event?"""
+        if self.escalate_after is None or person.escalated or now - person.last_event < self.escalate_after:
+            return False
+        person.escalated = True
+        return True
+
+    def _event(self, person: PersonState, face: Face, result: FrameResult, escalated: bool = False) -> Event:
+        event = Event(
+            time=time.time(),
+            source=result.frame.source,
+            track_id=person.track_id,
+            label=face.track_label,
+            confidence=float(face.track_prob or 0.0),
+            frame=result.frame.index,
+            box=tuple(int(c) for c in face.box),
+            escalated=escalated,
+        )
+        crop, event.snapshot, event.crop = self._snapshot(person, event)
+        if escalated:
+            self.escalations += 1
+        else:
+            self.violations += 1
+        self._remember(event, crop)
+        return event
+
+    def door_view(self, result: FrameResult, now: float) -> DoorView:
+        """The nearest person (largest face) in view and the label they are counted under."""
+        if not result.faces:
+            return DoorView(off_hours=self.off_hours, clock=now)
+        face = max(result.faces, key=lambda f: f.width * f.height)
+        label = self.counted_label(face.track_id) if face.track_id is not None else None
+        return DoorView(face.track_id, label, self.is_violation(label), tuple(int(c) for c in face.box), self.off_hours, now)
+
     def update(self, result: FrameResult) -> list[Event]:
-        """Read this frame's tracked faces; return the new events (usually none)."""
+        """Read this frame's tracked faces; return the new events (usually none). Sets ``result.door``."""
         now = self._tick(result.frame.timestamp)
+        self.off_hours = self.schedule is not None and not self.schedule.is_on()
         seen: set[int] = set()
         cache: dict = {}
         events = []
@@ -274,24 +327,14 @@ class ViolationMonitor:
                 person.recent.append(self.is_violation(face.label))
             self._count_label(person, face.track_label, needed)
             self._keep_best(person, face, result, cache)
-            if not self.is_violation(face.track_label) or person.evidence < needed:
+            if self.off_hours or not self.is_violation(face.track_label) or person.evidence < needed:
                 continue
             if person.last_event is not None and now - person.last_event < self.cooldown:
+                if self._escalate(person, now):
+                    events.append(self._event(person, face, result, escalated=True))
                 continue
-            person.last_event = now
-            event = Event(
-                time=time.time(),
-                source=result.frame.source,
-                track_id=tid,
-                label=face.track_label,
-                confidence=float(face.track_prob or 0.0),
-                frame=result.frame.index,
-                box=tuple(int(c) for c in face.box),
-            )
-            crop, event.snapshot, event.crop = self._snapshot(person, event)
-            self.violations += 1
-            self._remember(event, crop)
-            events.append(event)
+            person.last_event, person.escalated = now, False
+            events.append(self._event(person, face, result))
         for tid in [t for t in self._people if t not in seen]:
             person = self._people[tid]
             person.missing += 1
@@ -299,4 +342,5 @@ class ViolationMonitor:
                 person.best_frame, person.best_faces, person.best_box, person.best_key = None, [], None, (False, -1.0)
                 if now - person.last_seen > self.remember:
                     del self._people[tid]  # and after `remember` seconds the person too
+        result.door = self.door_view(result, now)
         return events

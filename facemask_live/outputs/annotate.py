@@ -72,6 +72,13 @@ def draw_banner(image: np.ndarray, text: str, color=(0, 0, 200)) -> np.ndarray:
     return image
 
 
+OFF_HOURS = "off hours"  # the banner outside the alert hours (core/schedule.py): no events, sounds or flashes
+
+
 def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
-    """The annotated frame as the window, the video sink and snapshots show it."""
-    return draw_faces(image, result)
+    """The annotated frame as the window, the video sink and snapshots show it (outside the alert hours with an
+    "off hours" banner, which is how a site tile says so)."""
+    out = draw_faces(image, result)
+    if result.door is not None and result.door.off_hours:
+        draw_banner(out, OFF_HOURS, (90, 90, 90))
+    return out

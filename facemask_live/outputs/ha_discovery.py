@@ -1,5 +1,5 @@
 """Home Assistant MQTT discovery: one device per camera with a violation binary sensor, count sensors,
-a status sensor and an image entity for the latest violation snapshot.
+a status sensor, a door sensor (allow / deny / idle) and an image entity for the latest violation snapshot.
 
 Config topics are ``<discovery_prefix>/<component>/facemask_<camera>/<object>/config`` (retained). The
 publisher sends them after every connect and again when Home Assistant announces ``online`` on
@@ -23,7 +23,7 @@ COUNTS = (
 )
 
 
-def discovery_messages(settings: MqttSettings, camera: str, version: str) -> list[tuple[str, dict]]:
+def discovery_messages(settings: MqttSettings, camera: str, version: str, door: bool = False) -> list[tuple[str, dict]]:
     """(config topic, payload) for every entity of ``camera``."""
     prefix = settings.discovery_prefix
     base = f"{settings.topic_prefix}/{camera}"
@@ -74,6 +74,18 @@ def discovery_messages(settings: MqttSettings, camera: str, version: str) -> lis
             unit_of_measurement="people",
             state_class="measurement",
             icon=icon,
+        ))
+    if door:  # the door signal (outputs/door.py): its state, with the reason and the time as attributes
+        messages.append(entity(
+            "sensor", "door",
+            name="Door",
+            state_topic=f"{base}/door",
+            value_template="{{ value_json.state }}",
+            device_class="enum",
+            options=["allow", "deny", "idle"],
+            json_attributes_topic=f"{base}/door",
+            json_attributes_template="{{ {'reason': value_json.reason, 'time': value_json.iso_time, 'label': value_json.label} | tojson }}",
+            icon="mdi:door",
         ))
     if settings.snapshot != "path":
         messages.append(entity("image", "snapshot", name="Latest violation", image_topic=f"{base}/snapshot",

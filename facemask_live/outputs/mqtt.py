@@ -9,6 +9,8 @@ Topics (``<prefix>`` is ``facemask`` unless set, ``<camera>`` is the camera name
 - ``<prefix>/<camera>/events``     one JSON message per violation event, QoS 1, through the on-disk outbox
 - ``<prefix>/<camera>/snapshot``   JPEG of the latest violation, retained
 - ``<prefix>/<camera>/people``     JSON counts (in view, masked, unmasked, not judged), retained, on change
+- ``<prefix>/<camera>/door``       JSON door state ``allow`` / ``deny`` / ``idle`` with its reason, retained, on change
+  (:mod:`facemask_live.outputs.door`)
 
 Nothing is lost while the broker is away: every event goes into an :class:`~facemask_live.outputs.outbox.Outbox`
 first and leaves it only on the broker's PUBACK. Only one thread (the sender) hands messages to paho, in
@@ -236,6 +238,7 @@ def event_payload(camera: str, ev: Event, snapshot_topic: str | None, jpeg: byte
         "snapshot": ev.snapshot,
         "crop": ev.crop,
         "snapshot_topic": snapshot_topic,
+        "escalated": ev.escalated,  # still in view escalate_after seconds after their event
     }
     if jpeg is not None:
         payload["snapshot_jpeg"] = base64.b64encode(jpeg).decode("ascii")
@@ -497,17 +500,22 @@ class MqttSink:
 
     needs_annotated = False  # the event's snapshot file is sent; a frame is drawn here only without one
 
-    def __init__(self, settings: MqttSettings, camera: str, tracked: bool = True, publisher: MqttPublisher | None = None):
+    def __init__(self, settings: MqttSettings, camera: str, tracked: bool = True, publisher: MqttPublisher | None = None,
+                 door_idle_after: float | None = None):
         from facemask_live import __version__
+        from facemask_live.outputs.door import DoorSink
         from facemask_live.outputs.ha_discovery import discovery_messages
 
         self.settings = settings
         self.camera = slug(camera)
         self.tracked = tracked
         base = f"{settings.topic_prefix}/{self.camera}"
-        self.topics = {k: f"{base}/{k}" for k in ("available", "status", "events", "snapshot", "people")}
-        discovery = discovery_messages(settings, self.camera, __version__) if settings.discovery_prefix else []
+        self.topics = {k: f"{base}/{k}" for k in ("available", "status", "events", "snapshot", "people", "door")}
+        door = door_idle_after is not None
+        discovery = discovery_messages(settings, self.camera, __version__, door=door) if settings.discovery_prefix else []
         self.publisher = publisher or MqttPublisher(settings, self.camera, discovery)
+        # door_idle_after None: no door signal (tracking off, or door.enabled false)
+        self.door = DoorSink(self.camera, self.topics["door"], self.publisher.set_retained, door_idle_after) if door else None
         self._last_counts: PeopleCounts | None = None
         self._status: str | None = None
         self.events = 0
@@ -529,6 +537,8 @@ class MqttSink:
         try:
             for ev in result.events:
                 self._event(ev, result, annotated)
+            if self.door is not None:
+                self.door.write(result, annotated)
             counts = people_counts(result, self.tracked)
             if counts != self._last_counts:
                 self._last_counts = counts
@@ -566,6 +576,8 @@ class MqttSink:
     def close(self) -> None:
         if self._status in (None, "starting", "live", "reconnecting"):
             self.set_status(SourceState.STOPPED)
+        if self.door is not None:
+            self.door.close()
         self.publisher.close()
 
 
@@ -584,4 +596,5 @@ def mqtt_camera_name(settings: Settings) -> str:
 def build_mqtt_sink(settings: Settings) -> MqttSink:
     """The sink for ``settings.mqtt`` (which must be set); counts follow the tracks unless tracking is off."""
     assert settings.mqtt is not None
-    return MqttSink(settings.mqtt, mqtt_camera_name(settings), tracked=settings.tracking.enabled)
+    door = settings.door.idle_after if settings.door.enabled and settings.tracking.enabled else None
+    return MqttSink(settings.mqtt, mqtt_camera_name(settings), tracked=settings.tracking.enabled, door_idle_after=door)

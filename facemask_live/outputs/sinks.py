@@ -136,7 +136,8 @@ class DetectionsWriter:
         self._fh.close()
 
 
-EVENT_FIELDS = ["time", "iso_time", "source", "track_id", "label", "confidence", "frame", "box", "snapshot", "crop", "camera"]
+EVENT_FIELDS = ["time", "iso_time", "source", "track_id", "label", "confidence", "frame", "box", "snapshot", "crop", "camera",
+                "escalated"]  # last: a CSV written before it keeps its columns
 
 
 def event_record(ev: Event) -> dict:
@@ -152,6 +153,7 @@ def event_record(ev: Event) -> dict:
         "snapshot": ev.snapshot,
         "crop": ev.crop,
         "camera": ev.camera,
+        "escalated": ev.escalated,  # still in view escalate_after seconds after their event (issue 29)
     }
 
 

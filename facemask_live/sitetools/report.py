@@ -76,6 +76,8 @@ def _add(data: LogData, rec: dict, log_path: Path) -> bool:
             return False
         data.people.append(rec)
         return True
+    if kind == "event" and str(rec.get("escalated")).lower() == "true":
+        return True  # the same violation again (still there after escalate_after): counted once, as its event
     if kind == "event" and rec.get("track_id") not in (None, ""):
         for k in ("snapshot", "crop"):
             p = (rec.get(k) or "").strip()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facemask_live.app.window.qt import QtCore
+from facemask_live.app.window.visitor import VisitorFeed  # issue 29: the visitor display
 from facemask_live.core.results import Event, FrameResult
 
 
@@ -50,8 +51,10 @@ class SiteBridge(QtCore.QObject):
         self._go = threading.Event()  # cleared while paused
         self._go.set()
         self.replaced: collections.Counter[str] = collections.Counter()  # frames the window never showed, per camera
+        self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
 
     def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
+        self.visitor.on_result(camera, result, annotated)
         shown = Shown(result, annotated if annotated is not None else result.frame.image, camera_counts(self.site, camera))
         with self._lock:
             if camera in self._latest:

@@ -121,6 +121,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         self.freeze_action = view_menu.addAction("&Freeze pictures (F)")
         self.freeze_action.setCheckable(True)
         self.freeze_action.toggled.connect(self.set_frozen)
+        view_menu.addAction("&Visitor display...",
+                            lambda: self.bridge.visitor.choose(self, self.settings.visitor, list(self.tiles)))
 
     def _add_tile(self, name: str) -> CameraTile:
         tile = CameraTile(name, frozen=self.frozen, paused=self.paused)

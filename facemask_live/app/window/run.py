@@ -64,6 +64,8 @@ def run_window(settings: Settings, config_path: str | None = None) -> int:
     tick.start(200)
     try:
         window.show()
+        if settings.visitor.camera:  # --visitor-display (issue 29)
+            window.bridge.visitor.open(settings.visitor)
         window.site.start()
         app.exec_()
         window.shutdown()

@@ -137,7 +137,8 @@ def event_text(event: Event, camera: str | None = None) -> str:
     """An event-list entry: time, person id, label and confidence; the camera's name when there are several."""
     stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
     where = f"{camera} · " if camera else ""
-    return f"{where}{stamp}  #{event.track_id}\n{display_name(event.label)} {event.confidence * 100:.0f}%"
+    escalated = " · ESCALATED" if event.escalated else ""
+    return f"{where}{stamp}  #{event.track_id}\n{display_name(event.label)} {event.confidence * 100:.0f}%{escalated}"
 
 
 def event_thumbnail(event: Event, frame_image: np.ndarray | None, monitor=None) -> np.ndarray | None:
