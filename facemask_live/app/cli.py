@@ -103,9 +103,9 @@ def run_headless(settings: Settings) -> int:
     stats = site.stats()
     if interrupted:
         print("interrupted", file=sys.stderr)
+    if only is not None and only.exception is not None:  # what --source names cannot be read: one error line
+        raise only.exception
     if only is not None:
-        if only.exception is not None:  # a file that cannot be read: its one-line error and exit code
-            raise only.exception
         if only.state is SourceState.ENDED and not only.live:
             print(f"reached the end of {stats['cameras'][only.name]['source']}", file=sys.stderr)
         lines = camera_summary_lines(only)

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: when every source ended)")
 
     g = p.add_argument_group("several cameras (a site: cameras in --config)")
-    g.add_argument("--detect-fps", type=positive_float, metavar="F", help="a site's face detector runs per second per camera while its picture moves (default: 6; a camera's detect_fps overrides it)")
+    g.add_argument("--detect-fps", type=positive_float, metavar="F", help="face detector runs per second for a live source (a camera, a stream, a file played in real time) while its picture moves (default: 6; a camera's detector.detect_fps overrides it)")
     g.add_argument("--no-motion", dest="motion", action="store_false", help="a site's cameras detect on schedule even when their picture is still")
     g.add_argument("--stats-json", metavar="FILE", help='headless: write per-camera and site figures to FILE: {"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}')
 
@@ -206,7 +206,7 @@ OPTION_MAP: dict[str, tuple[str | None, str]] = {
     "stall_timeout": ("source", "stall_timeout"),
     "max_reconnects": ("source", "max_reconnects"),
     "duration": (None, "duration"),
-    "detect_fps": ("site", "detect_fps"),
+    "detect_fps": ("detector", "detect_fps"),
     "motion": ("motion", "enabled"),
     "stats_json": ("output", "stats_json"),
     "model": ("classifier", "model"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import types
@@ -33,6 +34,8 @@ DEFAULT_MIN_FACE = 14  # detect.DEFAULT_MIN_FACE (why 14, not 20: there), repeat
 DEFAULT_SOURCE = "0"  # the first webcam
 DEFAULT_CAMERA = "camera"  # the name of the one camera made from the ``source`` section
 
+
+log = logging.getLogger(__name__)
 
 class ConfigError(FacemaskError):
     """A settings file or value that cannot be used (exit code 2)."""
@@ -82,7 +85,12 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """The face detector (:func:`facemask_live.detection.detect.create_detector`)."""
+    """The face detector (:func:`facemask_live.detection.detect.create_detector`) and how often it runs.
+
+    The cadence, chosen per source: ``detect_every`` for a video processed frame by frame (the detector on every
+    Nth frame, optical flow between), ``detect_fps`` for a live source (a camera, a stream, a file played in real
+    time: detector runs per second while the picture moves). A camera's ``detector`` keys override these.
+    """
 
     name: str = "retinaface-masked"
     dir: str | None = None
@@ -92,6 +100,7 @@ class DetectorSettings:
     verify_faces: int = 2
     candidate_confidence: float = 0.15
     detect_every: int = 2
+    detect_fps: float = 6.0
 
     def __post_init__(self):
         _check(self.name in DETECTOR_NAMES, f"detector.name must be one of {', '.join(DETECTOR_NAMES)}, got {self.name!r}")
@@ -101,6 +110,7 @@ class DetectorSettings:
         _at_least(self.verify_faces, 0, "detector.verify_faces")
         _unit(self.candidate_confidence, "detector.candidate_confidence")
         _at_least(self.detect_every, 1, "detector.detect_every")
+        _check(0 < self.detect_fps <= 60, f"detector.detect_fps must be in (0, 60], got {self.detect_fps}")
 
 
 @dataclass(frozen=True)
@@ -491,18 +501,16 @@ class MotionSettings:
 class SiteSection:
     """How a site of several cameras shares one detector (:class:`facemask_live.engine.site.Site`).
 
-    detect_fps, anchor: defaults for every camera (a camera may set its own).
+    anchor: the default for every camera (a camera may set its own); the detector's rate is ``detector.detect_fps``.
     detector_load: the most of the wall time the shared detector may run (1: back to back).
     backlog: frames that may wait for a camera's thread while it is a moment late.
     """
 
-    detect_fps: float = 6.0
     anchor: str = "face"
     detector_load: float = 1.0
     backlog: int = 3
 
     def __post_init__(self):
-        _check(0 < self.detect_fps <= 60, f"site.detect_fps must be in (0, 60], got {self.detect_fps}")
         _check(self.anchor in ANCHORS, f"site.anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
         _check(0.05 <= self.detector_load <= 1.0, f"site.detector_load must be in [0.05, 1], got {self.detector_load}")
         _check(1 <= self.backlog <= 25, f"site.backlog must be 1..25 frames, got {self.backlog}")
@@ -526,7 +534,6 @@ class CameraSettings:
     tracking: TrackingSettings | None = None
     zones: tuple[Zone, ...] = ()
     anchor: str | None = None  # the point of a face the zones test: face (centre) or shoulders
-    detect_fps: float | None = None
     motion: MotionSettings | None = None
     alert_hours: AlertHoursSettings | None = None  # None: the site's
     escalate_after: float | None = None  # None: the site's events.escalate_after
@@ -535,8 +542,6 @@ class CameraSettings:
         _check(bool(str(self.name).strip()), "cameras[].name must not be empty")
         _check(self.escalate_after is None or self.escalate_after > 0, f"camera {self.name!r}: escalate_after must be > 0 seconds, got {self.escalate_after}")
         _check(str(self.source).strip() != "", f"camera {self.name!r}: source must not be empty")
-        if self.detect_fps is not None:
-            _check(0 < self.detect_fps <= 60, f"camera {self.name!r}: detect_fps must be in (0, 60], got {self.detect_fps}")
         if self.anchor is not None:
             _check(self.anchor in ANCHORS, f"camera {self.name!r}: anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
         _check(all(isinstance(z, Zone) for z in self.zones), f"camera {self.name!r}: zones must be Zone objects")
@@ -753,12 +758,34 @@ def _section(cls, data: Any, where: str):
         raise ConfigError(f"{where + ': ' if where else ''}{exc}") from None
 
 
+def _moved_detect_fps(data: dict) -> dict:
+    """``site.detect_fps`` and a camera's ``detect_fps`` (before issue 25) are ``detector.detect_fps`` now: one
+    cadence family in one section. Old files keep working, with one warning line."""
+    site = data.get("site")
+    if isinstance(site, dict) and "detect_fps" in site:
+        site = dict(site)
+        data["detector"] = {**(data.get("detector") or {}), "detect_fps": site.pop("detect_fps")}
+        data["site"] = site
+        log.warning("site.detect_fps is now detector.detect_fps (read as such)")
+    cams = data.get("cameras")
+    if isinstance(cams, list):
+        moved = []
+        for cam in cams:
+            if isinstance(cam, dict) and "detect_fps" in cam:
+                cam = dict(cam)
+                cam["detector"] = {**(cam.get("detector") or {}), "detect_fps": cam.pop("detect_fps")}
+                log.warning("cameras[].detect_fps is now cameras[].detector.detect_fps (read as such)")
+            moved.append(cam)
+        data["cameras"] = moved
+    return data
+
+
 def settings_from_dict(data: dict) -> Settings:
     """Settings from nested plain data (as read from YAML/TOML); raises ConfigError.
 
     A camera's ``detector``/``classifier``/``tracking`` keys override the site's sections key by key.
     """
-    data = dict(data or {})
+    data = _moved_detect_fps(dict(data or {}))
     cams = data.pop("cameras", None)
     visitor = data.get("visitor")
     if cams is not None and isinstance(visitor, dict) and visitor.get("camera") is not None:

@@ -294,7 +294,7 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         detect_every=(camera.detector or settings.detector).detect_every,
         max_frames=settings.source.max_frames,
         fail_fast=len(settings.cameras) == 1,
-        detect_fps=camera.detect_fps or site.detect_fps,
+        detect_fps=(camera.detector or settings.detector).detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
         motion=camera.motion or settings.motion,
         quality=settings.quality if settings.quality.enabled else None,
@@ -340,7 +340,7 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
 
     cs = settings.for_camera(camera)
     detector = classifier = None
-    if camera.detector is not None and camera.detector != settings.detector:  # its own detector settings
+    if camera.detector is not None and own_model(camera.detector, settings.detector):  # its own detector model
         detector = build_detector(site_thread_settings(cs))
     if camera.classifier is not None and camera.classifier != settings.classifier:
         classifier = build_classifier(cs)
@@ -379,6 +379,14 @@ def build_video_sink(settings: Settings, violation_labels: Iterable[str], fps: f
 
         video = PrivateVideo(video, frozenset(violation_labels), settings.privacy)
     return video
+
+
+def own_model(camera_detector, site_detector) -> bool:
+    """A camera needs a detector of its own when its settings differ in more than the cadence."""
+    import dataclasses
+
+    cadence = {"detect_every": site_detector.detect_every, "detect_fps": site_detector.detect_fps}
+    return dataclasses.replace(camera_detector, **cadence) != site_detector
 
 
 def build_site_mqtt_sink(settings: Settings, camera: str):

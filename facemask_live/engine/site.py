@@ -72,7 +72,8 @@ def cpu_seconds() -> float:
 
 @dataclass(frozen=True)
 class CameraSpec:
-    """One camera of a site.
+    """One camera of a site, as the engine runs it: built by :func:`facemask_live.engine.build.camera_spec` from
+    the checked :class:`~facemask_live.core.config.Settings` (so no checks of its own: one settings path).
 
     source: webcam index, stream URL, video file, image or folder (as ``--source``).
     realtime: files play at their own frame rate like cameras (False: every frame, the capture waits).
@@ -102,25 +103,9 @@ class CameraSpec:
     @property
     def frame_by_frame(self) -> bool:
         """The file cadence: a video processed frame by frame (not played like a camera), or still images."""
-        kind = parse_source(self.source).kind
+        kind = source_kind(self.source)
         # still images always: each photo is detected afresh, nothing carried from the photo before it
         return kind in ("image", "folder") or (not self.realtime and kind == "video")
-
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError("camera name must be a non-empty string")
-        if not str(self.source).strip():
-            raise ValueError(f"camera {self.name!r}: source must not be empty")
-        if not 0 < self.detect_fps <= 60:
-            raise ValueError(f"camera {self.name!r}: detect_fps must be in (0, 60], got {self.detect_fps}")
-        if not self.stall_timeout > 0:
-            raise ValueError(f"camera {self.name!r}: stall_timeout must be > 0 seconds, got {self.stall_timeout}")
-        if int(self.backlog) != self.backlog or not 1 <= self.backlog <= 25:
-            raise ValueError(f"camera {self.name!r}: backlog must be 1..25 frames, got {self.backlog}")
-        if int(self.detect_every) != self.detect_every or self.detect_every < 1:
-            raise ValueError(f"camera {self.name!r}: detect_every must be a whole number >= 1, got {self.detect_every}")
-        if len(self.retry_s) != 2 or not 0 < self.retry_s[0] <= self.retry_s[1]:
-            raise ValueError(f"camera {self.name!r}: retry_s must be (first, cap) with 0 < first <= cap, got {self.retry_s}")
 
 
 @dataclass(frozen=True)
@@ -139,12 +124,6 @@ class SiteSettings:
     show_zones: bool = False
     opencv_threads: int | None = 1  # OpenCV's own thread pool (process-wide, set by start(); None: leave it)
     lookahead: bool = True  # file cadence: locate the next frame while this one is tracked, drawn and written
-
-    def __post_init__(self):
-        if not 0.05 <= self.detector_load <= 1.0:
-            raise ValueError(f"detector_load must be in [0.05, 1], got {self.detector_load}")
-        if self.opencv_threads is not None and self.opencv_threads < 1:
-            raise ValueError(f"opencv_threads must be >= 1 or None, got {self.opencv_threads}")
 
 
 @dataclass(slots=True)
@@ -200,7 +179,7 @@ class Camera:
         self._detection: Detection | None = None
         self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
         self._lock = threading.Lock()
-        self._captured_before = self._dropped_before = 0  # counts of captures closed earlier
+        self._captured_before = self._dropped_before = self._skipped_before = 0  # counts of captures closed earlier
         self._reconnects_seen = 0
         self._fps_mark = (time.monotonic(), 0)
         self.first_frame_at: float | None = None  # monotonic times of the first and the latest processed frame
@@ -229,11 +208,11 @@ class Camera:
                 image_period=spec.image_period,
             ).start()
         except FacemaskError as exc:
-            self._fail(str(exc))
             # a missing file does not come back: no retries; nor does a camera that never opened, when it is
             # the only one (what `--source` asked for is not there: say so and stop, as a single source did)
-            if not parse_source(spec.source).is_live or (spec.fail_fast and not self._opened_once):
+            if not self.live or (spec.fail_fast and not self._opened_once):
                 self.exception = exc
+            self._fail(str(exc))
             return False
         self._opened_once = True
         self.error = None
@@ -246,7 +225,9 @@ class Camera:
     def _fail(self, message: str) -> None:
         message = mask_credentials(message)
         # an open that fails after close was asked for is no news (and may outlive the log's stream at exit)
-        if self.error != message and not self._stop.is_set():
+        # a camera that ends for good with its error (the app's one error line) is not logged twice
+        quiet = self.exception is not None and self.spec.fail_fast
+        if self.error != message and not self._stop.is_set() and not quiet:
             log.error("camera %s: %s", self.name, message)
         self.error = message
         self._set_state(SourceState.FAILED)
@@ -258,6 +239,7 @@ class Camera:
             cap.stop()
             self._captured_before += cap.stats.captured
             self._dropped_before += cap.stats.dropped
+            self._skipped_before += cap.stats.skipped
 
     def _reset_scene(self) -> None:
         """A new connection: nothing carries over from the old picture."""
@@ -285,7 +267,11 @@ class Camera:
             try:
                 frame = cap.read(0.25)
             except SourceError as exc:  # failed for good (e.g. out of reconnection attempts): reopen later
+                if not self.live or self.spec.max_reconnects is not None:  # a file gone, or out of attempts: final
+                    self.exception = exc
                 self._fail(str(exc))
+                if self.exception is not None:
+                    break
                 continue
             if cap.stats.reconnects != self._reconnects_seen:
                 self._reconnects_seen = cap.stats.reconnects
@@ -294,7 +280,7 @@ class Camera:
                 if cap.finished:
                     self._flush()
                     if cap.error is not None:
-                        final = not cap.spec.is_live or self.spec.max_reconnects is not None  # out of attempts
+                        final = not self.live or self.spec.max_reconnects is not None  # a file gone, or out of attempts
                         if final and isinstance(cap.error, FacemaskError):
                             self.exception = cap.error
                         self._fail(str(cap.error))
@@ -479,7 +465,7 @@ class Camera:
     @property
     def live(self) -> bool:
         """A camera or stream (not a file, folder or image)."""
-        return parse_source(self.spec.source).is_live
+        return source_kind(self.spec.source) in ("camera", "stream")
 
     def stats(self) -> dict:
         cap = self.capture
@@ -514,7 +500,15 @@ class Camera:
 
     def _skipped(self) -> int:
         cap = self.capture
-        return cap.stats.skipped if cap is not None else 0
+        return self._skipped_before + (cap.stats.skipped if cap is not None else 0)
+
+
+def source_kind(source: str) -> str:
+    """camera, stream, video, image or folder; a file that is not there (yet) counts as a video."""
+    try:
+        return parse_source(source).kind
+    except FacemaskError:
+        return "video"
 
 
 def parse_safe_name(source: str) -> str:

@@ -87,9 +87,9 @@ def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | N
     from facemask_live.core.config import CameraSettings
 
     cams = tuple(CameraSettings(f"cam{i + 1}", str(c), loop=loop) for i, c in enumerate(clips))
-    site = {"detect_fps": detect_fps} if detect_fps else {}
+    detector = {"detect_fps": detect_fps} if detect_fps else {}
     return load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
-                         site=site, motion={"enabled": motion})
+                         detector=detector, motion={"enabled": motion})
 
 
 def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, detect_fps: float | None = None,

@@ -11,7 +11,7 @@ import time
 import pytest
 from helpers import REPO, decode_seq, make_video
 
-from facemask_live.engine.site import CameraSpec, SiteSettings
+from facemask_live.engine.site import CameraSpec
 
 
 def _run(*args: str, timeout: float = 90, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -30,7 +30,7 @@ def _run(*args: str, timeout: float = 90, env: dict | None = None) -> subprocess
         ("[{name: a, source: x.mp4, zones: [{name: d, kind: ignore}]}]", "cameras[0].zones[0]: missing points"),
         ("[{name: a, source: x.mp4, motoin: {hold_s: 2}}]", "'cameras[0].motoin' (did you mean 'motion'?)"),
         ("[{name: a, source: x.mp4, motion: {hold_s: -1}}]", "motion.hold_s must be >= 0"),
-        ("[{name: a, source: x.mp4, detect_fps: 0}]", "detect_fps must be in (0, 60]"),
+        ("[{name: a, source: x.mp4, detector: {detect_fps: 0}}]", "detector.detect_fps must be in (0, 60]"),
         ("[{name: a, source: x.mp4, anchor: feet}]", "anchor must be one of face, shoulders"),
     ],
 )
@@ -50,8 +50,8 @@ def test_site_settings_from_config(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEMASK_CAM1_PASSWORD", "pa55word")
     cfg = tmp_path / "site.yaml"
     cfg.write_text(
-        "site: {detect_fps: 4, anchor: shoulders}\nmotion: {hold_s: 2.0}\ncameras:\n"
-        "  - name: front\n    source: rtsp://admin:{FACEMASK_CAM1_PASSWORD}@10.0.0.5/stream\n    detect_fps: 2\n"
+        "detector: {detect_fps: 4}\nsite: {anchor: shoulders}\nmotion: {hold_s: 2.0}\ncameras:\n"
+        "  - name: front\n    source: rtsp://admin:{FACEMASK_CAM1_PASSWORD}@10.0.0.5/stream\n    detector: {detect_fps: 2}\n"
         "    motion: {enabled: false}\n"
         "    zones: [{name: door, kind: entrance, points: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}]\n"
         "  - name: side\n    source: side.mp4\n    loop: true\n")
@@ -66,13 +66,29 @@ def test_site_settings_from_config(tmp_path, monkeypatch):
     assert r.returncode == 0 and "pa55word" not in r.stdout and "rtsp://admin:***@10.0.0.5/stream" in r.stdout
 
 
-def test_spec_validation():
-    with pytest.raises(ValueError, match="detect_fps"):
-        CameraSpec("a", "x.mp4", detect_fps=0)
-    with pytest.raises(ValueError, match="name"):
-        CameraSpec(" ", "x.mp4")
-    with pytest.raises(ValueError, match="detector_load"):
-        SiteSettings(detector_load=0)
+def test_old_detect_fps_keys_still_read_with_a_warning(tmp_path, caplog):
+    """Before issue 25 the live cadence was ``site.detect_fps`` and a camera's ``detect_fps``; both are
+    ``detector.detect_fps`` now (one cadence family beside ``detect_every``), and old files keep working."""
+    from facemask_live.core.config import load_file
+    from facemask_live.engine.build import camera_spec
+
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("site: {detect_fps: 3}\ncameras:\n  - {name: a, source: a.mp4, detect_fps: 2}\n  - {name: b, source: b.mp4}\n")
+    with caplog.at_level("WARNING"):
+        s = load_file(cfg)
+    assert [camera_spec(s, c).detect_fps for c in s.cameras] == [2, 3]
+    assert "site.detect_fps is now detector.detect_fps" in caplog.text
+    assert "cameras[].detect_fps is now cameras[].detector.detect_fps" in caplog.text
+
+
+def test_site_settings_are_checked_once_in_settings():
+    """The engine's per-camera plan is built from checked Settings: a bad value is the settings' one-line error."""
+    from facemask_live.core.config import DetectorSettings, SiteSection
+
+    with pytest.raises(ValueError, match="detector.detect_fps"):
+        DetectorSettings(detect_fps=0)
+    with pytest.raises(ValueError, match="site.detector_load"):
+        SiteSection(detector_load=0)
 
 
 def test_capture_backlog_keeps_a_late_consumers_frames_in_order(tmp_path):
