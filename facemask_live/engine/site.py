@@ -166,7 +166,8 @@ class Camera:
         self.faces_by_label: dict[str, int] = {}
         self.video_note: str | None = None  # why a recording stopped (e.g. a full disk)
         self._ahead: tuple[Frame, _Job] | None = None
-        self._opened_once = False  # file cadence: the frame being located while this one finishes
+        self._opened_once = False
+        self._fresh_from: int | None = None  # file cadence: the frame being located while this one finishes
         self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
         self.detector_runs = 0
         self.processed = 0
@@ -245,6 +246,8 @@ class Camera:
         """A new connection: nothing carries over from the old picture."""
         self._faces = []
         self._still = None
+        self._fresh_from: int | None = None  # the first frame of this scene: detections of older frames are stale
+        self._take_detection()
         self._flow.reset()
         self.pipeline.reset()  # optical flow must not bridge two connections (file cadence)
         self.gate.reset()
@@ -263,6 +266,8 @@ class Camera:
             cap = self.capture
             if self.paused.is_set():
                 self._stop.wait(0.05)
+                if not self.paused.is_set() and not self.spec.frame_by_frame:
+                    self._reset_scene()  # optical flow must not bridge the pause: a new detection finds the faces
                 continue
             try:
                 frame = cap.read(0.25)
@@ -344,6 +349,10 @@ class Camera:
         now = time.monotonic()
         moving = self.gate.update(frame.image, now)
         det = self._take_detection()
+        if self._fresh_from is None:
+            self._fresh_from = frame.index
+        if det is not None and det.frame_index < self._fresh_from:  # asked for before a pause or a reconnection
+            det = None
         if det is not None:
             self._last_detect = now
         faces = self._locate(frame, moving, det)

@@ -1,8 +1,9 @@
-"""The optimised pipeline (batched classifier, pipelined runner, thread settings, detect-every-N with
+"""The optimised pipeline (batched classifier, the engine's lookahead, thread settings, detect-every-N with
 optical flow) gives the same boxes and labels as the straightforward loop on a real clip."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import cv2
@@ -13,8 +14,7 @@ from facemask_live.core.results import Face, Frame
 from facemask_live.detection.classify import MaskClassifier
 from facemask_live.detection.detect import RetinaFaceDetector, create_detector
 from facemask_live.engine.pipeline import BoxFlow, Pipeline, crop_faces
-from facemask_live.engine.runner import Runner
-from facemask_live.sources.capture import Capture
+from facemask_live.engine.site import CameraSpec, Site, SiteSettings
 from facemask_live.tracking.track import iou
 
 N_FRAMES = 30
@@ -56,19 +56,21 @@ def reference(clip_frames, classifier_model):
     return out
 
 
-def run_runner(clip, classifier_model, *, threads: int, pipelined: bool, detect_every: int = 1, frames: int = N_FRAMES):
-    cv2.setNumThreads(threads)
-    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model, threads=threads), detect_every=detect_every)
+def one_camera(detector, classifier, on_result, *, lookahead: bool = True, threads: int = 1) -> Site:
+    """The engine with nothing but a detector, a classifier and ``on_result(result)`` (no tracker, no sinks)."""
+    return Site(detector, classifier, SiteSettings(annotate=True, lookahead=lookahead, opencv_threads=threads),
+                on_result=lambda _cam, result, _img: on_result(result))
+
+
+def run_engine(clip, classifier_model, *, threads: int, pipelined: bool, detect_every: int = 1, frames: int = N_FRAMES):
+    """One camera through the engine frame by frame (as ``--source CLIP`` headless); ``pipelined``: the next frame
+    is located while this one is finished (the engine's lookahead), else one frame at a time."""
     results = []
-    runner = Runner(
-        Capture(str(clip)),
-        pipeline,
-        on_result=lambda r, a: results.append(r),
-        annotate_frames=True,
-        max_frames=frames,
-        pipelined=pipelined,
-    )
-    runner.run()
+    site = one_camera(create_detector(threads=threads), MaskClassifier(classifier_model, threads=threads), results.append,
+                      lookahead=pipelined, threads=threads)
+    site.add_camera(CameraSpec("clip", str(clip), realtime=False, detect_every=detect_every, max_frames=frames))
+    with site:
+        site.wait(120)
     return results
 
 
@@ -94,7 +96,7 @@ def test_crop_faces_margin_and_clipping():
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "serial"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_same_boxes_and_labels_as_plain_loop(clip, classifier_model, reference, pipelined, threads):
-    results = run_runner(clip, classifier_model, threads=threads, pipelined=pipelined)
+    results = run_engine(clip, classifier_model, threads=threads, pipelined=pipelined)
     assert [r.frame.index for r in results] == list(range(N_FRAMES))  # every frame, in order
     labels = MaskClassifier(classifier_model).labels
     assert sum(len(r.faces) for r in results) >= N_FRAMES  # the clip shows a face throughout
@@ -106,7 +108,7 @@ def test_same_boxes_and_labels_as_plain_loop(clip, classifier_model, reference, 
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "serial"])
 @pytest.mark.parametrize("every", [2, 3])
 def test_detect_every_n(clip, classifier_model, reference, pipelined, every):
-    results = run_runner(clip, classifier_model, threads=1, pipelined=pipelined, detect_every=every)
+    results = run_engine(clip, classifier_model, threads=1, pipelined=pipelined, detect_every=every)
     assert [r.frame.index for r in results] == list(range(N_FRAMES))
     labels = MaskClassifier(classifier_model).labels
     detected = [i for i, r in enumerate(results) if "detect" in r.timings]
@@ -169,23 +171,31 @@ class FailingDetector(RetinaFaceDetector):
         return super().detect(image)
 
 
-def test_pipelined_runner_raises_errors_of_the_detect_thread(clip, classifier_model):
-    pipeline = Pipeline(FailingDetector(), MaskClassifier(classifier_model))
+def test_a_detector_error_costs_one_frame_not_the_run(clip, classifier_model):
     seen = []
-    runner = Runner(Capture(str(clip)), pipeline, on_result=lambda r, a: seen.append(r.frame.index), max_frames=20)
-    with pytest.raises(RuntimeError, match="frame 5"):
-        runner.run()
-    assert seen == [0, 1, 2, 3]  # results before the error were delivered in order
-    assert runner.capture.stats.status in ("stopped", "ended")
+    site = one_camera(FailingDetector(), MaskClassifier(classifier_model), seen.append)
+    site.add_camera(CameraSpec("clip", str(clip), realtime=False, detect_every=1, max_frames=20))
+    with site:
+        site.wait(120)
+    assert [r.frame.index for r in seen] == list(range(20))  # every frame, in order, also after the error
+    assert seen[4].faces == [] and all(r.faces for i, r in enumerate(seen) if i != 4)
+    assert site.detector_errors == 1
 
 
-def test_pipelined_runner_stops_promptly(clip, classifier_model):
-    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model))
-    runner = Runner(Capture(str(clip)), pipeline, max_frames=None,
-                    on_result=lambda r, a: runner.stop() if r.frame.index == 3 else None)
-    stats = runner.run()
-    assert stats.processed == 4
-    assert not runner._locator.alive  # the detect thread ended with the run
+def test_engine_stops_promptly(clip, classifier_model):
+    seen, stop = [], threading.Event()
+
+    def on_result(result):
+        seen.append(result.frame.index)
+        if result.frame.index == 3:
+            stop.set()
+
+    site = one_camera(create_detector(), MaskClassifier(classifier_model), on_result)
+    site.add_camera(CameraSpec("clip", str(clip), realtime=False))
+    with site:
+        site.wait(120, stop)
+    assert 4 <= len(seen) <= 6 and seen == list(range(len(seen)))  # the frame in hand (and the one ahead) finished
+    assert not any(t.name.startswith(("camera[", "site-detector", "capture[")) for t in threading.enumerate())
 
 
 def test_pipeline_process_on_image_without_faces(classifier_model):
@@ -196,34 +206,27 @@ def test_pipeline_process_on_image_without_faces(classifier_model):
         assert result.faces == [] and "detect" in result.timings
 
 
-def test_pipelined_runner_shows_no_stale_frame_after_pause(clip, classifier_model):
-    """A live-rate source paused in the window: the first frame after resuming was captured after it."""
-    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model), detect_every=2)
-    runner = Runner(Capture(str(clip), realtime=True), pipeline)
-    try:
-        first = None
-        while first is None:
-            first = runner.step(1.0)
-        paused_at = time.monotonic()
-        runner.paused.set()
+def test_a_paused_live_camera_shows_no_stale_frame_after_it(clip, classifier_model):
+    """A live-rate source paused in the window: the first frame after resuming was captured after the pause, and
+    no box is carried by optical flow across it."""
+    seen = []
+    site = one_camera(create_detector(), MaskClassifier(classifier_model), seen.append)
+    cam = site.add_camera(CameraSpec("clip", str(clip), realtime=True))
+    with site:
+        deadline = time.monotonic() + 60
+        while not any(r.faces for r in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = seen[-1]
+        cam.paused.set()
+        time.sleep(0.3)  # a frame in hand finishes
+        paused_at, n = time.monotonic(), len(seen)
         time.sleep(0.6)  # the capture keeps playing (and dropping) meanwhile
-        runner.paused.clear()
-        after = None
-        while after is None:
-            after = runner.step(1.0)
-        # the newest frame at resume time (captured late in the pause), not one located before the pause
-        assert after.frame.captured_at > paused_at + 0.3
-        assert after.frame.index > first.frame.index + 10  # 0.6 s at 25 fps went by
-        assert "detect" in after.timings  # optical flow does not bridge the pause
-    finally:
-        runner.close()
-
-
-def test_detect_every_n_never_carries_boxes_between_still_images(clip_frames, classifier_model):
-    """Folder and image sources: every image runs the detector, even with detect_every > 1."""
-    pipeline = Pipeline(create_detector(), MaskClassifier(classifier_model), detect_every=3)
-    face_image = clip_frames[0]
-    blank = np.full_like(face_image, 127)
-    found = [pipeline.process(Frame(img, i, float(i), 0.0, f"{i}.jpg")) for i, img in enumerate([face_image, blank, face_image])]
-    assert all("detect" in r.timings for r in found)
-    assert [len(r.faces) for r in found] == [1, 0, 1]
+        assert len(seen) == n  # nothing processed while paused
+        cam.paused.clear()
+        while not any(r.faces for r in seen[n:]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    after = seen[n]
+    assert after.frame.captured_at > paused_at + 0.3
+    assert after.frame.index > first.frame.index + 10  # 0.6 s at 25 fps went by
+    assert after.faces == []  # the boxes from before the pause are not carried over it; a new detection finds them
+    assert any(r.faces for r in seen[n:])
