@@ -359,23 +359,24 @@ def test_events_raised_while_the_broker_is_unreachable_are_sent_at_the_next_star
 
 
 # -- the app, end to end ----------------------------------------------------------------------------
-def test_app_builds_the_sink_from_settings_and_the_runner_tells_it_the_source_state(tmp_path, broker):
+def test_app_builds_the_sink_from_settings_and_the_engine_tells_it_the_source_state(tmp_path, broker):
     from helpers import make_video
 
+    from facemask_live import Monitor
     from facemask_live.app.options import load_settings
-    from facemask_live.engine.build import build_pipeline, build_runner
 
     video = make_video(tmp_path / "gate_clip.avi", n=20, fps=10.0)
     listener = Listener(broker.port, topics=("facemask/#", "homeassistant/#"))
     settings = load_settings(["--headless", "--no-progress", "--realtime", "--source", str(video), "--max-frames", "15",
                               "--mqtt", f"{broker.url}?outbox={tmp_path / 'ob'}&discovery=off"])
-    runner = build_runner(settings, build_pipeline(settings))
+    monitor = Monitor(settings=settings)
     try:
-        (sink,) = [s for s in runner.sinks if isinstance(s, MqttSink)]
+        (sink,) = [s for s in monitor.site.cameras["camera"].sinks if isinstance(s, MqttSink)]
         assert sink.camera == "gate_clip"  # named after the source
         assert sink.publisher.conn.wait_connected(5), sink.state
-        stats = runner.run()
-        assert stats.processed >= 1
+        monitor.wait()
+        assert monitor.stats().frames_processed == 15
+        monitor.close()
         assert listener.wait(lambda: listener.on("facemask/gate_clip/available")[-1:] == [b"offline"])
         statuses = listener.on("facemask/gate_clip/status")
         assert b"live" in statuses and statuses[-1] == b"ended", statuses  # SourceState.RUNNING is published as live
@@ -383,7 +384,7 @@ def test_app_builds_the_sink_from_settings_and_the_runner_tells_it_the_source_st
         assert (people["in_view"], people["camera"]) == (0, "gate_clip")  # a test pattern: no face
         assert listener.on("homeassistant/binary_sensor/facemask_gate_clip/violation/config") == []  # discovery=off
     finally:
-        runner.close()
+        monitor.close()
         listener.close()
 
 
