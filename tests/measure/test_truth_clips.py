@@ -8,14 +8,20 @@ import json
 import pytest
 
 
-@pytest.mark.slow
-def test_every_shared_clip_is_inside_its_truth_range(shared_dir, tmp_path):
+@pytest.fixture(scope="module")
+def truth_run(shared_dir, tmp_path_factory) -> dict:
+    """``evaluate --truth`` on the shared clips, once for this module: each clip alone, as ``--source CLIP``."""
     from facemask_live.measure.evaluate import main
 
     videos = shared_dir / "media" / "videos"
-    out = tmp_path / "truth.json"
+    out = tmp_path_factory.mktemp("truth") / "truth.json"
     assert main(["--truth", str(videos / "truth.json"), "--clips", str(videos), "--json", str(out)]) == 0
-    data = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_every_shared_clip_is_inside_its_truth_range(truth_run):
+    data = truth_run
     assert len(data["clips"]) == 6
     bad = [(c["clip"], c["events"], c["expected"]) for c in data["clips"] if not c["inside"]]
     assert not bad, f"clips outside their expected range: {bad}"
@@ -47,3 +53,26 @@ def test_bad_app_options_are_one_error_line(tmp_path, capsys):
         assert main(["--truth", str(truth), f"--app-options={bad}"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --app-options:") and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_every_shared_clip_gives_its_events_as_one_camera_of_a_site(shared_dir, truth_run):
+    """The six clips as the six cameras of one site (frame by frame, one shared detector): each camera raises
+    exactly the events its clip raises alone (cliptruth: ``--source CLIP``), and those are inside the truth."""
+    from facemask_live import Monitor
+    from facemask_live.core.config import CameraSettings, Settings, override
+
+    videos = shared_dir / "media" / "videos"
+    truth = {k: v for k, v in json.loads((videos / "truth.json").read_text()).items() if not k.startswith("_")}
+    alone = {c["clip"]: c["event_tracks"] for c in truth_run["clips"]}
+    cams = tuple(CameraSettings(name=clip.split(".")[0], source=str(videos / clip)) for clip in truth)
+    settings = override(Settings(cameras=cams), gui={"headless": True}, output={"progress": False},
+                        events={"auto_snapshots": False})
+    events: dict[str, list[int]] = {c.name: [] for c in cams}
+    with Monitor(settings=settings) as monitor:
+        for camera, result in monitor.results():
+            events[camera] += [ev.track_id for ev in result.events]
+    assert {clip: events[clip.split(".")[0]] for clip in truth} == alone
+    for clip, spec in truth.items():
+        low, high = spec["violation_events"]
+        assert low <= len(alone[clip]) <= high, (clip, alone[clip])
