@@ -239,7 +239,6 @@ def build_runner(
         on_idle=on_idle,
         annotate_frames=annotate_frames,
         max_frames=settings.source.max_frames,
-        fail_fast=len(settings.cameras) == 1,
         pipelined=pipelined,
     )
 
