@@ -218,7 +218,7 @@ def startup_probe(opts) -> int:
 
 def measure_startup(opts, source: str) -> dict:
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     probe = [sys.executable, "-m", "facemask_live.measure.bench", "--startup-probe", "--source", source, *model_argv(opts)]
     if not opts.track:

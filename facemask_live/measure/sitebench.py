@@ -28,7 +28,7 @@ import cv2
 
 DEFAULT_CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
 WARMUP_S = 3.0  # still mode: the steady-state CPU leaves out the first seconds (first detector run per camera)
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
+SHARED_VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "media" / "videos"
 
 
 # ------------------------------------------------------------------------------------------ clips
@@ -164,7 +164,7 @@ _SUMMARY = re.compile(r"frames processed: (\d+), dropped: (\d+)")
 def run_processes(clips: list[Path], duration: float) -> dict:
     """The same load as separate single-camera app processes (realtime, looped), stopped by SIGTERM after ``duration``."""
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     procs = []
     t0 = time.monotonic()

@@ -113,15 +113,15 @@ def test_putting_on_a_mask_shows_a_mask_request_then_thank_you(shown):
 
 
 def test_view_menu_opens_the_display_of_the_chosen_camera(qtbot, monkeypatch, tmp_path):
-    from facemask_live.app.gui_site import SiteWindow
     from PyQt5 import QtWidgets
 
     from facemask_live.app.options import load_settings
+    from facemask_live.app.window.main import MainWindow
 
     cfg = tmp_path / "site.yaml"
     cfg.write_text("cameras:\n  - {name: street, source: a.mp4}\n  - {name: office, source: b.mp4}\n"
                    "visitor: {language: de}\n")
-    win = SiteWindow(load_settings(["--config", str(cfg)]))
+    win = MainWindow(load_settings(["--config", str(cfg)]))
     qtbot.addWidget(win)
     monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", lambda *a, **k: ("office", True))
     view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
