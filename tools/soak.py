@@ -1,7 +1,7 @@
 """Soak test: a long headless run of a looping clip, reporting memory (RSS) and checking the event log.
 
-Runs the same objects as ``python -m facemask_live --headless --loop`` (app.build_pipeline/build_runner,
-Runner) in this process and samples the resident set size (VmRSS from /proc/self/status) at the start,
+Runs the same engine as ``python -m facemask_live --headless --loop`` (``facemask_live.Monitor``, a site of one
+camera) in this process and samples the resident set size (VmRSS from /proc/self/status) at the start,
 every ``--every`` frames and at the end. Without ``--source`` it makes a small clip (a face from
 shared/media, present for a few seconds of every loop so that people come and go, when shared/ is
 there; else a moving pattern).
@@ -106,8 +106,8 @@ def soak(
     extra: list[str] | None = None,
     log=print,
 ) -> SoakReport:
+    from facemask_live import Monitor
     from facemask_live.app.options import load_settings
-    from facemask_live.engine import build as app
 
     source = source or str(make_clip(workdir / "soak_clip.avi"))
     events = workdir / "events.jsonl"
@@ -118,25 +118,27 @@ def soak(
     settings = load_settings(argv)
     rep = SoakReport(rss_start_mb=rss_mb())
     warmup = warmup if warmup is not None else min(max(frames // 5, every), 1000)
-    pipeline = app.build_pipeline(settings)
-    runner = app.build_runner(settings, pipeline)
     t0 = time.monotonic()
+    count = [0]
 
-    def progress(result) -> None:
-        n = runner.stats.processed
+    def progress(_camera, _result, _annotated) -> None:
+        count[0] += 1
+        n = count[0]
         if n == warmup:
             rep.rss_warm_mb = rss_mb()
         if n % every == 0:
             r = rss_mb()
             rep.samples.append((n, round(r, 1)))
             rep.rss_max_mb = max(rep.rss_max_mb, r)
-            log(f"frame {n:7d}  rss {r:7.1f} MiB  {n / (time.monotonic() - t0):5.1f} frames/s  people {runner.stats.people}")
+            log(f"frame {n:7d}  rss {r:7.1f} MiB  {n / (time.monotonic() - t0):5.1f} frames/s")
 
-    stats = runner.run(progress)
+    with Monitor(settings=settings, on_result=progress) as monitor:
+        monitor.wait()
+        stats = monitor.stats().cameras["camera"]
     rep.seconds = round(time.monotonic() - t0, 1)
-    rep.frames = stats.processed
-    rep.people = stats.people
-    rep.status = runner.capture.stats.status
+    rep.frames = stats.frames_processed
+    rep.people = stats.people or 0
+    rep.status = stats.state
     rep.rss_end_mb = rss_mb()
     rep.rss_max_mb = max(rep.rss_max_mb, rep.rss_end_mb)
     if not rep.rss_warm_mb:

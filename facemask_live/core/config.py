@@ -67,7 +67,7 @@ class SourceSettings:
     """What to watch and how to treat it (also the single camera of a one-camera site)."""
 
     source: str = DEFAULT_SOURCE
-    demo: bool = False  # the built-in photos instead of ``source`` (app.build_capture, demo.py)
+    demo: bool = False  # the built-in photos instead of ``source`` (engine.build.camera_spec, demo.py)
     realtime: bool = False
     loop: bool = False
     max_frames: int | None = None
@@ -640,8 +640,7 @@ class Settings:
 
     @property
     def is_site(self) -> bool:
-        """Several cameras, or one with zones: the multi-camera engine (:func:`facemask_live.engine.build.build_site`).
-        A single camera without zones keeps the single-source runner (:func:`facemask_live.engine.build.build_runner`)."""
+        """Several cameras, or one with zones (informational: one engine runs every case)."""
         return len(self.cameras) > 1 or bool(self.cameras[0].zones)
 
 

@@ -1,6 +1,7 @@
 """The composition root: the one place that builds the app's objects from :class:`~facemask_live.core.config.Settings`.
 
-    settings -> build_pipeline (detector, classifier, tracker, monitor) -> build_runner (capture, sinks)
+    settings -> build_site: the detector and classifier (shared), then per camera (add_site_camera): its
+                tracker, monitor and sinks, and the plan the engine runs it by (camera_spec)
 
 The sinks of issue 16 are built here too: the people log, retention (pruning the snapshot folder) and
 privacy (blurring compliant faces in snapshots, the recording and optionally the window).
@@ -18,9 +19,7 @@ from pathlib import Path
 from facemask_live.core.config import Settings
 from facemask_live.core.errors import OutputError
 from facemask_live.engine.pipeline import Pipeline
-from facemask_live.engine.runner import Runner, RunStats
 from facemask_live.outputs.sinks import DetectionsWriter, EventLog, Sink, VideoSink, ensure_dir
-from facemask_live.sources.capture import Capture, parse_source
 
 
 def build_detector(settings: Settings):
@@ -128,25 +127,6 @@ def build_pipeline(settings: Settings, classifier=None) -> Pipeline:
                     quality=quality)
 
 
-def build_capture(settings: Settings) -> Capture:
-    """The source of the ``source`` section; ``demo``: the built-in photos, played as :mod:`facemask_live.sources.demo` says."""
-    s = settings.source
-    source, loop, image_period = s.source, s.loop, 0.0
-    if s.demo:
-        from facemask_live.sources.demo import demo_source
-
-        demo = demo_source(settings.gui.headless)
-        source, loop, image_period = str(demo.folder), s.loop or demo.loop, demo.image_period
-    return Capture(
-        parse_source(source),
-        realtime=True if s.realtime else None,
-        loop=loop,
-        stall_timeout=s.stall_timeout,
-        max_reconnects=s.max_reconnects,
-        image_period=image_period,
-    )
-
-
 def build_retention(settings: Settings):
     """The pruner of the snapshot folder (``retention`` section); it prunes once right away, before anything
     of this run is written. None when neither ``keep_days`` nor ``max_snapshot_mb`` is set."""
@@ -163,45 +143,6 @@ def build_retention(settings: Settings):
     return pruner
 
 
-def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterable[str] = (), monitor=None) -> list[Sink]:
-    """The outputs asked for, in the order they get each frame; on an error the ones opened are closed.
-
-    ``violation_labels``: the classifier's, for the privacy sinks (faces with other labels are blurred).
-    ``monitor``: the pipeline's ViolationMonitor, whose people counts the people log follows.
-    """
-    out, privacy = settings.output, settings.privacy
-    labels = frozenset(violation_labels)
-    sinks: list[Sink] = []
-    try:
-        if privacy.window:
-            from facemask_live.outputs.privacy import WindowPrivacy
-
-            sinks.append(WindowPrivacy(labels, privacy))  # first: redacts the drawn frame in place for all after it
-        if out.detections:
-            sinks.append(DetectionsWriter(out.detections))
-        if out.events:
-            sinks.append(EventLog(out.events))
-        if out.output:
-            sinks.append(build_video_sink(settings, labels, fps))
-        if settings.people_log.path:
-            from facemask_live.events.peoplelog import PeopleLog
-
-            counted = monitor.counted_label if monitor is not None else None
-            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval, counted_label=counted))
-        pruner = build_retention(settings)
-        if pruner is not None:
-            sinks.append(pruner)  # last: after the snapshots of a frame were logged
-        if settings.mqtt is not None:  # last: it connects in the background, after the files opened
-            from facemask_live.outputs.mqtt import build_mqtt_sink
-
-            sinks.append(build_mqtt_sink(settings))
-    except Exception:
-        for sink in sinks:
-            sink.close()
-        raise
-    return sinks
-
-
 def make_snapshot_dir(path: Path) -> None:
     """Create the snapshot folder readable by this user only (0700: it holds faces) and check it is writable."""
     from facemask_live.outputs.privacy import private_dir
@@ -211,52 +152,6 @@ def make_snapshot_dir(path: Path) -> None:
     except OSError:
         pass  # ensure_dir says what is wrong, in the words every folder error uses
     ensure_dir(path, "snapshot")
-
-
-def build_runner(
-    settings: Settings,
-    pipeline: Pipeline,
-    *,
-    on_result: Callable | None = None,
-    on_idle: Callable[[RunStats], None] | None = None,
-    annotate_frames: bool = False,
-    pipelined: bool = True,
-) -> Runner:
-    """Capture and sinks around ``pipeline``; the snapshot folder is checked first (an error before any window)."""
-    if settings.output.snapshots or not settings.gui.headless or (settings.tracking.enabled and event_snapshot_dir(settings)):
-        make_snapshot_dir(settings.output.snapshot_dir())
-    capture = build_capture(settings)
-    try:
-        sinks = build_sinks(settings, capture.fps, pipeline.classifier.violation_labels, pipeline.monitor)
-    except Exception:
-        capture.stop()
-        raise
-    return Runner(
-        capture,
-        pipeline,
-        sinks=sinks,
-        on_result=on_result,
-        on_idle=on_idle,
-        annotate_frames=annotate_frames,
-        max_frames=settings.source.max_frames,
-        pipelined=pipelined,
-    )
-
-
-def summary_lines(stats: RunStats, capture: Capture) -> list[str]:
-    """The end-of-run summary printed by both front ends."""
-    labels = ", ".join(f"{k or 'unlabelled'} {v}" for k, v in sorted(stats.faces_by_label.items())) or "none"
-    people = ", ".join(f"{k} {v}" for k, v in sorted(stats.people_by_label.items()))
-    lines = [
-        f"source: {capture.spec.name} ({capture.stats.status})",
-        f"frames processed: {stats.processed}, dropped: {stats.dropped}, skipped: {stats.skipped}, reconnects: {stats.reconnects}",
-        f"face detections by label: {labels}",
-        f"people seen: {stats.people}" + (f" ({people})" if people else "") + f", not judged: {stats.not_judged}"
-        + f", violations: {stats.violations}",
-    ]
-    if stats.video_note:
-        lines.append(stats.video_note)
-    return lines
 
 
 # ------------------------------------------------------------------------------------------------ a site
@@ -319,17 +214,31 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "camera"
 
 
-def build_shared_sinks(settings: Settings, violation_labels: Iterable[str]) -> list[Sink]:
-    """The site's outputs written by every camera: event log, detections, people log, retention."""
-    import dataclasses
-
+def build_shared_sinks(settings: Settings) -> list[Sink]:
+    """The outputs every camera writes into (event log, detections, people log, retention), in the order they get
+    each frame; on an error the ones opened are closed. The window privacy, the recording and MQTT are per camera
+    (:func:`add_site_camera`)."""
     if settings.output.output and len(settings.cameras) > 1:
         raise OutputError("--output records one camera: a site of several cameras cannot write one video (leave out output)")
-    # the window-privacy, video and MQTT sinks are per camera (add_site_camera); the others are shared
-    out = dataclasses.replace(settings.output, output=None)
-    shared = dataclasses.replace(settings, privacy=dataclasses.replace(settings.privacy, window=False), mqtt=None,
-                                 output=out)
-    return build_sinks(shared, None, violation_labels)
+    out = settings.output
+    sinks: list[Sink] = []
+    try:
+        if out.detections:
+            sinks.append(DetectionsWriter(out.detections))
+        if out.events:
+            sinks.append(EventLog(out.events))
+        if settings.people_log.path:  # each camera counts with its own monitor (add_site_camera)
+            from facemask_live.events.peoplelog import PeopleLog
+
+            sinks.append(PeopleLog(settings.people_log.path, settings.people_log.interval))
+        pruner = build_retention(settings)
+        if pruner is not None:
+            sinks.append(pruner)  # last: after the snapshots of a frame were logged
+    except Exception:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
 
 
 def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
@@ -414,7 +323,7 @@ def build_site(settings: Settings, *, on_result: Callable | None = None, annotat
         make_snapshot_dir(settings.output.snapshot_dir())
     detector = build_detector(st)
     classifier = classifier or build_classifier(st)
-    shared = build_shared_sinks(settings, classifier.violation_labels)
+    shared = build_shared_sinks(settings)
     cv_threads = st.detector_threads() if settings.detector.name == "ssd" else 1  # the SSD runs on OpenCV's pool
     engine = SiteSettings(detector_load=settings.site.detector_load, annotate=annotate or settings.privacy.window,
                           opencv_threads=cv_threads, lookahead=lookahead)

@@ -1,7 +1,7 @@
 """The one pipeline every front end drives: locate faces -> classify (one batched call) -> track -> events.
 
 A frame goes through two stages so that a runner can overlap them across threads (see
-:class:`facemask_live.engine.runner.Runner`):
+:class:`facemask_live.engine.site.Camera`: the detector thread locates, the camera's thread finishes):
 
 * :meth:`Pipeline.locate` - find the faces: run the detector, or, with ``detect_every=N > 1``, on the
   frames in between move the previous frame's boxes with sparse optical flow (a few milliseconds

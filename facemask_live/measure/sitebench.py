@@ -193,14 +193,14 @@ def run_processes(clips: list[Path], duration: float) -> dict:
 
 
 def events_alone(clip: Path) -> int:
-    """Violation events of ``clip`` run once through the single-source app, every frame (the reference)."""
+    """Violation events of ``clip`` run once as ``--source CLIP``, every frame (the reference)."""
     from facemask_live.app.options import load_settings
-    from facemask_live.engine.build import build_pipeline, build_runner
+    from facemask_live.engine.api import Monitor
 
     settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots", "--source", str(clip)])
-    runner = build_runner(settings, build_pipeline(settings))
-    runner.run()
-    return runner.pipeline.monitor.violations
+    with Monitor(settings=settings) as monitor:
+        monitor.wait()
+        return monitor.stats().events
 
 
 def compare_events(clips: list[Path]) -> dict:

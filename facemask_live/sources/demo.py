@@ -2,7 +2,7 @@
 
 ``--demo`` (``source.demo`` in the settings) needs no camera, so the two quick-start commands show the
 product on any machine. In the window each photo stays up for :data:`PHOTO_SECONDS` and the set loops;
-headless processes each photo once and prints the summary (``--loop`` keeps replaying). ``app.build_capture``
+headless processes each photo once and prints the summary (``--loop`` keeps replaying). ``engine.build.camera_spec``
 turns :func:`demo_source` into the capture. Origin of the photos: ``facemask_live/demo/README.md``.
 """
 

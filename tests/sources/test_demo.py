@@ -14,7 +14,7 @@ from helpers import REPO, run_cli
 
 from facemask_live.app.options import load_settings
 from facemask_live.core.config import ConfigError, Settings, SourceSettings, load_file
-from facemask_live.engine.build import build_capture
+from facemask_live.engine.build import camera_spec
 from facemask_live.sources.capture import IMAGE_EXTS, Capture
 from facemask_live.sources.demo import PHOTO_SECONDS, demo_source, photos_dir
 
@@ -86,16 +86,21 @@ def test_bad_image_period_is_rejected():
         Capture(photos_dir(), image_period=-1)
 
 
+def spec_of(settings: Settings):
+    """What the engine opens for the settings' one camera (nothing is read)."""
+    return camera_spec(settings, settings.cameras[0], realtime=not settings.gui.headless)
+
+
 def test_demo_is_a_setting_that_the_app_turns_into_the_photo_folder():
     window = load_settings(["--demo"])
     assert window.source.demo and window.source.source == "0"
-    cap = build_capture(window)  # not started: nothing is read
-    assert cap.spec.kind == "folder" and cap.spec.name == str(photos_dir())
-    assert cap.loop and cap.image_period == PHOTO_SECONDS
-    headless = build_capture(load_settings(["--demo", "--headless"]))
+    spec = spec_of(window)
+    assert spec.source == str(photos_dir()) and spec.frame_by_frame  # each photo detected afresh
+    assert spec.loop and spec.image_period == PHOTO_SECONDS
+    headless = spec_of(load_settings(["--demo", "--headless"]))
     assert not headless.loop and headless.image_period == 0.0
-    assert build_capture(load_settings(["--demo", "--headless", "--loop"])).loop  # a soak test without a camera
-    plain = build_capture(load_settings(["--source", str(photos_dir())]))  # the same folder, not as the demo
+    assert spec_of(load_settings(["--demo", "--headless", "--loop"])).loop  # a soak test without a camera
+    plain = spec_of(load_settings(["--source", str(photos_dir())]))  # the same folder, not as the demo
     assert not Settings().source.demo and not plain.loop and plain.image_period == 0.0
 
 
