@@ -360,11 +360,14 @@ class Camera:
         det = self._take_detection()
         if det is not None:
             self._last_detect = now
+        t0 = time.perf_counter()
         faces = self._locate(frame, moving, det)
+        timings = dict(det.timings) if det else {}
+        timings["flow"] = time.perf_counter() - t0  # boxes carried by optical flow (measure/stagecpu.py)
         keep_alive = bool(self._faces) and now - self._last_detect >= self.spec.motion.still_detect_s
         if (moving or keep_alive) and now >= self.next_due:
             self.site.offer(self, frame)
-        self._emit(frame, faces, dict(det.timings) if det else {}, moving=moving, fresh=det is not None)
+        self._emit(frame, faces, timings, moving=moving, fresh=det is not None)
 
     # -- the file cadence -------------------------------------------------------------------------------------
     def _process_next(self, frame: Frame) -> None:

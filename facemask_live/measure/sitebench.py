@@ -26,6 +26,8 @@ from pathlib import Path
 
 import cv2
 
+from facemask_live.measure import stagecpu
+
 DEFAULT_CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
 WARMUP_S = 3.0  # still mode: the steady-state CPU leaves out the first seconds (first detector run per camera)
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
@@ -101,7 +103,8 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
     from facemask_live.engine.build import build_site
     from facemask_live.engine.site import cpu_seconds
 
-    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion), on_result=on_result)
+    meter = stagecpu.StageMeter(on_result)  # per-stage CPU (measure/stagecpu.py)
+    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion), on_result=meter)
     try:
         site.start()
         steady = None
@@ -111,6 +114,7 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
             duration -= warmup
         site.wait(duration)
         stats = site.stats()
+        stats["stage_cpu"] = stagecpu.site_cpu(site, meter, stats["site"]["elapsed_s"])
         if steady is not None:
             stats["steady_cpu_seconds"] = round(cpu_seconds() - steady[0], 2)
             stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
@@ -151,11 +155,12 @@ def decode_only(clips: list[Path], duration: float, warmup: float = 0.0) -> dict
         t.join(1.0)
     cpu, wall = cpu_seconds() - c0, time.monotonic() - t0
     captured = sum(c.stats.captured for c in caps)
+    per_stream = stagecpu.floor_per_stream(clips, [c.stats.captured for c in caps], cpu, wall)
     for cap in caps:
         cap.stop()
     return {"cpu_seconds": round(cpu, 2), "elapsed_s": round(wall, 2), "cpu_share": round(cpu / wall, 3),
             "steady_cpu_seconds": round(steady_cpu, 2), "steady_elapsed_s": round(steady_wall, 2),
-            "frames_decoded": captured, "frames_consumed": sum(counts)}
+            "frames_decoded": captured, "frames_consumed": sum(counts), "per_stream_cpu_ms_per_s": per_stream}
 
 
 _SUMMARY = re.compile(r"frames processed: (\d+), dropped: (\d+)")
@@ -283,10 +288,14 @@ def main(argv: list[str] | None = None) -> int:
                     d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)
                     run["cpu_ratio"] = round(site["cpu_seconds"] / max(d["cpu_seconds"], 1e-6), 3)
                     run["steady_cpu_ratio"] = round(site["steady_cpu_seconds"] / max(d["steady_cpu_seconds"], 1e-6), 3)
-                elif opts.processes:
+                else:  # the floor of the per-stage table: the same streams decoded only
+                    run["decode_only"] = decode_only(load, opts.duration)
+                if opts.processes and not opts.still:
                     run["processes"] = run_processes(load, opts.duration)
                 report["runs"][n] = run
                 for line in format_site(n, site, run.get("processes")):
+                    print(line, flush=True)
+                for line in stagecpu.format_table(site["stage_cpu"], run["decode_only"]["per_stream_cpu_ms_per_s"]):
                     print(line, flush=True)
                 if opts.still:
                     d = run["decode_only"]
