@@ -45,3 +45,25 @@ def test_decode_only_floor_per_stream(shared_dir):
     floor = decode_only(clips, 2.0)["per_stream_cpu_ms_per_s"]
     assert len(floor) == 2 and all(f > 0 for f in floor)
     assert floor[1] > floor[0]  # shared out by decoded pixels: the 1280x720 stream gets more
+
+
+def test_substreams_detect_on_the_small_copy_and_never_decode_the_main_stream(shared_dir, tmp_path):
+    """bench --substreams: every camera works on its clip's 640x360 copy; nothing asks for the main stream."""
+    from facemask_live.engine.build import build_site
+    from facemask_live.measure.sitebench import site_settings
+    from facemask_live.measure.substreams import substream_clip
+    from facemask_live.sources.dual import DualCapture
+
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    sub = substream_clip(clip, tmp_path)
+    shapes = set()
+    site = build_site(site_settings([clip], detect_clips=[sub]), on_result=lambda c, r, a: shapes.add(r.frame.image.shape))
+    try:
+        site.start()
+        site.wait(2.0)
+        cap = site.cameras["cam1"].capture
+        assert isinstance(cap, DualCapture) and not cap.main_open and cap.main_opens == 0
+        assert site.stats()["cameras"]["cam1"]["detector_runs"] > 0
+    finally:
+        site.close()
+    assert shapes == {(360, 640, 3)}
