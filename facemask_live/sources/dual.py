@@ -128,18 +128,44 @@ def scaled_result(result: FrameResult, frame: Frame) -> FrameResult:
     return dataclasses.replace(result, frame=frame, faces=faces)
 
 
+def main_view(capture, result: FrameResult, draw, redactors=()) -> tuple[FrameResult, object] | None:
+    """``result`` on the main stream: (the result with its boxes scaled to the main frame, the main frame drawn by
+    ``draw(image, result)`` and redacted in place by ``redactors`` as the detect stream's drawing was), or None
+    while ``capture`` has one stream or its main stream has no frame yet. Keeps the main stream open."""
+    if not isinstance(capture, DualCapture):
+        return None
+    main = capture.main_frame()
+    if main is None:
+        return None
+    # the main stream's picture at the detect frame's place in time (its index, timestamp, capture time)
+    scaled = scaled_result(result, dataclasses.replace(result.frame, image=main.image))
+    drawn = draw(main.image, scaled)
+    for redactor in redactors:  # e.g. the window's privacy sink, which redacted the detect stream's drawing
+        redactor.write(scaled, drawn)
+    return scaled, drawn
+
+
+def window_redactors(sinks) -> list:
+    """The sinks that redact a drawn frame in place for everything after them (``--privacy`` in the window)."""
+    from facemask_live.outputs.privacy import WindowPrivacy
+
+    return [s for s in sinks if isinstance(s, WindowPrivacy)]
+
+
 class MainStreamSink:
     """A sink that draws frames (a recording), fed the camera's main stream instead of its detect stream.
 
     ``capture``: a function returning the camera's current capture (a :class:`DualCapture`, or a plain Capture
     while it has one stream); ``draw(image, result)``: the drawing of the detect stream's frames, done again on the
-    main frame. Nothing is written until the main stream delivers its first frame (about a second after the
-    camera opens): a recording has one frame size, the main stream's."""
+    main frame; ``redactors``: sinks before it that redact the drawn frame in place (:func:`window_redactors`).
+    Nothing is written until the main stream delivers its first frame (about a second after the camera opens):
+    a recording has one frame size, the main stream's."""
 
-    def __init__(self, sink, capture, draw):
+    def __init__(self, sink, capture, draw, redactors=()):
         self.sink = sink
         self._capture = capture
         self._draw = draw
+        self._redactors = list(redactors)
         self.needs_annotated = True
 
     def __getattr__(self, name):  # set_fps, set_status, stopped_reason ... are the wrapped sink's
@@ -150,18 +176,9 @@ class MainStreamSink:
         if not isinstance(cap, DualCapture):
             self.sink.write(result, annotated)
             return
-        main = cap.main_frame()
-        if main is None:  # the main stream is not up yet: a recording does not start at the detect stream's size
-            return
-        # the main stream's picture at the detect frame's place in time (its index, timestamp, capture time)
-        result = scaled_result(result, dataclasses.replace(result.frame, image=main.image))
-        drawn = self._draw(main.image, result)
-        from facemask_live.outputs.privacy import PrivateVideo, redact
-
-        if isinstance(self.sink, PrivateVideo) and self.sink.settings.window:
-            # it counts on the window's redaction of the drawn frame, which was the detect stream's: redact this one
-            drawn = redact(drawn, result.faces, self.sink.violation_labels, solid=self.sink.settings.no_compliant_images)
-        self.sink.write(result, drawn)
+        view = main_view(cap, result, self._draw, self._redactors)
+        if view is not None:  # the main stream is not up yet: a recording does not start at the detect stream's size
+            self.sink.write(*view)
 
     def close(self) -> None:
         self.sink.close()
@@ -171,4 +188,5 @@ def main_stream_sinks(spec, sinks: list, capture, draw) -> list:
     """``sinks`` with each one that draws frames wrapped in :class:`MainStreamSink` when the camera has two streams."""
     if not getattr(spec, "detect_source", None):
         return list(sinks)
-    return [MainStreamSink(s, capture, draw) if getattr(s, "needs_annotated", False) else s for s in sinks]
+    redactors = window_redactors(sinks)
+    return [MainStreamSink(s, capture, draw, redactors) if getattr(s, "needs_annotated", False) else s for s in sinks]
