@@ -17,21 +17,26 @@ from facemask_live.sources.dual import DualCapture, open_capture
 FRAMES = 20
 
 
-@pytest.fixture(scope="module")
-def two_streams(shared_dir, tmp_path_factory):
-    """The first frames of a real 1280x720 clip (main stream) and the same frames at 640x360 (substream)."""
-    folder = tmp_path_factory.mktemp("dual")
-    cap = cv2.VideoCapture(str(shared_dir / "media" / "videos" / "street_nomask.mp4"))
-    frames = [cap.read()[1] for _ in range(FRAMES)]
+def _write_streams(clip, folder, sizes: dict, n: int = FRAMES) -> dict:
+    """The first ``n`` frames of a real clip, written once per stream at its size: {name: path}."""
+    cap = cv2.VideoCapture(str(clip))
+    frames = [cap.read()[1] for _ in range(n)]
     cap.release()
     paths = {}
-    for name, size in (("main", (1280, 720)), ("sub", (640, 360))):
+    for name, size in sizes.items():
         paths[name] = folder / f"{name}.avi"
         w = cv2.VideoWriter(str(paths[name]), cv2.VideoWriter_fourcc(*"MJPG"), 25, size)
         for f in frames:
             w.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
         w.release()
     return paths
+
+
+@pytest.fixture(scope="module")
+def two_streams(shared_dir, tmp_path_factory):
+    """A real 1280x720 clip (main stream) and the same frames at 640x360 (substream)."""
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    return _write_streams(clip, tmp_path_factory.mktemp("dual"), {"main": (1280, 720), "sub": (640, 360)})
 
 
 def _frames(path) -> list[np.ndarray]:
@@ -45,10 +50,8 @@ def _frames(path) -> list[np.ndarray]:
 
 
 def test_recording_is_the_main_stream_with_the_substreams_boxes_scaled(two_streams, tmp_path):
-    config = tmp_path / "site.yaml"
-    config.write_text(f"cameras:\n  - name: door\n    source: {two_streams['main']}\n    detect_source: {two_streams['sub']}\n")
     out, dets = tmp_path / "out.avi", tmp_path / "dets.jsonl"
-    done = run_cli("--config", str(config), "--headless", "--no-progress", "--output", str(out), "--detections", str(dets))
+    done = run_cli("--config", _site_config(tmp_path, two_streams), "--headless", "--no-progress", "--output", str(out), "--detections", str(dets))
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in dets.read_text().splitlines()]
     assert len(records) == FRAMES
@@ -62,6 +65,31 @@ def test_recording_is_the_main_stream_with_the_substreams_boxes_scaled(two_strea
     # the drawn box lies on the main frame where the substream's box lands when scaled by 2
     edge = diff[2 * y1 - 2: 2 * y1 + 3, 2 * x1: 2 * x2].mean()
     assert edge > 40 and edge > 4 * diff.mean()
+
+
+def _site_config(folder, streams) -> str:
+    config = folder / "site.yaml"
+    config.write_text(f"cameras:\n  - name: door\n    source: {streams['main']}\n    detect_source: {streams['sub']}\n")
+    return str(config)
+
+
+def test_private_recording_of_the_main_stream_blurs_compliant_faces(shared_dir, tmp_path):
+    """--privacy-window: the window's privacy sink redacted the substream's drawing; the main stream's is redacted too."""
+    clip = shared_dir / "media" / "videos" / "office_mask.mp4"  # a masked (compliant) face
+    streams = _write_streams(clip, tmp_path, {"main": (720, 404), "sub": (360, 202)})
+    out, dets = tmp_path / "out.avi", tmp_path / "dets.jsonl"
+    done = run_cli("--config", _site_config(tmp_path, streams), "--headless", "--no-progress", "--output", str(out),
+                   "--detections", str(dets), "--privacy", "--privacy-window")
+    assert done.returncode == 0, done.stderr
+    masked = [(r["frame"], f["box"]) for r in map(json.loads, dets.read_text().splitlines()) for f in r["faces"]
+              if f.get("label") == "mask"]
+    assert masked, "the masked face was judged"
+    recorded, main = _frames(out), _frames(streams["main"])
+    for index, (x1, y1, x2, y2) in masked:
+        face = (slice(2 * y1 + 4, 2 * y2 - 4), slice(2 * x1 + 4, 2 * x2 - 4))  # inside the drawn box, main pixels
+        sharp = cv2.Laplacian(cv2.cvtColor(main[index][face], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+        kept = cv2.Laplacian(cv2.cvtColor(recorded[index][face], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+        assert kept < sharp / 4, (index, kept, sharp)  # blurred
 
 
 def test_main_stream_decoded_only_while_wanted(rtsp_ready, face_frame, tmp_path):
