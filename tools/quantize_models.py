@@ -117,7 +117,7 @@ def quantize(model: Path, out: Path, reader: _Reader, fmt: str, per_channel: boo
         quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)
         graph = onnx.load(str(pre)).graph
         excluded = [n.name for n in graph.node if keep_float and n.name.startswith(tuple(keep_float))]
-        if not depthwise:  # depthwise convolutions (group > 1) stay float: a 3x3 filter per channel quantizes badly
+        if not depthwise:  # depthwise convolutions (group > 1) stay float (tried: lost more, docs/performance.md)
             excluded += [n.name for n in graph.node if n.op_type == "Conv"
                          and any(a.name == "group" and a.i > 1 for a in n.attribute)]
         out.parent.mkdir(parents=True, exist_ok=True)
