@@ -358,15 +358,15 @@ class Camera:
 
     def _process(self, frame: Frame) -> None:
         """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""
-        now = time.monotonic()
+        now, t0 = time.monotonic(), time.perf_counter()
         moving = self.gate.update(frame.image, now)
         det = self._take_detection()
         if det is not None:
             self._last_detect = now
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         faces = self._locate(frame, moving, det)
         timings = dict(det.timings) if det else {}
-        timings["flow"] = time.perf_counter() - t0  # boxes carried by optical flow (measure/stagecpu.py)
+        timings["motion"], timings["flow"] = t1 - t0, time.perf_counter() - t1  # per-stage CPU: measure/stagecpu.py
         keep_alive = bool(self._faces) and now - self._last_detect >= self.spec.motion.still_detect_s
         if (moving or keep_alive) and now >= self.next_due:
             self.site.offer(self, frame)

@@ -3,7 +3,7 @@
 Costs nothing while not benchmarking: it reads what the engine already keeps, and the kernel's counts.
 
 - Per thread, the CPU time the kernel counted (``/proc/self/task/TID/stat``, user + system, since the meter
-  was made): each camera's thread (optical flow, tracking, events, drawing, sinks, hand-off) and the site's
+  was made): each camera's thread (motion gate, optical flow, tracking, events, drawing, sinks, hand-off) and the site's
   one detector thread (detection and classification for every camera).
 - Decoding is the rest of the process's CPU (``getrusage``): the capture and reader threads and FFmpeg's own
   decoding threads (``av:h264:*``, not Python threads, and new ones each time a looped clip is reopened), shared
@@ -24,9 +24,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-CAMERA_STAGES = ("flow", "track", "events", "draw", "sinks")  # timed in the camera thread
+CAMERA_STAGES = ("motion", "flow", "track", "events", "draw", "sinks")  # timed in the camera thread
 DETECTOR_STAGES = ("detect", "preprocess", "classify", "quality")  # timed in the detector thread
-COLUMNS = ("decode", "flow", "detect", "classify", "track+events", "draw", "sinks", "hand-off")
+COLUMNS = ("decode", "motion", "flow", "detect", "classify", "track+events", "draw", "sinks", "hand-off")
 
 
 def process_cpu() -> float:
@@ -102,7 +102,8 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
         row["hand-off"] = meter.handoff[name]
         staged = max(own[name] - row["hand-off"], 0.0)
         cam_wall = sum(wall.get(k, 0.0) for k in CAMERA_STAGES) or 1.0
-        for col, keys in (("flow", ("flow",)), ("track+events", ("track", "events")), ("draw", ("draw",)), ("sinks", ("sinks",))):
+        for col, keys in (("motion", ("motion",)), ("flow", ("flow",)), ("track+events", ("track", "events")), ("draw", ("draw",)),
+                          ("sinks", ("sinks",))):
             row[col] = staged * sum(wall.get(k, 0.0) for k in keys) / cam_wall
         out[name] = {k: round(v * 1000.0 / max(seconds, 1e-9), 1) for k, v in row.items()}
         out[name]["total"] = round(sum(out[name][k] for k in COLUMNS), 1)
