@@ -9,6 +9,8 @@ share of frames processed (shown with boxes), detector runs per second, frame ag
 (every frame), and compares the number of violation events per clip. ``--still`` runs N cameras on
 still scenes (the first frame of each clip repeated as a video) and the same streams decoded only, for
 the CPU ratio. Clips below 720p are upscaled to 1280x720 copies first (``--no-hd`` keeps them as they are).
+Under each run: CPU ms per second of video per camera and stage beside the decode-only floor
+(:mod:`facemask_live.measure.stagecpu`); ``--substreams``: each camera with a 640x360 copy as its ``detect_source``.
 """
 
 from __future__ import annotations
