@@ -537,9 +537,12 @@ class CameraSettings:
     motion: MotionSettings | None = None
     alert_hours: AlertHoursSettings | None = None  # None: the site's
     escalate_after: float | None = None  # None: the site's events.escalate_after
+    detect_source: str | None = None  # its substream (detection, grid tile); ``source`` is then the main stream
 
     def __post_init__(self):
         _check(bool(str(self.name).strip()), "cameras[].name must not be empty")
+        _check(self.detect_source is None or str(self.detect_source).strip() not in ("", str(self.source).strip()),
+               f"camera {self.name!r}: detect_source must be a source other than source, got {self.detect_source!r}")
         _check(self.escalate_after is None or self.escalate_after > 0, f"camera {self.name!r}: escalate_after must be > 0 seconds, got {self.escalate_after}")
         _check(str(self.source).strip() != "", f"camera {self.name!r}: source must not be empty")
         if self.anchor is not None:

@@ -59,8 +59,11 @@ def _one_line(e: BaseException) -> str:
     return msg[:200]
 
 
-def onnx_session(path: Path, threads: int, what: str):
-    """An onnxruntime CPU session on ``path`` with ``threads`` intra-op threads; ModelError if it cannot load."""
+def onnx_session(path: Path, threads: int, what: str, spinning: bool = False):
+    """An onnxruntime CPU session on ``path`` with ``threads`` intra-op threads; ModelError if it cannot load.
+
+    ``spinning``: let idle pool threads busy-wait for work. Off by default: on two cores shared by many camera
+    threads a spinning pool burns the CPU the other threads need (docs/performance.md, "int8 models")."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -70,6 +73,10 @@ def onnx_session(path: Path, threads: int, what: str):
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises several private exception types

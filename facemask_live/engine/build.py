@@ -188,6 +188,7 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         detect_every=(camera.detector or settings.detector).detect_every,
         max_frames=settings.source.max_frames,
         fail_fast=len(settings.cameras) == 1,
+        detect_source=camera.detect_source,  # two streams (sources/dual.py)
         detect_fps=(camera.detector or settings.detector).detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
         motion=camera.motion or settings.motion,

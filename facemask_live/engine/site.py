@@ -56,6 +56,7 @@ from facemask_live.core.zones import ZoneFilter, ZoneSettings, draw_zones
 from facemask_live.engine.pipeline import BoxFlow, Located, Pipeline
 from facemask_live.outputs.annotate import annotate
 from facemask_live.sources.capture import Capture, SourceState, mask_credentials, parse_source
+from facemask_live.sources.dual import main_stream_sinks, open_capture
 from facemask_live.sources.motion import MotionGate, MotionSettings
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class CameraSpec:
     max_frames: int | None = None  # stop after this many processed frames (None: when the source ends)
     image_period: float = 0.0  # seconds each still image stays up when played in real time (the demo)
     fail_fast: bool = False  # a first open that fails ends the camera with its error (one camera: the app exits)
+    detect_source: str | None = None  # the camera's substream: detection and the tile use it (sources/dual.py)
 
     @property
     def frame_by_frame(self) -> bool:
@@ -151,7 +153,8 @@ class Camera:
         self.site = site
         self.tracker = tracker
         self.monitor = monitor
-        self.sinks = list(sinks)
+        # a camera with two streams: recordings draw on its main stream (sources/dual.py)
+        self.sinks = main_stream_sinks(spec, list(sinks), lambda: self.capture, annotate)
         # detect + classify (+ the quality verdicts), run by the site's detector thread
         self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality,
                                  detect_every=spec.detect_every)
@@ -203,8 +206,8 @@ class Camera:
     def _open(self) -> bool:
         spec = self.spec
         try:
-            self.capture = Capture(
-                parse_source(spec.source), realtime=spec.realtime, loop=spec.loop,
+            self.capture = open_capture(  # a Capture, or a DualCapture with a detect_source (sources/dual.py)
+                spec, realtime=spec.realtime, loop=spec.loop,
                 stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects, backlog=spec.backlog,
                 image_period=spec.image_period,
             ).start()
@@ -346,7 +349,7 @@ class Camera:
 
     def _process(self, frame: Frame) -> None:
         """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""
-        now = time.monotonic()
+        now, t0 = time.monotonic(), time.perf_counter()
         moving = self.gate.update(frame.image, now)
         det = self._take_detection()
         if self._fresh_from is None:
@@ -355,11 +358,14 @@ class Camera:
             det = None
         if det is not None:
             self._last_detect = now
+        t1 = time.perf_counter()
         faces = self._locate(frame, moving, det)
+        timings = dict(det.timings) if det else {}
+        timings["motion"], timings["flow"] = t1 - t0, time.perf_counter() - t1  # per-stage CPU: measure/stagecpu.py
         keep_alive = bool(self._faces) and now - self._last_detect >= self.spec.motion.still_detect_s
         if (moving or keep_alive) and now >= self.next_due:
             self.site.offer(self, frame)
-        self._emit(frame, faces, dict(det.timings) if det else {}, moving=moving, fresh=det is not None)
+        self._emit(frame, faces, timings, moving=moving, fresh=det is not None)
 
     # -- the file cadence -------------------------------------------------------------------------------------
     def _process_next(self, frame: Frame) -> None:

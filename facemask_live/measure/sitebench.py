@@ -9,6 +9,8 @@ share of frames processed (shown with boxes), detector runs per second, frame ag
 (every frame), and compares the number of violation events per clip. ``--still`` runs N cameras on
 still scenes (the first frame of each clip repeated as a video) and the same streams decoded only, for
 the CPU ratio. Clips below 720p are upscaled to 1280x720 copies first (``--no-hd`` keeps them as they are).
+Under each run: CPU ms per second of video per camera and stage beside the decode-only floor
+(:mod:`facemask_live.measure.stagecpu`); ``--substreams``: each camera with a 640x360 copy as its ``detect_source``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import time
 from pathlib import Path
 
 import cv2
+
+from facemask_live.measure import stagecpu
+from facemask_live.measure.substreams import substream_clip
 
 DEFAULT_CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
 WARMUP_S = 3.0  # still mode: the steady-state CPU leaves out the first seconds (first detector run per camera)
@@ -81,19 +86,20 @@ def find_clips(folder: Path | None, names=DEFAULT_CLIPS) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------ runs
 def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | None = None, motion: bool = True,
-                  headless: bool = True):
+                  headless: bool = True, detect_clips: list[Path] | None = None):
     """Settings of a site of ``clips`` (cameras cam1..camN), played at their own rate like cameras."""
     from facemask_live.app.options import load_settings
     from facemask_live.core.config import CameraSettings
 
-    cams = tuple(CameraSettings(f"cam{i + 1}", str(c), loop=loop) for i, c in enumerate(clips))
+    cams = tuple(CameraSettings(f"cam{i + 1}", str(c), loop=loop, detect_source=str(detect_clips[i]) if detect_clips else None)
+                 for i, c in enumerate(clips))  # detect_clips: substreams (measure/substreams.py)
     detector = {"detect_fps": detect_fps} if detect_fps else {}
     return load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
                          detector=detector, motion={"enabled": motion})
 
 
 def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, detect_fps: float | None = None,
-             motion: bool = True, on_result=None, warmup: float = 0.0) -> dict:
+             motion: bool = True, on_result=None, warmup: float = 0.0, detect_clips: list[Path] | None = None) -> dict:
     """N cameras (``clips``, names cam1..camN) in one Site for ``duration`` seconds (None: until all ended).
 
     ``warmup`` > 0: also report ``steady_cpu_seconds``, the CPU of the run after its first ``warmup`` seconds
@@ -101,7 +107,9 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
     from facemask_live.engine.build import build_site
     from facemask_live.engine.site import cpu_seconds
 
-    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion), on_result=on_result)
+    meter = stagecpu.StageMeter(on_result)  # per-stage CPU (measure/stagecpu.py)
+    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion, detect_clips=detect_clips),
+                      on_result=meter)
     try:
         site.start()
         steady = None
@@ -111,6 +119,7 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
             duration -= warmup
         site.wait(duration)
         stats = site.stats()
+        stats["stage_cpu"] = stagecpu.site_cpu(site, meter, stats["site"]["elapsed_s"])
         if steady is not None:
             stats["steady_cpu_seconds"] = round(cpu_seconds() - steady[0], 2)
             stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
@@ -151,11 +160,12 @@ def decode_only(clips: list[Path], duration: float, warmup: float = 0.0) -> dict
         t.join(1.0)
     cpu, wall = cpu_seconds() - c0, time.monotonic() - t0
     captured = sum(c.stats.captured for c in caps)
+    per_stream = stagecpu.floor_per_stream(clips, [c.stats.captured for c in caps], cpu, wall)
     for cap in caps:
         cap.stop()
     return {"cpu_seconds": round(cpu, 2), "elapsed_s": round(wall, 2), "cpu_share": round(cpu / wall, 3),
             "steady_cpu_seconds": round(steady_cpu, 2), "steady_elapsed_s": round(steady_wall, 2),
-            "frames_decoded": captured, "frames_consumed": sum(counts)}
+            "frames_decoded": captured, "frames_consumed": sum(counts), "per_stream_cpu_ms_per_s": per_stream}
 
 
 _SUMMARY = re.compile(r"frames processed: (\d+), dropped: (\d+)")
@@ -248,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-processes", dest="processes", action="store_false", help="skip the separate-processes comparison")
     p.add_argument("--still", action="store_true", help="still scenes instead: N still cameras vs decoding the same streams only")
     p.add_argument("--events", action="store_true", help="also compare events per clip: 4-camera site vs each clip alone")
+    p.add_argument("--substreams", action="store_true", help="each camera also has its clip at 640x360 as detect_source")
     p.add_argument("--detect-fps", type=float, metavar="F", help="detector runs per second per camera (default: the engine's)")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     return p
@@ -277,16 +288,21 @@ def main(argv: list[str] | None = None) -> int:
             for n in opts.cameras:
                 load = [clips[i % len(clips)] for i in range(n)]
                 warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
-                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm)
+                subs = [substream_clip(c, folder) for c in load] if opts.substreams else None
+                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs)
                 run = {"site": site, "load": load_line()}
                 if opts.still:
                     d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)
                     run["cpu_ratio"] = round(site["cpu_seconds"] / max(d["cpu_seconds"], 1e-6), 3)
                     run["steady_cpu_ratio"] = round(site["steady_cpu_seconds"] / max(d["steady_cpu_seconds"], 1e-6), 3)
-                elif opts.processes:
+                else:  # the floor of the per-stage table: the same streams decoded only
+                    run["decode_only"] = decode_only(subs or load, opts.duration)
+                if opts.processes and not opts.still:
                     run["processes"] = run_processes(load, opts.duration)
                 report["runs"][n] = run
                 for line in format_site(n, site, run.get("processes")):
+                    print(line, flush=True)
+                for line in stagecpu.format_table(site["stage_cpu"], run["decode_only"]["per_stream_cpu_ms_per_s"]):
                     print(line, flush=True)
                 if opts.still:
                     d = run["decode_only"]

@@ -279,3 +279,30 @@ def test_demo_is_a_slide_show_of_the_built_in_photos(open_window, qtbot, tmp_pat
     assert "demo photos" in w.source_label.text()
     assert w.add_source(str(OFFICE)) == "office_mask" and list(w.tiles) == ["camera", "office_mask"]  # File -> Open
     assert w.site.cameras["office_mask"].spec.image_period == 0 and w.settings.cameras[0].source == str(photos_dir())
+
+
+def test_enlarged_camera_with_two_streams_shows_its_main_stream(open_window, qtbot, tmp_path):
+    """A camera with a detect_source: its grid tile is the 640x360 substream; enlarged, the 1280x720 main stream with
+    the substream's boxes scaled to it; back in the grid, the substream again."""
+    from facemask_live.measure.substreams import substream_clip
+
+    paths = {"main": STREET, "sub": substream_clip(STREET, tmp_path)}  # 1280x720 and its 640x360 copy
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"cameras": [
+        {"name": "door", "source": str(paths["main"]), "detect_source": str(paths["sub"]), "loop": True},
+        {"name": "office", "source": str(OFFICE), "loop": True}]}))
+    w = open_window("--config", str(config), config=str(config))
+    qtbot.waitUntil(lambda: "door" in w.current and bool(w.current["door"].result.faces), timeout=20000)
+    assert w.current["door"].image.shape == (360, 640, 3)
+    assert not w.site.cameras["door"].capture.main_open  # nobody needs the main stream: not decoded
+    qtbot.mouseClick(w.tiles["door"], Qt.LeftButton, pos=QPoint(10, 10))
+    assert w.enlarged == "door"
+    qtbot.waitUntil(lambda: w.current["door"].image.shape == (720, 1280, 3) and bool(w.current["door"].result.faces),
+                    timeout=20000)
+    shown = w.current["door"]
+    face = shown.result.faces[0]
+    assert shown.result.frame.image.shape == (720, 1280, 3)
+    assert box_drawn(shown.image, face.box, color_for(face.shown_label))
+    qtbot.mouseClick(w.tiles["door"], Qt.LeftButton, pos=QPoint(10, 10))
+    assert w.enlarged is None
+    qtbot.waitUntil(lambda: w.current["door"].image.shape == (360, 640, 3), timeout=10000)

@@ -52,8 +52,11 @@ class SiteBridge(QtCore.QObject):
         self._go.set()
         self.replaced: collections.Counter[str] = collections.Counter()  # frames the window never showed, per camera
         self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
+        self.main_camera: str | None = None  # the enlarged camera: its tile shows its main stream (sources/dual.py)
 
     def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
+        if camera == self.main_camera and self.site is not None and camera in self.site.cameras:
+            result, annotated = main_stream_view(self.site.cameras[camera], result, annotated)
         self.visitor.on_result(camera, result, annotated)
         shown = Shown(result, annotated if annotated is not None else result.frame.image, camera_counts(self.site, camera))
         with self._lock:
@@ -86,3 +89,12 @@ class SiteBridge(QtCore.QObject):
     def resume(self) -> None:
         """Let the cameras go on (also before the site is closed, so that no camera thread waits here)."""
         self._go.set()
+
+
+def main_stream_view(cam, result: FrameResult, annotated: np.ndarray | None):
+    """A camera with two streams: ``result`` and its drawing on the main stream (the enlarged tile), else unchanged."""
+    from facemask_live.outputs.annotate import annotate
+    from facemask_live.sources.dual import main_view, window_redactors
+
+    view = main_view(cam.capture, result, annotate, window_redactors(cam.sinks))
+    return view if view is not None else (result, annotated)

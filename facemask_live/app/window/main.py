@@ -165,6 +165,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         if self.add_zone_point(name, point) or len(self.tiles) < 2:
             return
         self.enlarged = None if self.enlarged == name else name
+        self.bridge.main_camera = self.enlarged  # an enlarged camera with two streams shows its main stream
         self._relayout()
 
     # -- results (GUI thread) ----------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""Per-camera, per-stage CPU of a real site (bench --cameras): every stage that ran is counted, the columns add up."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from facemask_live.measure import stagecpu
+
+
+def test_task_cpu_counts_this_threads_work():
+    import threading
+
+    tid = threading.get_native_id()
+    before = stagecpu.task_cpu()[tid]
+    end = time.thread_time() + 0.2
+    while time.thread_time() < end:  # 0.2 s of this thread's CPU
+        pass
+    assert stagecpu.task_cpu()[tid] - before >= 0.1  # the kernel counts in ticks (10 ms)
+
+
+def test_site_cpu_per_camera_and_stage(shared_dir):
+    from facemask_live.measure.sitebench import run_site
+
+    clips = [shared_dir / "media" / "videos" / "office_mask.mp4", shared_dir / "media" / "videos" / "street_nomask.mp4"]
+    seen = []
+    stats = run_site(clips, 4.0, on_result=lambda cam, result, annotated: seen.append(cam))
+    stage = stats["stage_cpu"]
+    assert set(stage["cameras"]) == {"cam1", "cam2"}
+    assert seen  # the site's own on_result is still called through the meter
+    for name, row in stage["cameras"].items():
+        assert row["frames"] == stats["cameras"][name]["frames_processed"] > 0
+        assert row["decode"] > 0 and row["detect"] > 0  # both streams decoded, both looked at by the detector
+        assert row["total"] == pytest.approx(sum(row[c] for c in stagecpu.COLUMNS), abs=0.2)
+    # the larger street clip (1280x720) costs more to decode per second than the office clip (720x404)
+    assert stage["cameras"]["cam2"]["decode"] > stage["cameras"]["cam1"]["decode"]
+    assert stage["process_cpu_s"] >= stage["detector_thread_cpu_s"] + stage["decoding_cpu_s"] - 0.05
+
+
+def test_decode_only_floor_per_stream(shared_dir):
+    from facemask_live.measure.sitebench import decode_only
+
+    clips = [shared_dir / "media" / "videos" / "office_mask.mp4", shared_dir / "media" / "videos" / "street_nomask.mp4"]
+    floor = decode_only(clips, 2.0)["per_stream_cpu_ms_per_s"]
+    assert len(floor) == 2 and all(f > 0 for f in floor)
+    assert floor[1] > floor[0]  # shared out by decoded pixels: the 1280x720 stream gets more
+
+
+def test_substreams_detect_on_the_small_copy_and_never_decode_the_main_stream(shared_dir, tmp_path):
+    """bench --substreams: every camera works on its clip's 640x360 copy; nothing asks for the main stream."""
+    from facemask_live.engine.build import build_site
+    from facemask_live.measure.sitebench import site_settings
+    from facemask_live.measure.substreams import substream_clip
+    from facemask_live.sources.dual import DualCapture
+
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    sub = substream_clip(clip, tmp_path)
+    shapes = set()
+    site = build_site(site_settings([clip], detect_clips=[sub]), on_result=lambda c, r, a: shapes.add(r.frame.image.shape))
+    try:
+        site.start()
+        site.wait(2.0)
+        cap = site.cameras["cam1"].capture
+        assert isinstance(cap, DualCapture) and not cap.main_open and cap.main_opens == 0
+        assert site.stats()["cameras"]["cam1"]["detector_runs"] > 0
+    finally:
+        site.close()
+    assert shapes == {(360, 640, 3)}

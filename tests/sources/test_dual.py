@@ -1,0 +1,139 @@
+"""A camera with two streams: detection on the substream, the recording on the main stream, opened only on demand."""
+
+from __future__ import annotations
+
+import json
+import threading
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from helpers import RtspServer, run_cli, wait_until
+
+from facemask_live.core.config import CameraSettings
+from facemask_live.sources.dual import DualCapture, open_capture
+
+FRAMES = 20
+
+
+def _write_streams(clip, folder, sizes: dict, n: int = FRAMES) -> dict:
+    """The first ``n`` frames of a real clip, written once per stream at its size: {name: path}."""
+    cap = cv2.VideoCapture(str(clip))
+    frames = [cap.read()[1] for _ in range(n)]
+    cap.release()
+    paths = {}
+    for name, size in sizes.items():
+        paths[name] = folder / f"{name}.avi"
+        w = cv2.VideoWriter(str(paths[name]), cv2.VideoWriter_fourcc(*"MJPG"), 25, size)
+        for f in frames:
+            w.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+        w.release()
+    return paths
+
+
+@pytest.fixture(scope="module")
+def two_streams(shared_dir, tmp_path_factory):
+    """A real 1280x720 clip (main stream) and the same frames at 640x360 (substream)."""
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    return _write_streams(clip, tmp_path_factory.mktemp("dual"), {"main": (1280, 720), "sub": (640, 360)})
+
+
+def _frames(path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            return out
+        out.append(img)
+
+
+def test_recording_is_the_main_stream_with_the_substreams_boxes_scaled(two_streams, tmp_path):
+    out, dets = tmp_path / "out.avi", tmp_path / "dets.jsonl"
+    done = run_cli("--config", _site_config(tmp_path, two_streams), "--headless", "--no-progress", "--output", str(out), "--detections", str(dets))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in dets.read_text().splitlines()]
+    assert len(records) == FRAMES
+    boxes = [(r["frame"], f["box"]) for r in records for f in r["faces"]]
+    assert boxes, "the substream's face was found"
+    assert all(b[2] <= 640 and b[3] <= 360 for _, b in boxes)  # detection ran on the 640x360 substream
+    recorded, main = _frames(out), _frames(two_streams["main"])
+    assert len(recorded) == FRAMES and recorded[0].shape == (720, 1280, 3)  # every frame, at the main stream's size
+    index, (x1, y1, x2, y2) = boxes[len(boxes) // 2]
+    diff = cv2.absdiff(recorded[index], main[index]).max(axis=2).astype(np.float32)
+    # the drawn box lies on the main frame where the substream's box lands when scaled by 2
+    edge = diff[2 * y1 - 2: 2 * y1 + 3, 2 * x1: 2 * x2].mean()
+    assert edge > 40 and edge > 4 * diff.mean()
+
+
+def _site_config(folder, streams) -> str:
+    config = folder / "site.yaml"
+    config.write_text(f"cameras:\n  - name: door\n    source: {streams['main']}\n    detect_source: {streams['sub']}\n")
+    return str(config)
+
+
+def test_private_recording_of_the_main_stream_blurs_compliant_faces(shared_dir, tmp_path):
+    """--privacy-window: the window's privacy sink redacted the substream's drawing; the main stream's is redacted too."""
+    clip = shared_dir / "media" / "videos" / "office_mask.mp4"  # a masked (compliant) face
+    streams = _write_streams(clip, tmp_path, {"main": (720, 404), "sub": (360, 202)})
+    out, dets = tmp_path / "out.avi", tmp_path / "dets.jsonl"
+    done = run_cli("--config", _site_config(tmp_path, streams), "--headless", "--no-progress", "--output", str(out),
+                   "--detections", str(dets), "--privacy", "--privacy-window")
+    assert done.returncode == 0, done.stderr
+    masked = [(r["frame"], f["box"]) for r in map(json.loads, dets.read_text().splitlines()) for f in r["faces"]
+              if f.get("label") == "mask"]
+    assert masked, "the masked face was judged"
+    recorded, main = _frames(out), _frames(streams["main"])
+    for index, (x1, y1, x2, y2) in masked:
+        face = (slice(2 * y1 + 4, 2 * y2 - 4), slice(2 * x1 + 4, 2 * x2 - 4))  # inside the drawn box, main pixels
+        sharp = cv2.Laplacian(cv2.cvtColor(main[index][face], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+        kept = cv2.Laplacian(cv2.cvtColor(recorded[index][face], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+        assert kept < sharp / 4, (index, kept, sharp)  # blurred
+
+
+def test_main_stream_decoded_only_while_wanted(rtsp_ready, face_frame, tmp_path):
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), face_frame)
+    main, sub = RtspServer(image).start(), RtspServer(image).start()
+    try:
+        spec = SimpleNamespace(source=main.url, detect_source=sub.url)
+        cap = open_capture(spec, realtime=True)
+        assert isinstance(cap, DualCapture)
+        cap.idle_s = 0.5
+        cap.start()
+        try:
+            assert cap.read(10) is not None  # the camera reads the substream ...
+            threads = {t.name for t in threading.enumerate()}
+            assert not cap.main_open and not any(main.url.split("//")[1] in n for n in threads)  # ... and only it
+            assert wait_until(lambda: cap.main_frame() is not None, 15)  # a recording or the enlarged tile asks
+            assert cap.main_open and cap.main_opens == 1
+            assert cap.main_frame().image.shape == (240, 320, 3)
+            end = threading.Event()
+            end.wait(0.8)  # nobody asked for 0.8 s > idle_s: the next frame read closes the main stream
+            assert cap.read(5) is not None and not cap.main_open
+            assert cap.main_frame() is not None or wait_until(lambda: cap.main_frame() is not None, 15)
+            assert cap.main_opens == 2  # opened again on demand
+        finally:
+            cap.stop()
+    finally:
+        main.stop()
+        sub.stop()
+
+
+def test_one_source_is_a_plain_capture(two_streams):
+    from facemask_live.sources.capture import Capture
+
+    cap = open_capture(SimpleNamespace(source=str(two_streams["main"]), detect_source=None))
+    assert type(cap) is Capture
+    cap.stop()
+
+
+def test_detect_source_must_differ_from_source(tmp_path):
+    with pytest.raises(ValueError, match="detect_source"):
+        CameraSettings("door", "rtsp://cam/main", detect_source="rtsp://cam/main")
+    config = tmp_path / "site.yaml"
+    config.write_text("cameras:\n  - name: door\n    source: a.mp4\n    detect_source: ''\n")
+    done = run_cli("--config", str(config), "--headless")
+    assert done.returncode != 0 and done.stderr.startswith("error: ") and "detect_source" in done.stderr
+    assert "Traceback" not in done.stderr
