@@ -196,7 +196,9 @@ def build_sinks(settings: Settings, fps: float | None, violation_labels: Iterabl
         if settings.mqtt is not None:  # last: it connects in the background, after the files opened
             from facemask_live.outputs.mqtt import build_mqtt_sink
 
-            sinks.append(build_mqtt_sink(settings))
+            # but it gets each frame first (after the window's redaction): an event is in the outbox before the
+            # event log, so a kill -9 between the two never leaves a logged event that never reaches the broker
+            sinks.insert(1 if privacy.window else 0, build_mqtt_sink(settings))
     except Exception:
         for sink in sinks:
             sink.close()
@@ -336,9 +338,9 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
         from facemask_live.outputs.privacy import WindowPrivacy
 
         sinks.append(WindowPrivacy(frozenset(labels), settings.privacy))
-    sinks += [SharedSink(s, site.shared_lock) for s in site.shared_sinks]
     if settings.mqtt is not None:  # a connection per camera: each has its own topics and last will
-        sinks.append(build_site_mqtt_sink(cs, camera.name))
+        sinks.append(build_site_mqtt_sink(cs, camera.name))  # before the event log: see build_sinks
+    sinks += [SharedSink(s, site.shared_lock) for s in site.shared_sinks]
     return site.add_camera(camera_spec(settings, camera, realtime=realtime), tracker=tracker, monitor=monitor,
                            sinks=sinks, detector=detector, classifier=classifier)
 

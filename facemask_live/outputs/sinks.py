@@ -232,11 +232,18 @@ def timestamp_name(prefix: str, frame_index: int) -> str:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG under a temporary name, then rename it: a run killed meanwhile never leaves half a picture
+    under a name an event (or the report) would use."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")  # the same extension: OpenCV picks the format by it
     try:
-        ok = cv2.imwrite(str(path), image)
-    except cv2.error:
+        ok = cv2.imwrite(str(tmp), image)
+        if ok:
+            os.replace(tmp, path)
+    except (cv2.error, OSError):
         ok = False
     if not ok:
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write snapshot {path} (folder missing, read-only or disk full)")
 
 
