@@ -188,10 +188,13 @@ def proc_sample(pid: int, t: float) -> ProcSample | None:
 
 def site_config(workdir: Path, cameras: int, clips_dir: Path) -> Path:
     """A site of ``cameras`` looping shared clips with events, snapshots and a people log."""
-    lines = ["cameras:"]
-    for i in range(cameras):
-        clip = clips_dir / CLIPS[i % len(CLIPS)]
-        lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true}}")
+    if cameras == 1:  # one camera alone: the single-source runner, as with --source CLIP --loop --realtime
+        lines = [f"source: {{source: {json.dumps(str(clips_dir / CLIPS[0]))}, loop: true, realtime: true}}"]
+    else:
+        lines = ["cameras:"]
+        for i in range(cameras):
+            clip = clips_dir / CLIPS[i % len(CLIPS)]
+            lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true}}")
     lines += ["output: {events: events.jsonl, snapshots: snapshots}", "people_log: {path: people.jsonl, interval: 10}"]
     path = workdir / "site.yaml"
     path.write_text("\n".join(lines) + "\n")
