@@ -32,20 +32,17 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soak import REPO, SHARED, free_port, in_workdir, wait_port  # noqa: E402  (soak.py puts the repository on sys.path)
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 CAMERA = "hacheck"
 HOLD_S = 5  # violation_hold_s: how long the violation sensor stays on after an event
@@ -57,25 +54,6 @@ class CheckFailed(Exception):
 
 def default_ha_venv() -> Path:
     return Path(os.environ.get("FACEMASK_HA_VENV") or REPO.parent / "ha-venv").expanduser()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def b64(data: bytes) -> str:
@@ -280,16 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (SHARED / "media" / "videos" / "street_nomask.mp4").is_file():
         print(f"error: the shared clips are not in {SHARED / 'media' / 'videos'}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="facemask-ha-") as tmp:
-        workdir = Path(a.workdir or tmp).absolute()
-        workdir.mkdir(parents=True, exist_ok=True)
+    def work(workdir: Path) -> int:
         try:
             check(Path(a.ha_venv).expanduser(), workdir, log=lambda s: print(s, flush=True))
         except CheckFailed as exc:
             print(f"FAIL: {exc}", flush=True)
             return 1
-    print("PASS")
-    return 0
+        print("PASS")
+        return 0
+
+    return in_workdir(a.workdir, "facemask-ha-", work)
 
 
 if __name__ == "__main__":

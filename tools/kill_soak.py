@@ -1,7 +1,7 @@
 """kill -9 at random moments of a busy site run: nothing that was recorded is lost.
 
 Runs a site of looping shared clips (event log, snapshots, people log, MQTT with its on-disk outbox) against a
-real mosquitto, kills it with SIGKILL at a random moment ``--kills`` times (the broker stopped for about half of
+real mosquitto, kills it with SIGKILL at a random moment (after the run's first event) ``--kills`` times (the broker stopped for about half of
 the kills, while the app runs), restarts it each time, lets a last run end normally with the broker up, and
 checks:
 
@@ -25,27 +25,19 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CLIPS = ("street_nomask.mp4", "man_nomask.mp4", "nurse_mask.mp4", "office_mask.mp4")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soak import REPO, SHARED, free_port, in_workdir, log_err, site_config, wait_port  # noqa: E402  (the soak's site and helpers)
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Broker:
@@ -68,14 +60,8 @@ class Broker:
 
     def start(self) -> None:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        if not wait_port(self.port, 10, self.proc):
+            raise RuntimeError("mosquitto did not start")
 
     def stop(self) -> None:
         if self.up:
@@ -108,20 +94,12 @@ class Subscriber:
         self.client.disconnect()
 
 
-def site_config(workdir: Path, cameras: int, port: int) -> Path:
-    lines = ["cameras:"]
-    for i in range(cameras):
-        clip = SHARED / "media" / "videos" / CLIPS[i % len(CLIPS)]
-        lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true}}")
-    lines += [
+def kill_site_config(workdir: Path, cameras: int, port: int) -> Path:
+    """The soak's site (looping clips, event log, snapshots, people log) made busy, with MQTT and its outbox."""
+    return site_config(workdir, cameras, people_interval=1, extra=(
         "events: {cooldown: 2}",  # a person in violation raises an event every 2 s: a busy event log
-        "output: {events: events.jsonl, snapshots: snapshots}",
-        "people_log: {path: people.jsonl, interval: 1}",
         f"mqtt: {{host: 127.0.0.1, port: {port}, outbox_dir: {json.dumps(str(workdir / 'outbox'))}, flush_timeout: 10}}",
-    ]
-    path = workdir / "site.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    ))
 
 
 @dataclass
@@ -179,7 +157,7 @@ def run(cameras: int, kills: int, workdir: Path, seed: int, run_s: tuple[float, 
     broker = Broker(workdir / "broker")
     broker.start()
     sub = Subscriber(broker.port)
-    config = site_config(workdir, cameras, broker.port)
+    config = kill_site_config(workdir, cameras, broker.port)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "facemask_live", "--config", str(config), "--headless"]
     rep = KillReport()
@@ -189,7 +167,12 @@ def run(cameras: int, kills: int, workdir: Path, seed: int, run_s: tuple[float, 
         for k in range(kills):
             if not broker.up:
                 broker.start()
+            before = len(read_lines(workdir / "events.jsonl")[0])
             proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=app_log)
+            # the random moment counts from this run's first event: busy whatever the machine's load
+            deadline = time.monotonic() + 120
+            while len(read_lines(workdir / "events.jsonl")[0]) <= before and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
             wait = rng.uniform(*run_s)
             if k in down:  # stop the broker at a random moment of this run, kill the app while it is down
                 time.sleep(wait * rng.uniform(0.3, 0.7))
@@ -202,7 +185,7 @@ def run(cameras: int, kills: int, workdir: Path, seed: int, run_s: tuple[float, 
             proc.wait()
             rep.kills += 1
             logged = len(read_lines(workdir / "events.jsonl")[0])
-            log(f"kill {k + 1}/{kills} after {wait:.1f} s, broker {'down' if k in down else 'up'}: "
+            log(f"kill {k + 1}/{kills} {wait:.1f} s after the run's first event, broker {'down' if k in down else 'up'}: "
                 f"{logged} events logged, {len(sub.events)} received, {outbox_count(workdir / 'outbox')} in the outboxes")
         if not broker.up:
             broker.start()
@@ -271,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cameras", type=int, default=4, help="looping clips in the site (default: 4)")
     p.add_argument("--kills", type=int, default=10, help="kill -9 and restart this many times (default: 10)")
-    p.add_argument("--min-run", type=float, default=6.0, help="shortest run before a kill, seconds (default: 6)")
-    p.add_argument("--max-run", type=float, default=20.0, help="longest run before a kill, seconds (default: 20)")
+    p.add_argument("--min-run", type=float, default=2.0, help="shortest time from a run's first event to its kill, s (default: 2)")
+    p.add_argument("--max-run", type=float, default=15.0, help="longest time from a run's first event to its kill, s (default: 15)")
     p.add_argument("--seed", type=int, help="random seed (default: from the clock, printed)")
     p.add_argument("--workdir", help="where the logs, snapshots and outboxes go (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line on stdout")
@@ -288,10 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seed = a.seed if a.seed is not None else int(time.time())
     print(f"seed {seed}", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="facemask-kill-") as tmp:
-        workdir = Path(a.workdir or tmp).absolute()
-        workdir.mkdir(parents=True, exist_ok=True)
-        rep = run(a.cameras, a.kills, workdir, seed, (a.min_run, a.max_run), log=lambda s: print(s, file=sys.stderr, flush=True))
+    rep = in_workdir(a.workdir, "facemask-kill-", lambda workdir: run(a.cameras, a.kills, workdir, seed, (a.min_run, a.max_run), log=log_err))
     if a.json:
         print(json.dumps(asdict(rep)))
     else:

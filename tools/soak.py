@@ -186,8 +186,33 @@ def proc_sample(pid: int, t: float) -> ProcSample | None:
     return ProcSample(round(t, 1), int(fields["VmRSS"].split()[0]) / 1024.0, files, int(fields["Threads"]), cpu)
 
 
-def site_config(workdir: Path, cameras: int, clips_dir: Path) -> Path:
-    """A site of ``cameras`` looping shared clips with events, snapshots and a people log."""
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, proc=None) -> bool:
+    """True once something listens on 127.0.0.1:``port``; False after ``timeout`` or when ``proc`` ended."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def site_config(workdir: Path, cameras: int, clips_dir: Path = SHARED / "media" / "videos", people_interval: float = 10,
+                extra: tuple[str, ...] = ()) -> Path:
+    """A site of ``cameras`` looping shared clips with events, snapshots and a people log (``extra``: more lines)."""
     if cameras == 1:  # one camera alone: the single-source runner, as with --source CLIP --loop --realtime
         lines = [f"source: {{source: {json.dumps(str(clips_dir / CLIPS[0]))}, loop: true, realtime: true}}"]
     else:
@@ -195,7 +220,8 @@ def site_config(workdir: Path, cameras: int, clips_dir: Path) -> Path:
         for i in range(cameras):
             clip = clips_dir / CLIPS[i % len(CLIPS)]
             lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true}}")
-    lines += ["output: {events: events.jsonl, snapshots: snapshots}", "people_log: {path: people.jsonl, interval: 10}"]
+    lines += ["output: {events: events.jsonl, snapshots: snapshots}",
+              f"people_log: {{path: people.jsonl, interval: {people_interval}}}", *extra]
     path = workdir / "site.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -327,6 +353,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if rep.ok else 1
 
 
+def log_err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def in_workdir(workdir: str | None, prefix: str, work):
+    """``work(folder)`` in ``workdir`` (created), or in a temporary folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        folder = Path(workdir or tmp).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        return work(folder)
+
+
 def main_site(a) -> int:
     if a.site < 1 or a.duration <= 0 or a.sample_every <= 0:
         print("error: --site needs N >= 1 cameras, --duration and --sample-every > 0", file=sys.stderr)
@@ -334,11 +372,8 @@ def main_site(a) -> int:
     if not (SHARED / "media" / "videos").is_dir():
         print(f"error: the shared clips are not in {SHARED / 'media' / 'videos'}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="facemask-shift-") as tmp:
-        workdir = Path(a.workdir or tmp).absolute()
-        workdir.mkdir(parents=True, exist_ok=True)
-        rep = shift(a.site, a.duration, workdir, a.sample_every, a.baseline_min, a.max_growth_mb,
-                    log=lambda s: print(s, file=sys.stderr, flush=True))
+    rep = in_workdir(a.workdir, "facemask-shift-", lambda workdir: shift(
+        a.site, a.duration, workdir, a.sample_every, a.baseline_min, a.max_growth_mb, log=log_err))
     if a.json:
         print(json.dumps(asdict(rep)))
     else:
