@@ -256,3 +256,25 @@ def _mount_tmpfs(target: Path, options: str) -> bool:
 
 def _umount(target: Path) -> None:
     subprocess.run(["umount", "-l", str(target)], capture_output=True, timeout=10)
+
+
+def crowd(people: int, every: int = 10, stay: int = 20, fps: float = 25.0, size: tuple[int, int] = (320, 240)):
+    """A shift in fast-forward: ``(frame, faces)`` with a new person every ``every`` frames, each in view for ``stay``
+    frames walking across, each in their own clothes colour (real pixels for re-identification); odd people unmasked.
+    The faces carry detector and classifier fields only, as the tracker gets them."""
+    from facemask_live.core.results import Face, Frame
+
+    w, h = size
+    for i in range(people * every + stay):
+        img = np.full((h, w, 3), 70, np.uint8)
+        faces = []
+        for p in range(max(0, (i - stay) // every + 1), min(people, i // every + 1)):
+            t = i - p * every  # frames since person p came in
+            x = int(20 + (w - 80) * t / stay) if p % 2 else int(w - 60 - (w - 80) * t / stay)
+            box = (x, 60, x + 40, 110)
+            colour = cv2.cvtColor(np.uint8([[[(p * 37) % 180, 200, 200]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
+            cv2.rectangle(img, (x - 20, 50), (x + 60, 200), colour, -1)
+            cv2.circle(img, (x + 20, 85), 22, (150, 170, 200), -1)
+            label = "no_mask" if p % 2 else "mask"
+            faces.append(Face(box, 0.95, label, 0.95, {label: 0.95, ("mask" if p % 2 else "no_mask"): 0.05}))
+        yield Frame(img, i, i / fps, time.monotonic(), source="door"), faces

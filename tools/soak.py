@@ -10,12 +10,22 @@ there; else a moving pattern).
     python tools/soak.py --frames 3000 --json                     # what the CI test runs
 
 Exit code 0 when RSS grew by less than ``--max-growth-mb`` after warm-up and every event-log line parses.
+
+``--site N --duration S``: a shift of a site instead, as a user runs it: N cameras of the shared clips, looping in
+real time, with an event log, snapshots and a people log (a ``cameras:`` settings file written to the work folder),
+run as ``python -m facemask_live --config site.yaml --headless --duration S`` in a child process. Its resident
+memory, open files, threads and CPU are read from ``/proc/PID`` every ``--every`` seconds and printed once a
+minute; the verdict compares the end with minute ``--baseline-min`` (RSS within ``--max-growth-mb``, open files and
+threads unchanged):
+
+    nice python tools/soak.py --site 4 --duration 1800          # four cameras for half an hour
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -151,8 +161,169 @@ def soak(
     return rep
 
 
+# -- a site shift in a child process ---------------------------------------------------------------
+CLIPS = ("nurse_mask.mp4", "street_nomask.mp4", "office_mask.mp4", "man_nomask.mp4", "dancer_mask.mp4", "putting_on_mask_720p.mp4")
+
+
+@dataclass
+class ProcSample:
+    t: float  # seconds since the start
+    rss_mb: float
+    files: int  # open file descriptors
+    threads: int
+    cpu_s: float  # user + system CPU seconds so far
+
+
+def proc_sample(pid: int, t: float) -> ProcSample | None:
+    """RSS, open files, threads and CPU of process ``pid`` from /proc; None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        files = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    ticks = stat.rsplit(")", 1)[1].split()  # after the command name: state is field 3, utime 14, stime 15
+    cpu = (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
+    return ProcSample(round(t, 1), int(fields["VmRSS"].split()[0]) / 1024.0, files, int(fields["Threads"]), cpu)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, proc=None) -> bool:
+    """True once something listens on 127.0.0.1:``port``; False after ``timeout`` or when ``proc`` ended."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def site_config(workdir: Path, cameras: int, clips_dir: Path = SHARED / "media" / "videos", people_interval: float = 10,
+                extra: tuple[str, ...] = ()) -> Path:
+    """A site of ``cameras`` looping shared clips with events, snapshots and a people log (``extra``: more lines)."""
+    if cameras == 1:  # one camera alone: the single-source runner, as with --source CLIP --loop --realtime
+        lines = [f"source: {{source: {json.dumps(str(clips_dir / CLIPS[0]))}, loop: true, realtime: true}}"]
+    else:
+        lines = ["cameras:"]
+        for i in range(cameras):
+            clip = clips_dir / CLIPS[i % len(CLIPS)]
+            lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true}}")
+    lines += ["output: {events: events.jsonl, snapshots: snapshots}",
+              f"people_log: {{path: people.jsonl, interval: {people_interval}}}", *extra]
+    path = workdir / "site.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class ShiftReport:
+    cameras: int = 0
+    duration_s: float = 0.0
+    baseline_min: float = 3.0
+    minutes: list[dict] = field(default_factory=list)  # one row per minute: t, rss_mb, files, threads, cpu_cores
+    rss_baseline_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    rss_max_mb: float = 0.0
+    growth_mb: float = 0.0
+    files_baseline: int = 0
+    files_end: int = 0
+    threads_baseline: int = 0
+    threads_end: int = 0
+    cpu_cores: float = 0.0  # mean over the run
+    exit_code: int | None = None
+    events: int = 0
+    event_lines_bad: int = 0
+    verdict: str = ""
+    ok: bool = False
+
+
+def shift_verdict(rep: ShiftReport, max_growth_mb: float) -> tuple[bool, str]:
+    """PASS when RSS at the end is within ``max_growth_mb`` of the baseline and files and threads did not change."""
+    problems = []
+    if rep.growth_mb > max_growth_mb:
+        problems.append(f"RSS grew {rep.growth_mb:.1f} MB after minute {rep.baseline_min:g} (limit {max_growth_mb:g})")
+    if rep.files_end != rep.files_baseline:
+        problems.append(f"open files {rep.files_baseline} -> {rep.files_end}")
+    if rep.threads_end != rep.threads_baseline:
+        problems.append(f"threads {rep.threads_baseline} -> {rep.threads_end}")
+    if rep.exit_code != 0:
+        problems.append(f"the app exited with {rep.exit_code}")
+    if rep.event_lines_bad:
+        problems.append(f"{rep.event_lines_bad} unreadable event-log lines")
+    return not problems, "PASS" if not problems else "FAIL: " + "; ".join(problems)
+
+
+def shift(cameras: int, duration: float, workdir: Path, every: float = 15.0, baseline_min: float = 3.0,
+          max_growth_mb: float = 30.0, clips_dir: Path = SHARED / "media" / "videos", log=print) -> ShiftReport:
+    """Run a site of ``cameras`` looping clips for ``duration`` seconds in a child process and watch it."""
+    import subprocess
+
+    config = site_config(workdir, cameras, clips_dir)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "facemask_live", "--config", str(config), "--headless",
+                             "--duration", str(duration)], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=open(workdir / "app.log", "w"))  # noqa: SIM115
+    rep = ShiftReport(cameras=cameras, duration_s=duration, baseline_min=baseline_min)
+    t0 = time.monotonic()
+    samples: list[ProcSample] = []
+    next_minute = 60.0
+    while proc.poll() is None:
+        s = proc_sample(proc.pid, time.monotonic() - t0)
+        if s is not None:
+            samples.append(s)
+            if s.t >= next_minute or not rep.minutes:
+                prev = rep.minutes[-1] if rep.minutes else {"t": 0.0, "cpu_s": 0.0}
+                cores = (s.cpu_s - prev["cpu_s"]) / max(s.t - prev["t"], 1e-6)
+                rep.minutes.append({"t": s.t, "rss_mb": round(s.rss_mb, 1), "files": s.files, "threads": s.threads,
+                                    "cpu_s": round(s.cpu_s, 1), "cpu_cores": round(cores, 2)})
+                log(f"min {s.t / 60:5.1f}  rss {s.rss_mb:7.1f} MiB  open files {s.files:3d}  threads {s.threads:3d}  "
+                    f"cpu {cores:4.2f} cores")
+                next_minute = (int(s.t // 60) + 1) * 60.0
+        try:
+            proc.wait(every)
+        except subprocess.TimeoutExpired:
+            pass
+    rep.exit_code = proc.returncode
+    if not samples:
+        rep.verdict = f"FAIL: the app ended at once (exit {proc.returncode}, see {workdir / 'app.log'})"
+        return rep
+    samples = [s for s in samples if s.t <= duration] or samples  # not the shutdown at the end
+    last = samples[-1]
+    base = next((s for s in samples if s.t >= baseline_min * 60), last)
+    rep.rss_baseline_mb, rep.rss_end_mb = round(base.rss_mb, 1), round(last.rss_mb, 1)
+    rep.rss_max_mb = round(max(s.rss_mb for s in samples), 1)
+    rep.growth_mb = round(last.rss_mb - base.rss_mb, 1)
+    # files and threads: the least over a minute, so that a snapshot being written at one sample is no leak
+    start = [s for s in samples if base.t <= s.t < base.t + 60] or [base]
+    end = [s for s in samples if s.t > last.t - 60]
+    rep.files_baseline, rep.files_end = min(s.files for s in start), min(s.files for s in end)
+    rep.threads_baseline, rep.threads_end = min(s.threads for s in start), min(s.threads for s in end)
+    rep.cpu_cores = round(last.cpu_s / max(last.t, 1e-6), 2)
+    rep.events, rep.event_lines_bad = check_event_log(workdir / "events.jsonl")
+    rep.ok, rep.verdict = shift_verdict(rep, max_growth_mb)
+    return rep
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--site", type=int, metavar="N", help="a shift of a site of N looping cameras instead (see above)")
+    p.add_argument("--duration", type=float, default=1800.0, help="--site: seconds to run (default: 1800)")
+    p.add_argument("--sample-every", type=float, default=15.0, help="--site: seconds between samples (default: 15)")
+    p.add_argument("--baseline-min", type=float, default=3.0, help="--site: the minute the end is compared with (default: 3)")
     p.add_argument("--frames", type=int, default=20000, help="frames to process (default: 20000)")
     p.add_argument("--every", type=int, default=500, help="sample RSS every N frames (default: 500)")
     p.add_argument("--warmup", type=int, help="frames before the RSS baseline (default: a fifth of --frames, at most 1000)")
@@ -162,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="where logs go (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line on stdout")
     a, extra = p.parse_known_args(argv)
+    if a.site is not None:
+        return main_site(a)
     from facemask_live.core.errors import FacemaskError
 
     with tempfile.TemporaryDirectory(prefix="facemask-soak-") as tmp:
@@ -179,6 +352,38 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in asdict(rep).items():
             if k != "samples":
                 print(f"{k}: {v}")
+    return 0 if rep.ok else 1
+
+
+def log_err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def in_workdir(workdir: str | None, prefix: str, work):
+    """``work(folder)`` in ``workdir`` (created), or in a temporary folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        folder = Path(workdir or tmp).absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        return work(folder)
+
+
+def main_site(a) -> int:
+    if a.site < 1 or a.duration <= 0 or a.sample_every <= 0:
+        print("error: --site needs N >= 1 cameras, --duration and --sample-every > 0", file=sys.stderr)
+        return 2
+    if not (SHARED / "media" / "videos").is_dir():
+        print(f"error: the shared clips are not in {SHARED / 'media' / 'videos'}", file=sys.stderr)
+        return 2
+    rep = in_workdir(a.workdir, "facemask-shift-", lambda workdir: shift(
+        a.site, a.duration, workdir, a.sample_every, a.baseline_min, a.max_growth_mb, log=log_err))
+    if a.json:
+        print(json.dumps(asdict(rep)))
+    else:
+        print(f"{rep.cameras} cameras, {rep.duration_s / 60:g} min: RSS {rep.rss_baseline_mb} MiB at minute "
+              f"{rep.baseline_min:g} -> {rep.rss_end_mb} MiB at the end (max {rep.rss_max_mb}), open files "
+              f"{rep.files_baseline} -> {rep.files_end}, threads {rep.threads_baseline} -> {rep.threads_end}, "
+              f"CPU {rep.cpu_cores} cores, {rep.events} events")
+        print(rep.verdict)
     return 0 if rep.ok else 1
 
 

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from facemask_live.core.config import Settings
+from facemask_live.core.config import DEFAULT_CAMERA, Settings
 from facemask_live.core.errors import OutputError
 from facemask_live.engine.pipeline import Pipeline
 from facemask_live.outputs.sinks import DetectionsWriter, EventLog, Sink, VideoSink, ensure_dir
@@ -261,6 +261,15 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
         from facemask_live.outputs.privacy import WindowPrivacy
 
         sinks.append(WindowPrivacy(frozenset(labels), settings.privacy))
+    if settings.mqtt is not None:  # a connection per camera: each has its own topics and last will
+        # before the event log: an event is in the outbox before it is logged, so a kill -9 between the two never
+        # leaves a logged event that never reaches the broker
+        if len(settings.cameras) == 1 and camera.name == DEFAULT_CAMERA:  # `--source`: the topics and client id it had
+            from facemask_live.outputs.mqtt import build_mqtt_sink
+
+            sinks.append(build_mqtt_sink(cs))
+        else:
+            sinks.append(build_site_mqtt_sink(cs, camera.name))
     from facemask_live.events.peoplelog import PeopleLog
 
     for shared in site.shared_sinks:  # the people log counts each camera's people as its own monitor does
@@ -268,14 +277,6 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
         sinks.append(SharedSink(shared, site.shared_lock, **own))
     if settings.output.output and len(settings.cameras) == 1:  # the recording of the one camera
         sinks.append(build_video_sink(settings, labels))
-    if settings.mqtt is not None:  # a connection per camera: each has its own topics and last will
-        one = len(settings.cameras) == 1  # one camera keeps the configured topics and client id
-        if one:
-            from facemask_live.outputs.mqtt import build_mqtt_sink
-
-            sinks.append(build_mqtt_sink(cs))
-        else:
-            sinks.append(build_site_mqtt_sink(cs, camera.name))
     return site.add_camera(camera_spec(settings, camera, realtime=realtime), tracker=tracker, monitor=monitor,
                            sinks=sinks, detector=detector, classifier=classifier)
 

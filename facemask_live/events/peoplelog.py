@@ -28,10 +28,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -57,7 +59,10 @@ class CameraCounts:
     by_label: dict[str, int] = field(default_factory=dict)
     frames: int = 0
     live: dict[int, list] = field(default_factory=dict)  # track id -> [last frame seen, first decided label or None]
-    counted: set[int] = field(default_factory=set)  # every track id ever counted (ids never repeat in a run)
+    # the track ids counted lately, newest last (ids never repeat in a run); a person re-identified under their
+    # old id comes back within seconds, long before this many others were counted: bounded for an all-day run
+    counted: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    MAX_COUNTED: ClassVar[int] = 10000
 
     def update(self, result: FrameResult, counted_label: Callable[[int], str | None] | None = None) -> None:
         self.frames += 1
@@ -72,7 +77,9 @@ class CameraCounts:
                 if tid in self.counted:  # came back after we thought they had left: same person
                     person = self.live[tid] = [self.frames, "?"]
                 else:
-                    self.counted.add(tid)
+                    self.counted[tid] = None
+                    if len(self.counted) > self.MAX_COUNTED:
+                        self.counted.popitem(last=False)
                     self.people_seen += 1
                     person = self.live[tid] = [self.frames, None]
             person[0] = self.frames

@@ -4,7 +4,7 @@ a status sensor, a door sensor (allow / deny / idle) and an image entity for the
 Config topics are ``<discovery_prefix>/<component>/facemask_<camera>/<object>/config`` (retained). The
 publisher sends them after every connect and again when Home Assistant announces ``online`` on
 ``<discovery_prefix>/status``. Keys follow Home Assistant's MQTT discovery schema (binary_sensor, sensor,
-image; full names, no abbreviations) and are checked against it in tests/test_mqtt.py.
+image; full names, no abbreviations) and are checked against it in tests/outputs/test_mqtt.py and by a real Home Assistant in tools/ha_check.py.
 """
 
 from __future__ import annotations

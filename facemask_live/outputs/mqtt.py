@@ -28,6 +28,7 @@ import re
 import socket
 import sqlite3
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -97,8 +98,9 @@ class BrokerConnection:
         self._on_connected = on_connected
         self._thread: threading.Thread | None = None
         self._closing = False
+        # MQTT 5: the broker's PUBACK then says when its ACL refused a publish (3.1.1 acknowledges it silently)
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv311, clean_session=True)
+                                  protocol=mqtt.MQTTv5)
         self.client.suppress_exceptions = True  # a bug in a callback must not end the network thread
         self.client.reconnect_delay_set(1, settings.reconnect_max_delay)
         if settings.username is not None:
@@ -155,7 +157,15 @@ class BrokerConnection:
             self._set_state("connection lost", f" (reconnecting{self._kept})")
 
     def _handle_connect_fail(self, client, userdata) -> None:
-        if not self._closing and not self._state.startswith("refused"):
+        if self._closing or self._state.startswith("refused"):
+            return
+        # paho calls this inside its ``except OSError``: a TLS failure (untrusted certificate, wrong host name)
+        # is not "unreachable", say what it is
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ssl.SSLError):
+            reason = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+            self._set_state(f"refused: TLS: {reason}", f" (check the CA file and the host name in the URL; retrying{self._kept})")
+        else:
             self._set_state("unreachable", f" (retrying{self._kept})")
 
     # -- life -------------------------------------------------------------------------------------
@@ -171,7 +181,7 @@ class BrokerConnection:
                                 f" (not connecting{self._kept})")
                 return False
         try:
-            self.client.connect_async(s.host, s.port, keepalive=s.keepalive)
+            self.client.connect_async(s.host, s.port, keepalive=s.keepalive, clean_start=True)
         except (OSError, ValueError) as exc:
             self._set_state(f"error: {exc}")
             return False
@@ -315,8 +325,9 @@ class MqttPublisher:
         self._discovery_topics: set[str] = set()
         self._lock = threading.Lock()  # guards _retained/_dirty/_memory (never held while calling paho)
         self._ack_lock = threading.Lock()  # guards _inflight/_early (never held while calling paho)
-        self._inflight: dict[int, int | None] = {}  # paho mid -> outbox seq (None: retained state)
-        self._early: set[int] = set()  # PUBACKs that arrived before publish() returned their mid
+        self._inflight: dict[int, tuple[int | None, str]] = {}  # paho mid -> (outbox seq or None: retained, topic)
+        self._early: dict[int, object] = {}  # mid -> reason code of a PUBACK that came before publish() returned
+        self.refused = 0  # publishes the broker refused (PUBACK reason code, e.g. 0x87 not authorized by its ACL)
         self._handed_upto = 0
         self._ha_online = False
         self._wake = threading.Event()
@@ -404,11 +415,25 @@ class MqttPublisher:
     def _published(self, client, userdata, mid, reason_code, properties) -> None:  # network thread
         with self._ack_lock:
             if mid not in self._inflight:
-                self._early.add(mid)
+                self._early[mid] = reason_code
                 return
-            seq = self._inflight.pop(mid)
-        if seq is not None:
+            seq, topic = self._inflight.pop(mid)
+        self._acked(seq, topic, reason_code)
+
+    def _acked(self, seq: int | None, topic: str, reason_code) -> None:
+        if getattr(reason_code, "is_failure", False):
+            self._refused(topic, reason_code)
+        elif seq is not None:
             self._confirmed(seq)
+
+    def _refused(self, topic: str, reason_code) -> None:
+        """The broker took the message but would not deliver it (MQTT 5 PUBACK, e.g. its ACL): one line for the
+        first, a count after. A refused event stays in the outbox and is offered again at the next start."""
+        self.refused += 1
+        if self.refused == 1:
+            user = f" for user {self.settings.username}" if self.settings.username else ""
+            log.warning("%s %s: refused: %s to publish on %s (check the broker's ACL%s; monitoring goes on, "
+                        "refused events stay in the outbox)", self.conn.what, self.settings.display_url, reason_code, topic, user)
 
     def _confirmed(self, seq: int) -> None:
         if self.outbox is not None:
@@ -423,14 +448,11 @@ class MqttPublisher:
         if info.rc not in (0, 4):  # 0 success, 4 no connection (paho keeps QoS 1 messages queued)
             return False
         with self._ack_lock:
-            if info.mid in self._early:
-                self._early.discard(info.mid)
-                early = True
-            else:
-                self._inflight[info.mid] = seq
-                early = False
-        if early and seq is not None:
-            self._confirmed(seq)
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._inflight[info.mid] = (seq, topic)
+        if early is not None:
+            self._acked(seq, topic, early)
         return True
 
     def _send_loop(self) -> None:
@@ -472,7 +494,7 @@ class MqttPublisher:
         """Hand the outbox to paho in order, past what was handed already."""
         while self.conn.connected and not self._stop.is_set():
             with self._ack_lock:
-                handed = sum(1 for s in self._inflight.values() if s is not None)
+                handed = sum(1 for s, _ in self._inflight.values() if s is not None)
             room = self.MAX_HANDED - handed
             if room <= 0:
                 return

@@ -77,9 +77,34 @@ def open_for_append(path: str | Path, what: str, newline: str | None = None):
     if p.parent != Path("."):
         ensure_dir(p.parent, what)
     try:
+        drop_torn_tail(p, what)
         return open(p, "a", encoding="utf-8", newline=newline)
     except OSError as exc:
         raise OutputError(f"cannot write {what} file {p}: {exc.strerror or exc} (choose another path)") from None
+
+
+def drop_torn_tail(path: Path, what: str) -> int:
+    """Cut a torn last line (a run killed in the middle of writing it) off a line log before appending to it,
+    so that the next record does not glue onto it; returns the bytes cut (one line logged when any)."""
+    try:
+        fh = open(path, "r+b")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        return 0
+    with fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        start = max(0, size - (1 << 20))  # a record is far shorter than 1 MiB
+        fh.seek(start)
+        tail = fh.read()
+        cut = tail.rfind(b"\n")
+        keep = start + cut + 1 if cut >= 0 else (0 if start == 0 else size)
+        fh.truncate(keep)
+    log.warning("%s %s: dropped a torn last line of %d bytes (a run was stopped while writing it)", what, path, size - keep)
+    return size - keep
 
 
 def face_record(face) -> dict:
@@ -209,11 +234,18 @@ def timestamp_name(prefix: str, frame_index: int) -> str:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG under a temporary name, then rename it: a run killed meanwhile never leaves half a picture
+    under a name an event (or the report) would use."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")  # the same extension: OpenCV picks the format by it
     try:
-        ok = cv2.imwrite(str(path), image)
-    except cv2.error:
+        ok = cv2.imwrite(str(tmp), image)
+        if ok:
+            os.replace(tmp, path)
+    except (cv2.error, OSError):
         ok = False
     if not ok:
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write snapshot {path} (folder missing, read-only or disk full)")
 
 

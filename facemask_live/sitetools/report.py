@@ -54,6 +54,7 @@ class LogData:
     events: dict[str, dict] = field(default_factory=dict)  # event key -> record (first seen)
     marks: dict = field(default_factory=dict)  # event key -> review Mark
     skipped: dict[str, int] = field(default_factory=dict)  # log -> unreadable lines
+    torn: list[str] = field(default_factory=list)  # logs whose last line was cut off (skipped)
     logs: list[Path] = field(default_factory=list)
 
 
@@ -122,7 +123,10 @@ def read_logs(paths: list[str | Path], progress: bool = True) -> LogData:
                         try:
                             rec = json.loads(line)
                         except ValueError:
-                            bad += 1
+                            if line.endswith("\n"):
+                                bad += 1
+                            else:  # only the last line can lack its newline: a run killed while writing it
+                                data.torn.append(str(p))
                             continue
                         bad += not (isinstance(rec, dict) and _add(data, rec, p))
             if bad:
@@ -400,6 +404,8 @@ def make_report(logs: list[str | Path], out: str | Path, progress: bool = True) 
     data = read_logs(logs, progress)
     for p, n in data.skipped.items():
         print(f"warning: skipped {n} unreadable lines in {p}", file=sys.stderr)
+    for p in data.torn:
+        print(f"note: skipped the torn last line of {p} (the app was stopped while writing it)", file=sys.stderr)
     out = Path(out).expanduser()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -75,13 +75,20 @@ def read_event_log(path: str | Path) -> list[dict]:
                 except (TypeError, ValueError, KeyError):
                     pass
         return [r for r in rows if r.get("track_id")]
+    return [rec for rec in json_lines(text, path) if rec.get("type", "event") == "event" and "track_id" in rec]
+
+
+def json_lines(text: str, path: Path) -> list[dict]:
+    """The JSON objects of a JSON-lines text; bad lines are skipped, a torn last line with a one-line note."""
     out = []
-    for line in text.splitlines():
+    for line in text.splitlines(keepends=True):
         try:
             rec = json.loads(line)
         except ValueError:
+            if line.strip() and not line.endswith("\n"):  # only the last line can lack its newline
+                print(f"note: skipped the torn last line of {path} (the app was stopped while writing it)", file=sys.stderr)
             continue
-        if isinstance(rec, dict) and rec.get("type", "event") == "event" and "track_id" in rec:
+        if isinstance(rec, dict):
             out.append(rec)
     return out
 
@@ -104,8 +111,11 @@ def add_mark(event_log: str | Path, event: dict, mark: str, label: str | None = 
         "crop": m.crop,
         "snapshot": m.snapshot,
     }
+    from facemask_live.outputs.sinks import drop_torn_tail
+
     path = marks_path(event_log)
     try:
+        drop_torn_tail(path, "review marks")  # a mark torn by a killed window must not swallow this one
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec) + "\n")
     except OSError as exc:
@@ -117,12 +127,11 @@ def read_marks(event_log: str | Path) -> dict[str, Mark]:
     """The newest mark of each event (empty when nothing was reviewed yet)."""
     out: dict[str, Mark] = {}
     try:
-        lines = marks_path(event_log).read_text(encoding="utf-8").splitlines()
+        text = marks_path(event_log).read_text(encoding="utf-8")
     except OSError:
         return out
-    for line in lines:
+    for r in json_lines(text, marks_path(event_log)):
         try:
-            r = json.loads(line)
             m = Mark(r["event"], r["mark"], r.get("label"), float(r["marked_at"]), r.get("event_label"), r.get("crop"), r.get("snapshot"))
         except (ValueError, KeyError, TypeError):
             continue
@@ -183,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SourceError(f"event log {args.events} not found")
         if not marks_path(args.events).is_file():
             raise SourceError(f"no review marks for {args.events} (expected {marks_path(args.events)}; mark events in the window first)")
+        logged = read_event_log(args.events)
         res = export_false_alarms(args.events, args.out, args.include_confirmed)
         parts = ", ".join(f"{n} to {k}/" for k, n in sorted(res.copied.items())) or "nothing"
-        print(f"copied {parts} in {args.out}" + (f"; {res.missing} crops were pruned or deleted" if res.missing else ""))
+        print(f"{len(logged)} events logged; copied {parts} in {args.out}"
+              + (f"; {res.missing} crops were pruned or deleted" if res.missing else ""))
         print(f"retrain with: python train_mobilenet.py --data {args.out} (merge it with your training folder first)")
         return 0
 

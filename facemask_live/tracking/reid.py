@@ -119,12 +119,16 @@ class Reidentifier:
     gallery: list[Lost] = field(default_factory=list)
     matches: int = 0  # new tracks given a lost person's id
 
+    MAX_GALLERY = 256  # lost people kept at most, newest first: a crowd leaving at once must not grow it without end
+
     def lose(self, person: int, box, time: float, appearance: Appearance) -> None:
         """Remember a person whose track ended (or went missing) at frame time ``time``."""
         if appearance.mean is None or not self.settings.enabled:
             return
-        self.gallery = [g for g in self.gallery if g.person != person]
+        # expire here too, not only in claim(): people who leave while nobody new comes must not pile up all shift
+        self.gallery = [g for g in self.gallery if g.person != person and 0 <= time - g.time <= self.settings.max_age]
         self.gallery.append(Lost(person, tuple(float(c) for c in box), time, appearance.mean.copy()))
+        del self.gallery[: -self.MAX_GALLERY]
 
     def forget(self, person: int) -> None:
         self.gallery = [g for g in self.gallery if g.person != person]
