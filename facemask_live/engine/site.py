@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DETECT_FPS = 6.0
 AGE_SAMPLES = 20000  # frame ages kept per camera for the percentiles
+FIRST_LOOK_S = 2.0  # the longest a new scene's first frame waits for its detection (Camera._first_look)
 
 
 def cpu_seconds() -> float:
@@ -170,7 +171,8 @@ class Camera:
         self.video_note: str | None = None  # why a recording stopped (e.g. a full disk)
         self._ahead: tuple[Frame, _Job] | None = None
         self._opened_once = False
-        self._fresh_from: int | None = None  # file cadence: the frame being located while this one finishes
+        self._fresh_from: int | None = None
+        self._delivered = threading.Event()  # set by the detector thread with each detection  # file cadence: the frame being located while this one finishes
         self.next_due = 0.0  # monotonic time from which the next detection may be offered (set by the site)
         self.detector_runs = 0
         self.processed = 0
@@ -196,6 +198,23 @@ class Camera:
         with self._lock:
             self._detection = detection
             self.detector_runs += 1
+        self._delivered.set()
+
+    def _first_look(self, frame: Frame) -> Detection | None:
+        """The first frame of a new scene (a connection, the end of a pause) waits for its own detection, at most
+        ``FIRST_LOOK_S``: a stream often hands over seconds of buffered frames at once when it connects, and none of
+        them should be shown without boxes while the detector's first answer is on its way."""
+        deadline = time.monotonic() + FIRST_LOOK_S
+        self._delivered.clear()
+        self.site.offer(self, frame)
+        while time.monotonic() < deadline and not self._stop.is_set() and not self.site.stopping:
+            if self._delivered.wait(0.05):
+                self._delivered.clear()
+                det = self._take_detection()
+                if det is not None and det.frame_index >= frame.index:
+                    return det
+                self.site.offer(self, frame)  # an answer for a frame before the new scene: ask again
+        return None
 
     def _take_detection(self) -> Detection | None:
         with self._lock:
@@ -354,6 +373,7 @@ class Camera:
         det = self._take_detection()
         if self._fresh_from is None:
             self._fresh_from = frame.index
+            det = self._first_look(frame)
         if det is not None and det.frame_index < self._fresh_from:  # asked for before a pause or a reconnection
             det = None
         if det is not None:

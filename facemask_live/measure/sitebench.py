@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 
 from facemask_live.measure import stagecpu
-from facemask_live.measure.substreams import substream_clip
+from facemask_live.measure.substreams import _write, substream_clip
 
 DEFAULT_CLIPS = ("street_nomask.mp4", "putting_on_mask_720p.mp4", "man_nomask.mp4", "office_mask.mp4")
 WARMUP_S = 3.0  # still mode: the steady-state CPU leaves out the first seconds (first detector run per camera)
@@ -37,16 +37,6 @@ SHARED_VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "media" / "vide
 
 
 # ------------------------------------------------------------------------------------------ clips
-def _write(path: Path, frames, fps: float, size: tuple[int, int]) -> Path:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    if not w.isOpened():
-        raise RuntimeError(f"cannot write {path} (no mp4v encoder in this OpenCV)")
-    for img in frames:
-        w.write(img)
-    w.release()
-    return path
-
-
 def hd_clip(src: Path, folder: Path, size: tuple[int, int] = (1280, 720)) -> Path:
     """``src`` if it is at least 720 pixels high, else a copy upscaled to ``size`` (same frames and fps)."""
     cap = cv2.VideoCapture(str(src))

@@ -14,10 +14,18 @@ import cv2
 SUBSTREAM_SIZE = (640, 360)
 
 
+def _write(path: Path, frames, fps: float, size: tuple[int, int]) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not w.isOpened():
+        raise RuntimeError(f"cannot write {path} (no mp4v encoder in this OpenCV)")
+    for img in frames:
+        w.write(img)
+    w.release()
+    return path
+
+
 def substream_clip(src: Path, folder: Path, size: tuple[int, int] = SUBSTREAM_SIZE) -> Path:
     """A copy of ``src`` at ``size`` (same frames and frame rate), made once in ``folder``."""
-    from facemask_live.measure.sitebench import _write
-
     out = folder / f"{src.stem}_{size[0]}x{size[1]}.mp4"
     if not out.exists():
         cap = cv2.VideoCapture(str(src))

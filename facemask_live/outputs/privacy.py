@@ -119,6 +119,7 @@ class WindowPrivacy:
 
     needs_annotated = False
     stopped_reason = None
+    redacts_drawing = True  # the main stream's drawing is redacted by it too (sources/dual.py)
 
     def __init__(self, violation_labels: Iterable[str], settings: PrivacySettings):
         self.violation_labels = frozenset(violation_labels)

@@ -245,7 +245,10 @@ def write_png(path: Path, image: np.ndarray) -> None:
     except (cv2.error, OSError):
         ok = False
     if not ok:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only folder: nothing was written there either
+            pass
         raise OutputError(f"cannot write snapshot {path} (folder missing, read-only or disk full)")
 
 

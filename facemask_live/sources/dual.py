@@ -146,10 +146,9 @@ def main_view(capture, result: FrameResult, draw, redactors=()) -> tuple[FrameRe
 
 
 def window_redactors(sinks) -> list:
-    """The sinks that redact a drawn frame in place for everything after them (``--privacy`` in the window)."""
-    from facemask_live.outputs.privacy import WindowPrivacy
-
-    return [s for s in sinks if isinstance(s, WindowPrivacy)]
+    """The sinks that redact a drawn frame in place for everything after them (``--privacy`` in the window:
+    ``outputs.privacy.WindowPrivacy`` says so with ``redacts_drawing``; a later stage, so not imported here)."""
+    return [s for s in sinks if getattr(s, "redacts_drawing", False)]
 
 
 class MainStreamSink:

@@ -194,7 +194,7 @@ def test_engine_stops_promptly(clip, classifier_model):
     site.add_camera(CameraSpec("clip", str(clip), realtime=False))
     with site:
         site.wait(120, stop)
-    assert 4 <= len(seen) <= 6 and seen == list(range(len(seen)))  # the frame in hand (and the one ahead) finished
+    assert 4 <= len(seen) < 40 and seen == list(range(len(seen)))  # stopped within a moment (the wait polls at 0.2 s)
     assert not any(t.name.startswith(("camera[", "site-detector", "capture[")) for t in threading.enumerate())
 
 
@@ -208,7 +208,7 @@ def test_pipeline_process_on_image_without_faces(classifier_model):
 
 def test_a_paused_live_camera_shows_no_stale_frame_after_it(clip, classifier_model):
     """A live-rate source paused in the window: the first frame after resuming was captured after the pause, and
-    no box is carried by optical flow across it."""
+    no box is carried by optical flow across it: it is detected afresh."""
     seen = []
     site = one_camera(create_detector(), MaskClassifier(classifier_model), seen.append)
     cam = site.add_camera(CameraSpec("clip", str(clip), realtime=True))
@@ -228,5 +228,5 @@ def test_a_paused_live_camera_shows_no_stale_frame_after_it(clip, classifier_mod
     after = seen[n]
     assert after.frame.captured_at > paused_at + 0.3
     assert after.frame.index > first.frame.index + 10  # 0.6 s at 25 fps went by
-    assert after.faces == []  # the boxes from before the pause are not carried over it; a new detection finds them
-    assert any(r.faces for r in seen[n:])
+    # nothing is carried over the pause: the first frame after it waits for its own detection, which finds the face
+    assert "detect" in after.timings and after.faces
