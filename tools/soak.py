@@ -215,13 +215,13 @@ def wait_port(port: int, timeout: float, proc=None) -> bool:
 def site_config(workdir: Path, cameras: int, clips_dir: Path = SHARED / "media" / "videos", people_interval: float = 10,
                 extra: tuple[str, ...] = ()) -> Path:
     """A site of ``cameras`` looping shared clips with events, snapshots and a people log (``extra``: more lines)."""
-    if cameras == 1:  # one camera alone: the single-source runner, as with --source CLIP --loop --realtime
+    if cameras == 1:  # one camera alone, as with --source CLIP --loop --realtime
         lines = [f"source: {{source: {json.dumps(str(clips_dir / CLIPS[0]))}, loop: true, realtime: true}}"]
     else:
         lines = ["cameras:"]
         for i in range(cameras):
             clip = clips_dir / CLIPS[i % len(CLIPS)]
-            lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true}}")
+            lines.append(f"  - {{name: cam{i + 1}, source: {json.dumps(str(clip))}, loop: true, realtime: true}}")  # played like cameras
     lines += ["output: {events: events.jsonl, snapshots: snapshots}",
               f"people_log: {{path: people.jsonl, interval: {people_interval}}}", *extra]
     path = workdir / "site.yaml"
