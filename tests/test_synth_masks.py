@@ -138,3 +138,13 @@ def test_command_end_to_end_and_errors(shared_dir, tmp_path, capsys):
         assert sm.main([*args, *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and says in err and "\n" not in err
+
+
+def test_crowd_split_is_by_photo_and_covers_the_crowd_set(shared_dir):
+    split = json.loads((sm.REPORT / "crowd_splits.json").read_text())
+    parts = [set(split["sources"][k]) for k in ("train", "val", "test")]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert (len(parts[0]), len(parts[1]), len(parts[2])) == (245, 56, 60)
+    stems = {p.stem for p in (shared_dir / "data" / "scenes-crowd" / "annotations").glob("*.xml")}
+    assert {s.split("/", 1)[1] for s in set.union(*parts)} <= stems
+    assert split["settings"]["seed"] == 1337 and split["settings"]["fractions"] == [0.7, 0.15, 0.15]
