@@ -342,11 +342,11 @@ def synthesise(face: FaceSource, image: np.ndarray, detector, templates, seed: i
         work, cut = image, None
     else:
         x1, y1, x2, y2 = face.box
-        g = int(0.8 * max(x2 - x1, y2 - y1))  # the detector sees the face with context, at the app's scale
+        g = int(0.8 * max(x2 - x1, y2 - y1))  # the mask is drawn on a region around the face, not the whole photo
         H, W = image.shape[:2]
         ox, oy = max(0, x1 - g), max(0, y1 - g)
         region = image[oy: min(H, y2 + g), ox: min(W, x2 + g)]
-        lm = landmarks_for(detector, image, face.box)
+        lm = landmarks_for(detector, image, face.box)  # the whole photo, as the app sees it
         if lm is None:
             return None
         work, cut = region.copy(), (x1 - ox, y1 - oy, x2 - ox, y2 - oy)
@@ -355,7 +355,7 @@ def synthesise(face: FaceSource, image: np.ndarray, detector, templates, seed: i
     turn = head_turn(lm)
     template, variant = pick(rng, templates, turn, shares)
     try:
-        out, alpha = put_mask(work, lm, template, variant, rng)
+        out, _ = put_mask(work, lm, template, variant, rng)
     except ValueError:
         return None
     if cut is not None:
