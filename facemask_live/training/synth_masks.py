@@ -1,5 +1,7 @@
 """Synthetic masked faces: mask templates put on real unmasked faces, reproducibly from a seed.
 
+Long because the landmark geometry, the warping and its command line are one recipe, read top to bottom.
+
     python -m facemask_live.training.synth_masks --seed 7 --out /tmp/synth [--max-crops 1500] [--sheet SHEET.png]
 
 Sources are the ``without_mask`` faces of the **train** photos of the fixed scene splits (``scene_splits.json``
@@ -246,7 +248,7 @@ class FaceSource:
 
 def scene_faces(splits_files, min_face: int) -> list[FaceSource]:
     """The ``without_mask`` boxes (shorter side >= ``min_face``) of the **train** photos of each split file."""
-    from ..voc import find_image, read_voc
+    from facemask_live.sources.voc import find_image, read_voc
 
     faces: list[FaceSource] = []
     for sf in map(Path, splits_files):
@@ -277,7 +279,7 @@ def scene_faces(splits_files, min_face: int) -> list[FaceSource]:
 
 def crop_faces(folder: str | Path | None, max_crops: int, seed: int) -> list[FaceSource]:
     """Up to ``max_crops`` unmasked face crops of ``folder``, a seeded sample in name order."""
-    from ..voc import IMAGE_EXTS
+    from facemask_live.sources.voc import IMAGE_EXTS
 
     if folder is None or max_crops <= 0:
         return []
@@ -305,7 +307,7 @@ def pick(rng: np.random.Generator, templates: dict[str, dict[str, Template]], tu
 def landmarks_for(detector, image: np.ndarray, box) -> np.ndarray | None:
     """The detector's five landmarks of the face at ``box`` (best IoU >= 0.4), or of the face nearest the centre
     of a crop (``box`` None); None if the detector finds none there or its points cannot carry a mask."""
-    from ..geometry import iou
+    from facemask_live.core.geometry import iou
 
     faces = [f for f in detector.detect(image) if f.landmarks is not None]
     if box is None:
@@ -329,7 +331,7 @@ def synthesise(face: FaceSource, image: np.ndarray, detector, templates, seed: i
     """One synthetic face crop (BGR) and its manifest record, or None when the face has no usable landmarks."""
     import cv2
 
-    from ..geometry import crop
+    from facemask_live.core.geometry import crop
 
     if face.box is None:  # a face crop: give the detector some context around it
         h, w = image.shape[:2]
@@ -440,7 +442,7 @@ def run(args: argparse.Namespace) -> dict:
     import cv2
     from tqdm import tqdm
 
-    from ..detect import create_detector
+    from facemask_live.detection.detect import create_detector
 
     if args.max_crops < 0 or args.limit < 0 or args.min_face < 1 or args.sheet_size < 0:
         raise SynthError("--max-crops, --limit and --sheet-size must be >= 0, --min-face >= 1")
@@ -521,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # the model files, OpenCV: one line, not a traceback
-        from ..errors import ModelError
+        from facemask_live.core.errors import ModelError
 
         if isinstance(e, ModelError):
             print(f"error: {e}", file=sys.stderr)

@@ -17,7 +17,7 @@ PHOTO, BOX = "scenes-dev/images/maksssksksss114.jpg", (4, 83, 75, 161)
 
 @pytest.fixture(scope="module")
 def detector():
-    from facemask_live.detect import create_detector
+    from facemask_live.detection.detect import create_detector
 
     return create_detector("retinaface-masked", threads=1, min_size=8)
 
