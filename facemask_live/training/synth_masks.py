@@ -438,17 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> dict:
-    import cv2
-    from tqdm import tqdm
-
-    from facemask_live.detection.detect import create_detector
-
+def _faces_and_out(args: argparse.Namespace) -> tuple[list, Path]:
+    """The unmasked faces to use and the output folder, emptied of an earlier run's pictures."""
     if args.max_crops < 0 or args.limit < 0 or args.min_face < 1 or args.sheet_size < 0:
         raise SynthError("--max-crops, --limit and --sheet-size must be >= 0, --min-face >= 1")
     if any(s < 0 for s in args.shares) or sum(args.shares) <= 0:
         raise SynthError("--shares: three numbers >= 0, not all 0")
-    templates = load_templates(args.templates, tuple(args.families))
     faces = scene_faces(args.splits, args.min_face) + crop_faces(args.crops if args.max_crops else None, args.max_crops, args.seed)
     if args.limit:
         faces = faces[: args.limit]
@@ -462,20 +457,40 @@ def run(args: argparse.Namespace) -> dict:
                 old.unlink()
     except OSError as e:
         raise SynthError(f"--out {out}: cannot write there ({e.strerror})") from None
+    return faces, out
+
+
+def _write_sheet(args: argparse.Namespace, records: list[dict], out: Path) -> Path | None:
+    """The sample sheet of the training report (None without --sheet-size)."""
+    import cv2
+
+    picks = sheet_picks(records, args.sheet_size, args.seed) if args.sheet_size else []
+    if not picks:
+        return None
+    sheet_path = Path(args.sheet) if args.sheet else out / "synth_samples.png"
+    tiles = [(cv2.imread(str(out / records[i]["file"])), sheet_caption(records[i])) for i in picks]
+    sheet_path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(sheet_path), sample_sheet(tiles), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        raise SynthError(f"--sheet: cannot write {sheet_path}")
+    return sheet_path
+
+
+def run(args: argparse.Namespace) -> dict:
+    import cv2
+    from tqdm import tqdm
+
+    from facemask_live.detection.detect import create_detector
+
+    faces, out = _faces_and_out(args)
+    templates = load_templates(args.templates, tuple(args.families))
     detector = create_detector("retinaface-masked", args.detector_dir, threads=args.threads, min_size=8)
     records: list[dict] = []
-    sheet_imgs: dict[int, np.ndarray] = {}
     skipped = 0
     cache: tuple[Path, np.ndarray] | None = None
     for face in tqdm(faces, desc="synthetic masks", unit="face", file=sys.stderr, disable=args.no_progress):
         if cache is None or cache[0] != face.path:
-            img = cv2.imdecode(np.fromfile(str(face.path), np.uint8), cv2.IMREAD_COLOR)
-            cache = (face.path, img)
-        img = cache[1]
-        if img is None:
-            skipped += 1
-            continue
-        made = synthesise(face, img, detector, templates, args.seed, tuple(args.shares))
+            cache = (face.path, cv2.imdecode(np.fromfile(str(face.path), np.uint8), cv2.IMREAD_COLOR))
+        made = None if cache[1] is None else synthesise(face, cache[1], detector, templates, args.seed, tuple(args.shares))
         if made is None:
             skipped += 1
             continue
@@ -487,15 +502,7 @@ def run(args: argparse.Namespace) -> dict:
         records.append(rec)
     if not records:
         raise SynthError(f"the detector found usable landmarks on none of the {len(faces)} faces")
-    picks = sheet_picks(records, args.sheet_size, args.seed) if args.sheet_size else []
-    sheet_path = Path(args.sheet) if args.sheet else out / "synth_samples.png"
-    if picks:
-        for i in picks:
-            sheet_imgs[i] = cv2.imread(str(out / records[i]["file"]))
-        tiles = [(sheet_imgs[i], sheet_caption(records[i])) for i in picks]
-        sheet_path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(sheet_path), sample_sheet(tiles), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-            raise SynthError(f"--sheet: cannot write {sheet_path}")
+    sheet_path = _write_sheet(args, records, out)
     counts: dict[str, int] = {}
     for r in records:
         counts[r["variant"]] = counts.get(r["variant"], 0) + 1
@@ -508,7 +515,7 @@ def run(args: argparse.Namespace) -> dict:
         "skipped_no_landmarks": skipped,
         "variants": counts,
         "labels": {lab: sum(1 for r in records if r["label"] == lab) for lab in sorted(set(VARIANTS.values()))},
-        "sheet": str(sheet_path) if picks else None,
+        "sheet": str(sheet_path) if sheet_path else None,
         "faces": records,
     }
     (out / "synth_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
