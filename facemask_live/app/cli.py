@@ -49,6 +49,7 @@ class ProgressBar:
     def __init__(self, settings: Settings):
         self.bar = None
         self.wanted = settings.output.progress and len(settings.cameras) == 1
+        self.total: int | None = None  # the file's length, once its capture is open
 
     def __call__(self, camera: str, result, annotated) -> None:
         if not self.wanted:
@@ -59,8 +60,6 @@ class ProgressBar:
             self.bar = tqdm(total=self.total, unit="frame", desc=Path(result.frame.source).name[-30:], file=sys.stderr,
                             mininterval=0.2 if sys.stderr.isatty() else 5.0)
         self.bar.update(1)
-
-    total: int | None = None
 
     def close(self) -> None:
         if self.bar is not None:

@@ -113,7 +113,7 @@ class Monitor:
         if q is None:
             return
         cam = self.site.cameras.get(camera)
-        if cam is not None and cam.spec.frame_by_frame:
+        if cam is not None and cam.frame_by_frame:
             while not self.site.stopping:  # a file waits for its reader: every result is handed on
                 try:
                     q.put((camera, result), timeout=0.1)

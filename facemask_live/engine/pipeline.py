@@ -54,6 +54,14 @@ class Located:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def carry_labels(located: Located) -> None:
+    """Faces carried by optical flow keep the labels (and quality verdicts) of the faces they came from."""
+    for face, src in zip(located.faces, located.sources):
+        if src is not None:
+            face.label, face.prob, face.probs = src.label, src.prob, src.probs
+            face.quality, face.landmarks = src.quality, None
+
+
 class BoxFlow:
     """Moves face boxes from one frame to the next with pyramidal Lucas-Kanade optical flow.
 
@@ -243,10 +251,7 @@ class Pipeline:
         if located.detected:
             self.classify(frame.image, faces, timings)
         else:
-            for face, src in zip(faces, located.sources):
-                if src is not None:
-                    face.label, face.prob, face.probs = src.label, src.prob, src.probs
-                    face.quality, face.landmarks = src.quality, None
+            carry_labels(located)
         t2 = clock()
         result = FrameResult(frame, faces, timings=timings)
         if self.tracker is not None:

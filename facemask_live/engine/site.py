@@ -49,11 +49,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from facemask_live.core.config import QualitySettings
+from facemask_live.core.config import DetectorSettings, QualitySettings
 from facemask_live.core.errors import FacemaskError, SourceError
 from facemask_live.core.results import UNKNOWN_LABEL, Face, Frame, FrameResult
 from facemask_live.core.zones import ZoneFilter, ZoneSettings, draw_zones
-from facemask_live.engine.pipeline import BoxFlow, Located, Pipeline
+from facemask_live.engine.pipeline import BoxFlow, Located, Pipeline, carry_labels
 from facemask_live.outputs.annotate import annotate
 from facemask_live.sources.capture import Capture, SourceState, mask_credentials, parse_source
 from facemask_live.sources.dual import main_stream_sinks, open_capture
@@ -61,7 +61,7 @@ from facemask_live.sources.motion import MotionGate, MotionSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DETECT_FPS = 6.0
+DEFAULT_DETECT_FPS = DetectorSettings.detect_fps  # one default, in the settings
 AGE_SAMPLES = 20000  # frame ages kept per camera for the percentiles
 FIRST_LOOK_S = 2.0  # the longest a new scene's first frame waits for its detection (Camera._first_look)
 
@@ -156,6 +156,10 @@ class Camera:
         self.monitor = monitor
         # a camera with two streams: recordings draw on its main stream (sources/dual.py)
         self.sinks = main_stream_sinks(spec, list(sinks), lambda: self.capture, annotate)
+        # decided once, not per frame: parse_source looks at the file system
+        self.frame_by_frame = spec.frame_by_frame
+        self.live = source_kind(spec.source) in ("camera", "stream")
+        self.annotate = site.settings.annotate or any(getattr(s, "needs_annotated", False) for s in self.sinks)
         # detect + classify (+ the quality verdicts), run by the site's detector thread
         self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality,
                                  detect_every=spec.detect_every)
@@ -288,7 +292,7 @@ class Camera:
             cap = self.capture
             if self.paused.is_set():
                 self._stop.wait(0.05)
-                if not self.paused.is_set() and not self.spec.frame_by_frame:
+                if not self.paused.is_set() and not self.frame_by_frame:
                     self._reset_scene()  # optical flow must not bridge the pause: a new detection finds the faces
                 continue
             try:
@@ -320,7 +324,7 @@ class Camera:
                 continue
             self._set_state(SourceState.RUNNING)
             try:
-                if self.spec.frame_by_frame:
+                if self.frame_by_frame:
                     self._process_next(frame)
                 else:
                     self._process(frame)
@@ -410,11 +414,8 @@ class Camera:
             return
         if located.detected:
             self.detector_runs += 1
-        else:  # faces carried by optical flow keep the labels of the faces they came from
-            for face, src in zip(located.faces, located.sources):
-                if src is not None:
-                    face.label, face.prob, face.probs = src.label, src.prob, src.probs
-                    face.quality, face.landmarks = src.quality, None
+        else:
+            carry_labels(located)
         self._emit(frame, located.faces, located.timings, moving=True, fresh=True)
 
     def _emit(self, frame: Frame, faces: list[Face], timings: dict[str, float], *, moving: bool, fresh: bool) -> None:
@@ -471,11 +472,6 @@ class Camera:
         if self.site.on_result is not None:
             self.site.on_result(self.name, result, annotated)
 
-    @property
-    def annotate(self) -> bool:
-        """Draw this camera's frames: the site asks for it (a window) or one of its sinks needs them (a video)."""
-        return self.site.settings.annotate or any(getattr(s, "needs_annotated", False) for s in self.sinks)
-
     # -- life -------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
@@ -496,11 +492,6 @@ class Camera:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
-
-    @property
-    def live(self) -> bool:
-        """A camera or stream (not a file, folder or image)."""
-        return source_kind(self.spec.source) in ("camera", "stream")
 
     def stats(self) -> dict:
         cap = self.capture
