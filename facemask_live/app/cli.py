@@ -15,6 +15,7 @@ from pathlib import Path
 from facemask_live.app.options import build_parser, settings_from_args
 from facemask_live.core.config import Settings, to_yaml
 from facemask_live.core.errors import exit_code_of
+from facemask_live.core.memory import limit_malloc_arenas
 from facemask_live.engine.api import Monitor
 from facemask_live.engine.build import camera_summary_lines, site_summary_lines
 from facemask_live.sources.capture import SourceState, mask_credentials
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    limit_malloc_arenas()  # before any thread: memory stays flat over a shift (core/memory.py)
 
     def action() -> int:
         settings = settings_from_args(args, parser, argv)  # a bad --config file: one error line, exit 2
