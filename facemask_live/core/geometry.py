@@ -5,6 +5,7 @@ Boxes are ``(x1, y1, x2, y2)`` in pixels, x2/y2 exclusive (see :data:`facemask_l
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -56,3 +57,14 @@ def crop_faces(image: np.ndarray, faces: Iterable[Face], margin: float = 0.0) ->
     Crops are views into ``image`` (no copy); the classifier's resize makes its own buffers.
     """
     return [crop(image, f.box, margin) for f in faces]
+
+
+def scale_faces(faces: list[Face], sx: float, sy: float, width: int, height: int) -> list[Face]:
+    """``faces`` with their boxes and landmarks scaled by (sx, sy), boxes clipped to ``width`` x ``height``."""
+    out = []
+    for f in faces:
+        x1, y1, x2, y2 = f.box
+        box = (round(x1 * sx), round(y1 * sy), min(round(x2 * sx), width), min(round(y2 * sy), height))
+        lm = None if f.landmarks is None else f.landmarks * (sx, sy)
+        out.append(dataclasses.replace(f, box=box, landmarks=lm))
+    return out

@@ -16,6 +16,7 @@ Under each run: CPU ms per second of video per camera and stage beside the decod
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import signal
@@ -250,8 +251,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", action="store_true", help="also compare events per clip: 4-camera site vs each clip alone")
     p.add_argument("--substreams", action="store_true", help="each camera also has its clip at 640x360 as detect_source")
     p.add_argument("--detect-fps", type=float, metavar="F", help="detector runs per second per camera (default: the engine's)")
+    p.add_argument("--screen", default="1280x720", metavar="WxH",
+                   help="the window's picture area: each camera's frame is drawn at its tile's size in a grid over it, "
+                        "as the window does (the 'hand-off' column; default 1280x720: 320x180 tiles for 16 cameras); "
+                        "'none': nothing drawn")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     return p
+
+
+def parse_screen(text: str) -> tuple[int, int] | None:
+    """'1280x720' -> (1280, 720); 'none' -> None. ValueError for anything else."""
+    if text.lower() == "none":
+        return None
+    w, _, h = text.lower().partition("x")
+    if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        raise ValueError(f"--screen must be WIDTHxHEIGHT (e.g. 1280x720) or none, got {text!r}")
+    return int(w), int(h)
+
+
+def grid_tile(screen: tuple[int, int], n: int) -> tuple[int, int]:
+    """The picture size of each of ``n`` tiles in the window's grid (ceil(sqrt(n)) columns) over ``screen``."""
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    return screen[0] // cols, screen[1] // rows
+
+
+def window_handoff(tile: tuple[int, int]):
+    """An ``on_result`` that does what the window's bridge does for a grid tile: the picture drawn at ``tile``."""
+    from facemask_live.outputs.annotate import tile_picture
+
+    def on_result(_camera, result, annotated) -> None:
+        tile_picture(result, annotated, tile)
+
+    return on_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="facemask-live: %(message)s")
     if any(n < 1 for n in opts.cameras) or opts.duration <= 0:
         print("error: --cameras needs whole numbers >= 1 and --duration a positive number of seconds", file=sys.stderr)
+        return 2
+    try:
+        screen = parse_screen(opts.screen)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     report: dict = {"load_before": load_line(), "runs": {}}
     print(f"site benchmark, {report['load_before']}", flush=True)
@@ -279,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                 load = [clips[i % len(clips)] for i in range(n)]
                 warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
                 subs = [substream_clip(c, folder) for c in load] if opts.substreams else None
-                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs)
+                handoff = window_handoff(grid_tile(screen, n)) if screen else None
+                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs,
+                                on_result=handoff)
                 run = {"site": site, "load": load_line()}
                 if opts.still:
                     d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)

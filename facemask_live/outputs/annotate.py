@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 
+from facemask_live.core.geometry import scale_faces
 from facemask_live.core.results import UNKNOWN_LABEL, Face, FrameResult
 
 # BGR colours per label; labels not listed get a stable colour from PALETTE.
@@ -72,13 +75,49 @@ def draw_banner(image: np.ndarray, text: str, color=(0, 0, 200)) -> np.ndarray:
     return image
 
 
+def tile_picture(result: FrameResult, annotated: np.ndarray | None, size: tuple[int, int] | None) -> np.ndarray:
+    """What a tile shows, at the size it is shown: the frame drawn at that size, or a drawing a sink made
+    (``--privacy`` in the window, a recording) shrunk to it. Why: a 4x4 grid shows 320x180 of a 1280x720 frame;
+    drawing, converting and scaling the full frame for it cost more than the tile is worth."""
+    if annotated is None:
+        return annotate_fit(result.frame.image, result, size)
+    h, w = annotated.shape[:2]
+    fw, fh = fit_size(w, h, size)
+    return annotated if (fw, fh) == (w, h) else cv2.resize(annotated, (fw, fh), interpolation=cv2.INTER_AREA)
+
+
 OFF_HOURS = "off hours"  # the banner outside the alert hours (core/schedule.py): no events, sounds or flashes
 
 
 def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
     """The annotated frame as the window, the video sink and snapshots show it (outside the alert hours with an
     "off hours" banner, which is how a site tile says so)."""
-    out = draw_faces(image, result)
+    return _banners(draw_faces(image, result), result)
+
+
+def _banners(out: np.ndarray, result: FrameResult) -> np.ndarray:
     if result.door is not None and result.door.off_hours:
         draw_banner(out, OFF_HOURS, (90, 90, 90))
     return out
+
+
+def fit_size(width: int, height: int, box: tuple[int, int] | None) -> tuple[int, int]:
+    """(w, h) of a ``width`` x ``height`` picture shown inside ``box`` = (w, h) keeping its aspect ratio, never
+    larger than the picture itself; the picture's own size when ``box`` is None or empty."""
+    if not box or box[0] <= 0 or box[1] <= 0:
+        return width, height
+    scale = min(box[0] / width, box[1] / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def annotate_fit(image: np.ndarray, result: FrameResult, box: tuple[int, int] | None) -> np.ndarray:
+    """:func:`annotate` drawn at the size the picture is shown (fitted into ``box``, e.g. a 320x180 tile of a 4x4
+    grid), not drawn full size and shrunk: a quarter of the pixels to copy and draw at 640x360, and labels that
+    stay readable on a small tile. The full-size drawing when ``box`` is None or not smaller than the frame."""
+    h, w = image.shape[:2]
+    fw, fh = fit_size(w, h, box)
+    if (fw, fh) == (w, h):
+        return annotate(image, result)
+    small = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)  # a new array: drawn in place
+    faces = scale_faces(result.faces, fw / w, fh / h, fw, fh)
+    return _banners(draw_faces(small, dataclasses.replace(result, faces=faces), copy=False), result)

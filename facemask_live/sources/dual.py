@@ -16,6 +16,7 @@ import dataclasses
 import threading
 import time
 
+from facemask_live.core.geometry import scale_faces
 from facemask_live.core.results import Frame, FrameResult
 from facemask_live.sources.capture import Capture, parse_source
 
@@ -118,14 +119,7 @@ def scaled_result(result: FrameResult, frame: Frame) -> FrameResult:
     """``result`` (faces on the detect stream's frame) moved to ``frame`` of another size: boxes and landmarks scaled."""
     h0, w0 = result.frame.image.shape[:2]
     h1, w1 = frame.image.shape[:2]
-    sx, sy = w1 / w0, h1 / h0
-    faces = []
-    for f in result.faces:
-        x1, y1, x2, y2 = f.box
-        box = (round(x1 * sx), round(y1 * sy), min(round(x2 * sx), w1), min(round(y2 * sy), h1))
-        lm = None if f.landmarks is None else f.landmarks * (sx, sy)
-        faces.append(dataclasses.replace(f, box=box, landmarks=lm))
-    return dataclasses.replace(result, frame=frame, faces=faces)
+    return dataclasses.replace(result, frame=frame, faces=scale_faces(result.faces, w1 / w0, h1 / h0, w1, h1))
 
 
 def main_view(capture, result: FrameResult, draw, redactors=()) -> tuple[FrameResult, object] | None:

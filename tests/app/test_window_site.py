@@ -46,9 +46,12 @@ def open_window(qtbot, tmp_path, monkeypatch):
         assert not any(c.alive for c in w.site.cameras.values())
 
 
-def box_drawn(image: np.ndarray, box, bgr) -> bool:
-    """Whether the left edge of ``box`` is drawn in ``bgr`` (somewhere near it, the line has a width)."""
-    x1, y1, _x2, y2 = box
+def box_drawn(image: np.ndarray, box, bgr, frame: np.ndarray | None = None) -> bool:
+    """Whether the left edge of ``box`` (on ``frame``, default ``image`` itself: a tile's picture is drawn at the
+    tile's size) is drawn in ``bgr`` (somewhere near it, the line has a width)."""
+    sx = 1.0 if frame is None else image.shape[1] / frame.shape[1]
+    sy = 1.0 if frame is None else image.shape[0] / frame.shape[0]
+    x1, y1, _x2, y2 = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
     strip = image[(y1 + y2) // 2, max(x1 - 3, 0): x1 + 4]
     return bool((np.abs(strip.astype(int) - bgr).sum(axis=1) < 40).any())
 
@@ -68,8 +71,12 @@ def test_one_camera_boxes_panel_events_snapshot_and_pause(open_window, qtbot, tm
     qtbot.waitUntil(lambda: bool(w.current["camera"].result.faces), timeout=10000)
     shown = w.current["camera"]
     face = shown.result.faces[0]
-    assert box_drawn(shown.image, face.box, color_for(face.shown_label))
+    assert box_drawn(shown.image, face.box, color_for(face.shown_label), shown.result.frame.image)
     assert not box_drawn(shown.result.frame.image, face.box, color_for(face.shown_label))  # drawn on a copy
+    # drawn at the size the tile shows it (issue 26), not at the frame's 1280x720 and shrunk by Qt
+    room = w.tiles["camera"].view_size()
+    h, w_ = shown.image.shape[:2]
+    assert w_ <= room[0] and h <= room[1] and (w_ == room[0] or h == room[1]) and w_ < 1280
     qtbot.waitUntil(lambda: w.panel.perf_labels["processed"].text() not in ("–", "0.0 fps"), timeout=10000)
     assert int(w.panel.session_labels["people"].text()) >= 1 and int(w.panel.session_labels["violations"].text()) >= 1
     assert "faces: " in w.panel.frame_counts.text() and w.panel.perf_labels["age"].text().endswith(" ms")
@@ -82,7 +89,8 @@ def test_one_camera_boxes_panel_events_snapshot_and_pause(open_window, qtbot, tm
     assert len(new) == 2, new
     raw = cv2.imread(str(next(p for p in new if p.stem.endswith("_raw"))))
     ann = cv2.imread(str(next(p for p in new if not p.stem.endswith("_raw"))))
-    assert np.array_equal(raw, shown.result.frame.image) and np.array_equal(ann, shown.image)
+    assert np.array_equal(raw, shown.result.frame.image) and ann.shape == raw.shape  # saved at the frame's size
+    assert all(box_drawn(ann, f.box, color_for(f.shown_label)) for f in shown.result.faces)
     assert "snapshot saved" in w.statusBar().currentMessage()
 
     # Space: nothing more is processed until Space again
@@ -293,16 +301,16 @@ def test_enlarged_camera_with_two_streams_shows_its_main_stream(open_window, qtb
         {"name": "office", "source": str(OFFICE), "loop": True}]}))
     w = open_window("--config", str(config), config=str(config))
     qtbot.waitUntil(lambda: "door" in w.current and bool(w.current["door"].result.faces), timeout=20000)
-    assert w.current["door"].image.shape == (360, 640, 3)
+    assert w.current["door"].result.frame.image.shape == (360, 640, 3)
     assert not w.site.cameras["door"].capture.main_open  # nobody needs the main stream: not decoded
     qtbot.mouseClick(w.tiles["door"], Qt.LeftButton, pos=QPoint(10, 10))
     assert w.enlarged == "door"
-    qtbot.waitUntil(lambda: w.current["door"].image.shape == (720, 1280, 3) and bool(w.current["door"].result.faces),
-                    timeout=20000)
+    qtbot.waitUntil(lambda: w.current["door"].result.frame.image.shape == (720, 1280, 3)
+                    and bool(w.current["door"].result.faces), timeout=20000)
     shown = w.current["door"]
     face = shown.result.faces[0]
     assert shown.result.frame.image.shape == (720, 1280, 3)
-    assert box_drawn(shown.image, face.box, color_for(face.shown_label))
+    assert box_drawn(shown.image, face.box, color_for(face.shown_label), shown.result.frame.image)
     qtbot.mouseClick(w.tiles["door"], Qt.LeftButton, pos=QPoint(10, 10))
     assert w.enlarged is None
-    qtbot.waitUntil(lambda: w.current["door"].image.shape == (360, 640, 3), timeout=10000)
+    qtbot.waitUntil(lambda: w.current["door"].result.frame.image.shape == (360, 640, 3), timeout=10000)

@@ -180,6 +180,10 @@ def test_bench_cameras_modes(shared_dir, tmp_path):
     assert set(run["site"]["cameras"]) == {"cam1", "cam2"} and run["site"]["site"]["frames_processed"] > 100
     assert len(run["processes"]["processes"]) == 2 and all(p["exit_code"] == 0 for p in run["processes"]["processes"].values())
     assert "same load as 2 separate processes" in r.stdout
+    # the window's hand-off: each picture drawn at its tile's size in a 1280x720 grid (two 640x720 columns)
+    assert all(c["hand-off"] > 0 for c in run["site"]["stage_cpu"]["cameras"].values())
+    bad = subprocess.run([*cmd[:7], "--screen", "big"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --screen must be WIDTHxHEIGHT")
     r = subprocess.run([*cmd[:6], "4", "--clips", "man_nomask.mp4", "--still", "--json", str(out)],
                        capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 0, r.stderr

@@ -18,6 +18,7 @@ import numpy as np
 from facemask_live.app.window.qt import QtCore
 from facemask_live.app.window.visitor import VisitorFeed  # issue 29: the visitor display
 from facemask_live.core.results import Event, FrameResult
+from facemask_live.outputs.annotate import tile_picture
 
 
 @dataclass(slots=True)
@@ -25,7 +26,7 @@ class Shown:
     """A camera's newest processed frame for the window."""
 
     result: FrameResult
-    image: np.ndarray  # annotated (boxes, labels), else the raw frame
+    image: np.ndarray  # annotated (boxes, labels) at the size the tile shows it (app/window/bridge.py tile_picture)
     counts: dict[str, int] | None  # the camera's ViolationMonitor.counts() after this frame (None: no tracking)
 
 
@@ -53,12 +54,14 @@ class SiteBridge(QtCore.QObject):
         self.replaced: collections.Counter[str] = collections.Counter()  # frames the window never showed, per camera
         self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
         self.main_camera: str | None = None  # the enlarged camera: its tile shows its main stream (sources/dual.py)
+        # each camera's picture size on screen (device pixels), set by the GUI: pictures are drawn at that size
+        self.view_sizes: dict[str, tuple[int, int]] = {}
 
     def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
         if camera == self.main_camera and self.site is not None and camera in self.site.cameras:
             result, annotated = main_stream_view(self.site.cameras[camera], result, annotated)
         self.visitor.on_result(camera, result, annotated)
-        shown = Shown(result, annotated if annotated is not None else result.frame.image, camera_counts(self.site, camera))
+        shown = Shown(result, tile_picture(result, annotated, self.view_sizes.get(camera)), camera_counts(self.site, camera))
         with self._lock:
             if camera in self._latest:
                 self.replaced[camera] += 1

@@ -43,6 +43,7 @@ from facemask_live.core.config import Settings
 from facemask_live.core.errors import FacemaskError
 from facemask_live.core.results import Event
 from facemask_live.engine.build import snapshot_redactor
+from facemask_live.outputs.annotate import annotate
 from facemask_live.outputs.sinks import ensure_dir, save_snapshot
 
 
@@ -183,6 +184,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
                 self._held[name] = shown
                 continue
             self.current[name] = shown
+            self.bridge.view_sizes[name] = self.tiles[name].view_size()  # the next pictures are drawn at this size
             self.age_ms[name] = (now - shown.result.frame.captured_at) * 1000.0
             self.shown_frames += 1
             self.redraw(name)
@@ -323,7 +325,9 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         root, saved = self.settings.output.snapshot_dir(), []
         for name in names:
             shown = self.current[name]
-            image, raw = shown.image, shown.result.frame.image
+            raw = shown.result.frame.image
+            # the tile's picture is drawn at the tile's size: a saved picture is drawn again at the frame's
+            image = shown.image if shown.image.shape == raw.shape else annotate(raw, shown.result)
             if self.redact is not None:  # --privacy holds for every saved picture, the operator's too
                 image, raw = self.redact(image, shown.result.faces), self.redact(raw, shown.result.faces)
             try:

@@ -29,7 +29,8 @@ def build_window(settings: Settings, config_path: str | None = None) -> MainWind
     if len(settings.cameras) == 1 and not settings.source.demo:  # one source that cannot be: one error line first
         parse_source(settings.cameras[0].source)
     bridge = SiteBridge()
-    monitor = Monitor(settings=settings, on_result=bridge.on_result, annotate=True, realtime=True)
+    # annotate=False: the bridge draws each picture at its tile's size (a sink that draws, e.g. --privacy, still does)
+    monitor = Monitor(settings=settings, on_result=bridge.on_result, annotate=False, realtime=True)
     return MainWindow(settings, monitor.site, bridge, config_path)
 
 

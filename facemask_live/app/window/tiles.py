@@ -98,6 +98,11 @@ class CameraTile(QtWidgets.QFrame):
         self.set_alert(True)
         self._flash.start(ms)
 
+    def view_size(self) -> tuple[int, int]:
+        """The picture's room on screen in device pixels (what a picture drawn for this tile needs, no more)."""
+        r, ratio = self.view.contentsRect(), self.view.devicePixelRatioF()
+        return max(1, round(r.width() * ratio)), max(1, round(r.height() * ratio))
+
     def picture_rect(self) -> QtCore.QRectF | None:
         """Where the frame is drawn in the view (scaled keeping its aspect ratio, centred), from the frame's size:
         the label's own pixmap is replaced on every frame and must not be held."""

@@ -1,0 +1,46 @@
+"""Drawing at the size a picture is shown (a grid tile): boxes where the faces are, labels drawn, no upscaling."""
+
+import numpy as np
+
+from facemask_live.core.results import Face, Frame, FrameResult
+from facemask_live.outputs.annotate import annotate, annotate_fit, color_for, fit_size
+
+
+def scene() -> FrameResult:
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 120, (720, 1280, 3), dtype=np.uint8)  # a textured grey frame
+    faces = [Face((400, 200, 560, 400), 0.99, label="no_mask", prob=0.97, track_id=3),
+             Face((900, 300, 980, 400), 0.95, label="mask", prob=0.99)]
+    return FrameResult(Frame(image, 7, 0.0, 0.0), faces)
+
+
+def edge_color(image: np.ndarray, x: int, y: int) -> np.ndarray:
+    return image[y, max(x - 1, 0): x + 2].astype(int)
+
+
+def test_fit_size_keeps_the_aspect_ratio_and_never_enlarges():
+    assert fit_size(1280, 720, (320, 180)) == (320, 180)
+    assert fit_size(1280, 720, (400, 400)) == (400, 225)
+    assert fit_size(640, 360, (1920, 1080)) == (640, 360)
+    assert fit_size(640, 360, None) == (640, 360) and fit_size(640, 360, (0, 0)) == (640, 360)
+
+
+def test_a_tile_is_drawn_at_its_size_with_each_box_where_its_face_is():
+    result = scene()
+    tile = annotate_fit(result.frame.image, result, (320, 180))
+    assert tile.shape == (180, 320, 3)
+    for face in result.faces:  # the left edge of each box, a quarter of the frame's coordinates, in its colour
+        x1, y1, _x2, y2 = (v // 4 for v in face.box)
+        near = edge_color(tile, x1, (y1 + y2) // 2)
+        assert (np.abs(near - color_for(face.label)).sum(axis=1) < 60).any(), face.label
+    # the label text is drawn in white above the unmasked face (readable: not shrunk from the full-size drawing)
+    label_band = tile[max(50 - 16, 0):50, 100:170]
+    assert (label_band.min(axis=2) > 200).sum() > 20
+    assert not (result.frame.image.min(axis=2) > 200).any()  # the frame itself is untouched
+
+
+def test_no_room_given_or_more_room_than_pixels_draws_the_full_frame():
+    result = scene()
+    full = annotate(result.frame.image, result)
+    assert np.array_equal(annotate_fit(result.frame.image, result, None), full)
+    assert np.array_equal(annotate_fit(result.frame.image, result, (1920, 1080)), full)
