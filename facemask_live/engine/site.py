@@ -56,7 +56,7 @@ from facemask_live.core.zones import ZoneFilter, ZoneSettings, draw_zones
 from facemask_live.engine.pipeline import BoxFlow, Located, Pipeline, carry_labels
 from facemask_live.outputs.annotate import annotate
 from facemask_live.sources.capture import Capture, SourceState, mask_credentials, parse_source
-from facemask_live.sources.dual import main_stream_sinks, open_capture
+from facemask_live.sources.dual import main_result, main_stream_sinks, open_capture
 from facemask_live.sources.motion import MotionGate, MotionSettings
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,9 @@ class Camera:
         self.monitor = monitor
         # a camera with two streams: recordings draw on its main stream (sources/dual.py)
         self.sinks = main_stream_sinks(spec, list(sinks), lambda: self.capture, annotate)
+        self.two_streams = bool(spec.detect_source)
+        if monitor is not None and self.two_streams:  # and a violator's snapshot comes from the main stream
+            monitor.full_view = lambda result: main_result(self.capture, result)
         # decided once, not per frame: parse_source looks at the file system
         self.frame_by_frame = spec.frame_by_frame
         self.live = source_kind(spec.source) in ("camera", "stream")
@@ -438,6 +441,8 @@ class Camera:
         result = FrameResult(frame, counted, timings=timings, camera=self.name)
         t1 = clock()
         if self.monitor is not None:
+            if self.two_streams and any(self.monitor.is_violation(f.label) for f in counted):
+                self.capture.want_main()  # a violation may be coming: its snapshot needs the main stream up by then
             result.events = self.monitor.update(result)
             for ev in result.events:
                 ev.camera = self.name

@@ -66,6 +66,14 @@ class PersonState:
         return sum(self.recent)
 
 
+def _held(result: FrameResult | None) -> tuple[Frame, list[Face]] | None:
+    """A copy of ``result``'s frame and faces that outlives the frame (the capture reuses nothing, the caller may)."""
+    if result is None:
+        return None
+    f = result.frame
+    return dataclasses.replace(f, image=f.image.copy()), [dataclasses.replace(x) for x in result.faces]
+
+
 class ViolationMonitor:
     """Turns tracked faces into violation events, people counts and snapshots.
 
@@ -84,6 +92,9 @@ class ViolationMonitor:
     :func:`facemask_live.outputs.privacy.redact` blurring compliant faces (``--privacy``); None: saved as seen.
     schedule: the alert hours (None: always on). escalate_after: seconds (frame time, < cooldown) after an
     event at which a violator still in view raises one escalated event; None: never.
+    full_view: ``result -> result`` on a larger picture of the same moment (a camera's main stream, boxes scaled:
+    ``sources.dual``), or None while there is none; used for the best frame of a violator, so that the snapshot has
+    the main stream's detail. None (the attribute): snapshots from the frames the monitor is given.
     """
 
     RECENT = 50
@@ -117,6 +128,7 @@ class ViolationMonitor:
             raise ValueError(f"escalate_after must be > 0 seconds, got {escalate_after}")
         self.schedule = None if schedule is None or schedule.always else schedule
         self.escalate_after = escalate_after
+        self.full_view: Callable[[FrameResult], FrameResult | None] | None = None
         self.escalations = 0
         self.off_hours = False  # outside the alert hours at the last frame
         self.violation_labels = labels
@@ -215,14 +227,21 @@ class ViolationMonitor:
         key = (strong, face.score * face.width * face.height)
         if person.best_frame is not None and key <= person.best_key:
             return
-        if "frame" not in cache:  # one copy per frame, shared by everyone whose best it is
-            f = result.frame
-            cache["frame"] = dataclasses.replace(f, image=f.image.copy())
-            cache["faces"] = [dataclasses.replace(x) for x in result.faces]
+        view = None
+        if strong and self.full_view is not None:  # a camera with two streams: the snapshot from its main stream
+            if "main" not in cache:
+                cache["main"] = _held(self.full_view(result))  # None until the main stream has a frame
+            view = cache["main"]
+        if view is None:
+            if "detect" not in cache:  # one copy per frame, shared by everyone whose best it is
+                cache["detect"] = _held(result)
+            view = cache["detect"]
+        frame, faces = view
         person.best_key = key
-        person.best_frame = cache["frame"]
-        person.best_faces = cache["faces"]
-        person.best_box = face.box
+        person.best_frame = frame
+        person.best_faces = faces
+        i = next((i for i, f in enumerate(result.faces) if f is face), None)
+        person.best_box = faces[i].box if i is not None else face.box
 
     # -- snapshots ------------------------------------------------------------------------------
     def _snapshot(self, person: PersonState, event: Event) -> tuple[np.ndarray | None, str | None, str | None]:

@@ -70,15 +70,25 @@ class DualCapture:
                 except FacemaskError as exc:  # the detect stream goes on; the caller falls back to it
                     self.main_error = str(exc)
 
-    def main_frame(self) -> Frame | None:
-        """The main stream's newest frame (keeps it open for ``idle_s`` more), or None while it has none yet."""
+    def main_frame(self, index: int | None = None) -> Frame | None:
+        """The main stream's newest frame (keeps it open for ``idle_s`` more), or None while it has none yet.
+
+        ``index``: the detect stream's frame index it should match, for files read frame by frame (the streams go
+        in step; a main stream opened late reads up to that frame). None: one main frame per call."""
         self.want_main()
         with self._lock:
             main = self.main
             if main is None:
                 return None
-            if not main.realtime:  # a file read frame by frame: the streams go in step, one main frame per frame
-                return main.read(FIRST_FRAME_S) or self._main_frame
+            if not main.realtime:
+                frame = main.read(FIRST_FRAME_S) if index is None else self._main_frame
+                while index is not None and (frame is None or frame.index < index):
+                    nxt = main.read(FIRST_FRAME_S)
+                    if nxt is None:
+                        break
+                    frame = nxt
+                self._main_frame = frame or self._main_frame
+                return self._main_frame
             while True:  # live: take every frame waiting; the newest is the one that matches the detect frame best
                 frame = main.read(0)
                 if frame is None:
@@ -122,18 +132,26 @@ def scaled_result(result: FrameResult, frame: Frame) -> FrameResult:
     return dataclasses.replace(result, frame=frame, faces=scale_faces(result.faces, w1 / w0, h1 / h0, w1, h1))
 
 
+def main_result(capture, result: FrameResult) -> FrameResult | None:
+    """``result`` on the main stream's picture of the same moment, boxes and landmarks scaled; None while ``capture``
+    has one stream or its main stream has no frame yet. Keeps the main stream open."""
+    if not isinstance(capture, DualCapture):
+        return None
+    main = capture.main_frame(result.frame.index)
+    if main is None:
+        return None
+    # the main stream's picture at the detect frame's place in time (its index, timestamp, capture time)
+    return scaled_result(result, dataclasses.replace(result.frame, image=main.image))
+
+
 def main_view(capture, result: FrameResult, draw, redactors=()) -> tuple[FrameResult, object] | None:
     """``result`` on the main stream: (the result with its boxes scaled to the main frame, the main frame drawn by
     ``draw(image, result)`` and redacted in place by ``redactors`` as the detect stream's drawing was), or None
     while ``capture`` has one stream or its main stream has no frame yet. Keeps the main stream open."""
-    if not isinstance(capture, DualCapture):
+    scaled = main_result(capture, result)
+    if scaled is None:
         return None
-    main = capture.main_frame()
-    if main is None:
-        return None
-    # the main stream's picture at the detect frame's place in time (its index, timestamp, capture time)
-    scaled = scaled_result(result, dataclasses.replace(result.frame, image=main.image))
-    drawn = draw(main.image, scaled)
+    drawn = draw(scaled.frame.image, scaled)
     for redactor in redactors:  # e.g. the window's privacy sink, which redacted the detect stream's drawing
         redactor.write(scaled, drawn)
     return scaled, drawn

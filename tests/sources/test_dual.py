@@ -137,3 +137,40 @@ def test_detect_source_must_differ_from_source(tmp_path):
     done = run_cli("--config", str(config), "--headless")
     assert done.returncode != 0 and done.stderr.startswith("error: ") and "detect_source" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_violators_snapshot_comes_from_the_main_stream(two_streams, tmp_path):
+    """The unmasked man, detected on the 640x360 substream: his event's snapshot is the 1280x720 main frame with
+    his box drawn at twice the substream's coordinates (the main stream opened when he was first seen unmasked)."""
+    events, snaps = tmp_path / "events.jsonl", tmp_path / "snaps"
+    done = run_cli("--config", _site_config(tmp_path, two_streams), "--headless", "--no-progress",
+                   "--events", str(events), "--snapshots", str(snaps))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    assert records and records[0]["label"] == "no_mask"
+    snap = cv2.imread(records[0]["snapshot"])
+    assert snap.shape == (720, 1280, 3)
+    x1, y1, x2, y2 = records[0]["box"]  # the event's box, on the substream
+    assert x2 <= 640 and y2 <= 360
+    red = np.argwhere(np.abs(snap.astype(int) - (40, 40, 230)).sum(axis=2) < 30)  # the drawn "no mask" box
+    (ry1, rx1), (ry2, rx2) = red.min(axis=0), red.max(axis=0)
+    assert abs((rx2 - rx1) - 2 * (x2 - x1)) < 0.25 * 2 * (x2 - x1)  # his box, at twice the substream's size
+    # the picture is a main-stream frame, not a substream frame enlarged (outside the box and its label)
+    outside = np.ones(snap.shape[:2], bool)
+    outside[max(ry1 - 60, 0): ry2 + 60, max(rx1 - 10, 0): rx2 + 200] = False
+    main = min(cv2.absdiff(snap, m)[outside].mean() for m in _frames(two_streams["main"]))
+    enlarged = min(cv2.absdiff(snap, cv2.resize(m, (1280, 720)))[outside].mean() for m in _frames(two_streams["sub"]))
+    assert main < 1.0 < enlarged, (main, enlarged)
+
+
+def test_the_main_stream_stays_closed_while_nobody_violates(shared_dir, tmp_path):
+    """A masked face and no recording: nothing needs the main stream, so it is never decoded."""
+    from facemask_live import Monitor
+
+    clip = shared_dir / "media" / "videos" / "office_mask.mp4"
+    streams = _write_streams(clip, tmp_path, {"main": (1280, 720), "sub": (640, 360)})
+    with Monitor(config=_site_config(tmp_path, streams), output={"snapshots": str(tmp_path / "snaps")}) as mon:
+        labels = [f.label for _cam, r in mon.results(timeout=60) for f in r.faces]
+        capture = mon.site.cameras["door"].capture
+    assert "mask" in labels and "no_mask" not in labels
+    assert isinstance(capture, DualCapture) and capture.main_opens == 0
