@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 DEFAULT_DETECT_FPS = DetectorSettings.detect_fps  # one default, in the settings
 AGE_SAMPLES = 20000  # frame ages kept per camera for the percentiles
 FIRST_LOOK_S = 2.0  # the longest a new scene's first frame waits for its detection (Camera._first_look)
+# when more cameras are due than the detector can serve, one with people in view goes first unless another has
+# waited this much longer: people are looked at more often, an empty (but moving) picture still in turn
+PEOPLE_HEAD_START_S = 0.5
 
 
 def cpu_seconds() -> float:
@@ -157,7 +160,8 @@ class Camera:
         # a camera with two streams: recordings draw on its main stream (sources/dual.py)
         self.sinks = main_stream_sinks(spec, list(sinks), lambda: self.capture, annotate)
         self.two_streams = bool(spec.detect_source)
-        if monitor is not None and self.two_streams:  # and a violator's snapshot comes from the main stream
+        if monitor is not None and self.two_streams and monitor.snapshot_dir is not None:
+            # a violator's snapshot comes from the main stream (no snapshots written: the main stream stays shut)
             monitor.full_view = lambda result: main_result(self.capture, result)
         # decided once, not per frame: parse_source looks at the file system
         self.frame_by_frame = spec.frame_by_frame
@@ -441,7 +445,7 @@ class Camera:
         result = FrameResult(frame, counted, timings=timings, camera=self.name)
         t1 = clock()
         if self.monitor is not None:
-            if self.two_streams and any(self.monitor.is_violation(f.label) for f in counted):
+            if self.monitor.full_view is not None and any(self.monitor.is_violation(f.label) for f in counted):
                 self.capture.want_main()  # a violation may be coming: its snapshot needs the main stream up by then
             result.events = self.monitor.update(result)
             for ev in result.events:
@@ -476,6 +480,11 @@ class Camera:
             self._fps_mark = (done, self.processed)
         if self.site.on_result is not None:
             self.site.on_result(self.name, result, annotated)
+
+    @property
+    def has_people(self) -> bool:
+        """Faces in view at the last frame (the scheduler looks at such a camera first)."""
+        return bool(self._faces)
 
     # -- life -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -642,7 +651,7 @@ class Site:
                 self._cond.wait(0.2)
             if self._stop.is_set():
                 return None
-            key = min(self._offers, key=lambda n: self._offers[n].since)
+            key = min(self._offers, key=lambda n: self._offers[n].since - self._head_start(self._offers[n]))
             offer = self._offers.pop(key)
             self._running = offer.camera.name
             # the next run is due one period after this one was due (not after it ran), so the rate holds
@@ -653,6 +662,10 @@ class Site:
             period = 1.0 / cam.spec.detect_fps
             cam.next_due = (cam.next_due if now - cam.next_due < period else now) + period
             return offer
+
+    @staticmethod
+    def _head_start(offer: _Offer) -> float:
+        return PEOPLE_HEAD_START_S if offer.job is None and offer.camera.has_people else 0.0
 
     def _detect_loop(self) -> None:
         while not self._stop.is_set():

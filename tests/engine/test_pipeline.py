@@ -153,6 +153,20 @@ def test_box_flow_follows_a_shifted_frame(clip_frames):
     assert grown.height == pytest.approx(moved.height * 1.1, abs=4)
 
 
+def test_box_flow_on_a_720p_frame_follows_a_fast_move(clip_frames):
+    """At 1280x720 the flow works at half size on the part of the frames around the face only: a face that moves
+    40 px between frames (a person walking past close to the camera) is still followed."""
+    img = cv2.resize(clip_frames[0], (1280, 720))
+    face = create_detector().detect(img)[0]
+    flow = BoxFlow()
+    flow.remember(img)
+    dx, dy = 40, 12
+    shifted = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (1280, 720), borderMode=cv2.BORDER_REPLICATE)
+    (moved,) = flow.move(shifted, [face])
+    expected = (face.box[0] + dx, face.box[1] + dy, face.box[2] + dx, face.box[3] + dy)
+    assert np.abs(np.subtract(moved.box, expected)).max() <= 3, (moved.box, expected)
+
+
 def test_detect_every_must_be_positive(classifier_model):
     clf = MaskClassifier(classifier_model)
     with pytest.raises(ValueError, match="detect_every"):

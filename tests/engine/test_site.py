@@ -214,3 +214,26 @@ def test_a_source_that_fails_is_logged_once_and_not_after_close(tmp_path, caplog
         assert len([r for r in caplog.records if "camera gone" in r.getMessage()]) == 1
         cam._fail("cannot open stream rtsp://127.0.0.1:9/stream")  # as a thread whose open outlived close() would
         assert len([r for r in caplog.records if "camera gone" in r.getMessage()]) == 1
+
+
+def test_a_busy_detector_looks_at_people_before_an_empty_moving_picture(shared_dir, tmp_path):
+    """More cameras due than the detector can serve (detect_fps 25 each, the detector held to a quarter of the
+    time): the camera with a person in view gets most detector runs, the moving picture without faces still
+    gets its turn."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.core.config import CameraSettings
+    from facemask_live.engine.build import build_site
+
+    empty = make_video(tmp_path / "empty.avi", n=100, size=(1280, 720), fps=25)  # a moving pattern, no face
+    people = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    cams = (CameraSettings("people", str(people), loop=True), CameraSettings("empty", str(empty), loop=True))
+    settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
+                             detector={"detect_fps": 25}, site={"detector_load": 0.25})
+    site = build_site(settings, realtime=True)
+    try:
+        site.start()
+        site.wait(8.0)
+        runs = {name: s["detector_runs"] for name, s in site.stats()["cameras"].items()}
+    finally:
+        site.close()
+    assert runs["empty"] >= 2 and runs["people"] >= 2 * runs["empty"], runs
