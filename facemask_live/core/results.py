@@ -122,6 +122,8 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     camera: str | None = None  # name of the camera in a multi-camera site (None for a single source)
     door: DoorView | None = None  # set by the event monitor (None: no tracking)
+    # the picture did not move and the faces are the last frame's (a consumer may show what it drew for that one)
+    still: bool = False
 
     def count(self, label: str) -> int:
         return sum(1 for f in self.faces if f.shown_label == label)

@@ -429,7 +429,8 @@ class Camera:
         """The located, labelled faces of ``frame`` -> zones -> tracker -> events -> drawing -> sinks."""
         clock = time.perf_counter
         t0 = clock()
-        if not fresh and not moving and self._still is not None:
+        still = not fresh and not moving and self._still is not None
+        if still:
             # nothing moved and nothing new was detected: the same people as in the last frame, tracker untouched
             counted = [dataclasses.replace(f) for f in self._still]
         else:
@@ -442,7 +443,7 @@ class Camera:
         settled = self.tracker is None or all(
             f.track_id is not None and (f.track_label is not None or f.label == UNKNOWN_LABEL) for f in counted)
         self._still = [dataclasses.replace(f) for f in counted] if not moving and settled else None
-        result = FrameResult(frame, counted, timings=timings, camera=self.name)
+        result = FrameResult(frame, counted, timings=timings, camera=self.name, still=still)
         t1 = clock()
         if self.monitor is not None:
             if self.monitor.full_view is not None and any(self.monitor.is_violation(f.label) for f in counted):

@@ -277,11 +277,16 @@ def grid_tile(screen: tuple[int, int], n: int) -> tuple[int, int]:
 
 
 def window_handoff(tile: tuple[int, int]):
-    """An ``on_result`` that does what the window's bridge does for a grid tile: the picture drawn at ``tile``."""
-    from facemask_live.outputs.annotate import tile_picture
+    """An ``on_result`` that does what the window's bridge does for a grid tile: the picture drawn at ``tile``
+    (a still picture kept, as the bridge's :class:`~facemask_live.outputs.annotate.TilePainter` does)."""
+    from collections import defaultdict
 
-    def on_result(_camera, result, annotated) -> None:
-        tile_picture(result, annotated, tile)
+    from facemask_live.outputs.annotate import TilePainter
+
+    painters: defaultdict[str, TilePainter] = defaultdict(TilePainter)
+
+    def on_result(camera, result, annotated) -> None:
+        painters[camera].picture(result, annotated, tile, time.monotonic())
 
     return on_result
 

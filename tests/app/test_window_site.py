@@ -298,7 +298,8 @@ def test_enlarged_camera_with_two_streams_shows_its_main_stream(open_window, qtb
     config = tmp_path / "site.yaml"
     config.write_text(yaml.safe_dump({"cameras": [
         {"name": "door", "source": str(paths["main"]), "detect_source": str(paths["sub"]), "loop": True},
-        {"name": "office", "source": str(OFFICE), "loop": True}]}))
+        {"name": "office", "source": str(OFFICE), "loop": True}],
+        "events": {"auto_snapshots": False}}))  # a violator's snapshot would open the main stream (tests/sources/test_dual.py)
     w = open_window("--config", str(config), config=str(config))
     qtbot.waitUntil(lambda: "door" in w.current and bool(w.current["door"].result.faces), timeout=20000)
     assert w.current["door"].result.frame.image.shape == (360, 640, 3)

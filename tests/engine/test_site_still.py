@@ -28,3 +28,14 @@ def test_bar_still_cameras_cpu(shared_dir, tmp_path):
     decode_cpu = (before["steady_cpu_seconds"] + after["steady_cpu_seconds"]) / 2
     ratio = site["steady_cpu_seconds"] / decode_cpu
     assert ratio <= 1.5, (ratio, site["steady_cpu_seconds"], site["cpu_seconds"], before, after)
+
+
+def test_a_still_cameras_frames_are_marked_still(shared_dir, tmp_path):
+    """After its first detection a still picture's frames carry ``still``: the window shows its last picture."""
+    from facemask_live.measure.sitebench import run_site, still_clip
+
+    clip = still_clip(shared_dir / "media" / "videos" / "street_nomask.mp4", tmp_path, seconds=4.0)
+    flags = []
+    run_site([clip], None, loop=False, on_result=lambda _c, r, _a: flags.append(r.still))
+    assert len(flags) >= 90 and not flags[0]
+    assert sum(flags) >= 0.9 * len(flags), (sum(flags), len(flags))

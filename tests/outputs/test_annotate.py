@@ -44,3 +44,25 @@ def test_no_room_given_or_more_room_than_pixels_draws_the_full_frame():
     full = annotate(result.frame.image, result)
     assert np.array_equal(annotate_fit(result.frame.image, result, None), full)
     assert np.array_equal(annotate_fit(result.frame.image, result, (1920, 1080)), full)
+
+
+def test_a_still_picture_is_drawn_once_and_shown_again():
+    """TilePainter: frames the engine marks ``still`` show the last picture (no drawing) for up to ``hold_s``;
+    a moving frame, a new tile size or the hold running out draws afresh."""
+    import dataclasses
+
+    from facemask_live.outputs.annotate import TilePainter
+
+    first = scene()
+    still = dataclasses.replace(first, still=True)
+    painter = TilePainter(hold_s=1.0)
+    a = painter.picture(first, None, (320, 180), now=0.0)
+    assert painter.picture(still, None, (320, 180), now=0.5) is a and painter.kept == 1
+    moved = dataclasses.replace(first, faces=[dataclasses.replace(first.faces[0], box=(600, 200, 760, 400))])
+    b = painter.picture(moved, None, (320, 180), now=0.6)
+    assert b is not a and not np.array_equal(a, b)  # the box moved on the picture
+    big = painter.picture(still, None, (640, 360), now=0.7)
+    assert big.shape == (360, 640, 3)  # the tile was enlarged: drawn afresh at its new size
+    assert painter.picture(still, None, (640, 360), now=1.2) is big
+    assert painter.picture(still, None, (640, 360), now=2.0) is not big  # held at most hold_s after it was drawn
+    assert (painter.drawn, painter.kept) == (4, 2)

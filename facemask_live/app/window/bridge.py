@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from facemask_live.app.window.qt import QtCore
 from facemask_live.app.window.visitor import VisitorFeed  # issue 29: the visitor display
 from facemask_live.core.results import Event, FrameResult
-from facemask_live.outputs.annotate import tile_picture
+from facemask_live.outputs.annotate import TilePainter
 
 
 @dataclass(slots=True)
@@ -26,7 +27,7 @@ class Shown:
     """A camera's newest processed frame for the window."""
 
     result: FrameResult
-    image: np.ndarray  # annotated (boxes, labels) at the size the tile shows it (app/window/bridge.py tile_picture)
+    image: np.ndarray  # annotated (boxes, labels) at the size the tile shows it (outputs/annotate.py TilePainter)
     counts: dict[str, int] | None  # the camera's ViolationMonitor.counts() after this frame (None: no tracking)
 
 
@@ -56,12 +57,14 @@ class SiteBridge(QtCore.QObject):
         self.main_camera: str | None = None  # the enlarged camera: its tile shows its main stream (sources/dual.py)
         # each camera's picture size on screen (device pixels), set by the GUI: pictures are drawn at that size
         self.view_sizes: dict[str, tuple[int, int]] = {}
+        self.painters: collections.defaultdict[str, TilePainter] = collections.defaultdict(TilePainter)
 
     def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
         if camera == self.main_camera and self.site is not None and camera in self.site.cameras:
             result, annotated = main_stream_view(self.site.cameras[camera], result, annotated)
         self.visitor.on_result(camera, result, annotated)
-        shown = Shown(result, tile_picture(result, annotated, self.view_sizes.get(camera)), camera_counts(self.site, camera))
+        picture = self.painters[camera].picture(result, annotated, self.view_sizes.get(camera), time.monotonic())
+        shown = Shown(result, picture, camera_counts(self.site, camera))
         with self._lock:
             if camera in self._latest:
                 self.replaced[camera] += 1

@@ -183,11 +183,13 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             if self.frozen and name in self.current:  # only the pictures wait (a new camera still gets its first)
                 self._held[name] = shown
                 continue
+            same = name in self.current and self.current[name].image is shown.image  # a still picture, kept
             self.current[name] = shown
             self.bridge.view_sizes[name] = self.tiles[name].view_size()  # the next pictures are drawn at this size
             self.age_ms[name] = (now - shown.result.frame.captured_at) * 1000.0
             self.shown_frames += 1
-            self.redraw(name)
+            if not same:
+                self.redraw(name)
         for name, event, frame in events:
             self.add_event(name, event, frame)
         self.update_panel()
