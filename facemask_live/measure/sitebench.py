@@ -276,17 +276,25 @@ def grid_tile(screen: tuple[int, int], n: int) -> tuple[int, int]:
     return screen[0] // cols, screen[1] // rows
 
 
-def window_handoff(tile: tuple[int, int]):
-    """An ``on_result`` that does what the window's bridge does for a grid tile: the picture drawn at ``tile``
-    (a still picture kept, as the bridge's :class:`~facemask_live.outputs.annotate.TilePainter` does)."""
-    from collections import defaultdict
+def window_handoff(tile: tuple[int, int], display_hz: float = 25.0):
+    """An ``on_result`` that does what the window does with a grid tile: the bridge's
+    :class:`~facemask_live.app.window.feed.TileFeed` with the picture drawn at ``tile``, taken by a window that looks
+    ``display_hz`` times a second (a frame replaced before it was taken is not drawn, as in the window)."""
+    from facemask_live.app.window.feed import TileFeed
 
-    from facemask_live.outputs.annotate import TilePainter
-
-    painters: defaultdict[str, TilePainter] = defaultdict(TilePainter)
+    feed, looked = TileFeed(), [time.monotonic()]
+    lock = threading.Lock()
 
     def on_result(camera, result, annotated) -> None:
-        painters[camera].picture(result, annotated, tile, time.monotonic())
+        feed.view_sizes[camera] = tile
+        feed.put(camera, result, annotated, None)
+        now = time.monotonic()
+        with lock:  # the window's look, done by whichever camera thread finds it due
+            due = now - looked[0] >= 1.0 / display_hz
+            if due:
+                looked[0] = now
+        if due:
+            feed.take()
 
     return on_result
 

@@ -155,3 +155,30 @@ def test_window_plays_a_plain_source_file_at_its_own_rate(tmp_path):
     assert sources.source_label(demo, demo.cameras[0]) == "demo photos"
     url = load_settings(["--source", "rtsp://u:secret@h/s"])
     assert sources.source_label(url, url.cameras[0]) == "rtsp://u:***@h/s"
+
+
+def test_a_frame_the_window_has_not_taken_yet_is_drawn_only_if_it_is_taken():
+    """TileFeed: a camera faster than the window; the frames it replaces are never drawn, the newest one is drawn
+    (at the tile's size) when the window takes it, and every event reaches the window."""
+    from facemask_live.app.window.feed import TileFeed
+    from facemask_live.core.results import Event, Face, Frame, FrameResult
+
+    feed = TileFeed()
+    feed.view_sizes["door"] = (160, 90)
+    event = Event(time.time(), "door", 7, "no_mask", 0.9, 0, (10, 10, 50, 50))
+
+    def result(i: int, events=()):
+        image = np.full((360, 640, 3), 40 * i, np.uint8)
+        return FrameResult(Frame(image, i, i / 25, 0.0), [Face((100 + i, 50, 200 + i, 150), 0.9, label="mask")],
+                           events=list(events))
+
+    assert feed.put("door", result(0), None, None) is True  # drawn now: the window was not behind; tell it
+    for i in range(1, 4):  # the window is busy: three more frames, one with an event
+        assert feed.put("door", result(i, [event] if i == 2 else []), None, None) is False
+    assert feed.painters["door"].drawn == 1  # none of them drawn yet
+    latest, events = feed.take()
+    shown = latest["door"]
+    assert shown.result.frame.index == 3 and shown.image.shape == (90, 160, 3) and shown.image[0, 0, 0] == 120
+    assert feed.painters["door"].drawn == 2 and feed.replaced["door"] == 3  # frames 1 and 2 never drawn
+    assert [e.track_id for _c, e, _img in events] == [7]
+    assert feed.take() == ({}, [])

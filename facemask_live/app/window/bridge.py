@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
+from facemask_live.app.window.feed import Shown, TileFeed
 from facemask_live.app.window.qt import QtCore
 from facemask_live.app.window.visitor import VisitorFeed  # issue 29: the visitor display
 from facemask_live.core.results import Event, FrameResult
-from facemask_live.outputs.annotate import TilePainter
-
-
-@dataclass(slots=True)
-class Shown:
-    """A camera's newest processed frame for the window."""
-
-    result: FrameResult
-    image: np.ndarray  # annotated (boxes, labels) at the size the tile shows it (outputs/annotate.py TilePainter)
-    counts: dict[str, int] | None  # the camera's ViolationMonitor.counts() after this frame (None: no tracking)
 
 
 def camera_counts(site, camera: str) -> dict[str, int] | None:
@@ -46,33 +35,27 @@ class SiteBridge(QtCore.QObject):
     def __init__(self):
         super().__init__()
         self.site = None
-        self._lock = threading.Lock()
-        self._latest: dict[str, Shown] = {}
-        self._events: list[tuple[str, Event, np.ndarray]] = []
-        self._pending = False
+        self.feed = TileFeed()  # the pictures, drawn at each tile's size at the window's pace (feed.py)
         self._go = threading.Event()  # cleared while paused
         self._go.set()
-        self.replaced: collections.Counter[str] = collections.Counter()  # frames the window never showed, per camera
         self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
         self.main_camera: str | None = None  # the enlarged camera: its tile shows its main stream (sources/dual.py)
-        # each camera's picture size on screen (device pixels), set by the GUI: pictures are drawn at that size
-        self.view_sizes: dict[str, tuple[int, int]] = {}
-        self.painters: collections.defaultdict[str, TilePainter] = collections.defaultdict(TilePainter)
+
+    @property
+    def replaced(self) -> collections.Counter[str]:
+        """Frames the window never showed, per camera."""
+        return self.feed.replaced
+
+    @property
+    def view_sizes(self) -> dict[str, tuple[int, int]]:
+        """Each camera's picture size on screen (device pixels), set by the GUI."""
+        return self.feed.view_sizes
 
     def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
         if camera == self.main_camera and self.site is not None and camera in self.site.cameras:
             result, annotated = main_stream_view(self.site.cameras[camera], result, annotated)
         self.visitor.on_result(camera, result, annotated)
-        picture = self.painters[camera].picture(result, annotated, self.view_sizes.get(camera), time.monotonic())
-        shown = Shown(result, picture, camera_counts(self.site, camera))
-        with self._lock:
-            if camera in self._latest:
-                self.replaced[camera] += 1
-            self._latest[camera] = shown
-            self._events += [(camera, ev, result.frame.image) for ev in result.events]
-            signal = not self._pending
-            self._pending = True
-        if signal:
+        if self.feed.put(camera, result, annotated, camera_counts(self.site, camera)):
             self.ready.emit()
         while not self._go.wait(0.1):  # paused: this camera's thread holds here, unless it was removed meanwhile
             if self.site is not None and self.site.cameras.get(camera) is None:
@@ -80,10 +63,7 @@ class SiteBridge(QtCore.QObject):
 
     def take(self) -> tuple[dict[str, Shown], list[tuple[str, Event, np.ndarray]]]:
         """GUI thread: the newest frame of each camera since the last take, and every event, oldest first."""
-        with self._lock:
-            latest, events = self._latest, self._events
-            self._latest, self._events, self._pending = {}, [], False
-        return latest, events
+        return self.feed.take()
 
     @property
     def paused(self) -> bool:

@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from facemask_live.app.window import review
-from facemask_live.app.window.bridge import Shown, SiteBridge
+from facemask_live.app.window.bridge import SiteBridge
+from facemask_live.app.window.feed import Shown
 from facemask_live.app.window.panel import SidePanel
 from facemask_live.app.window.qt import Qt, QtCore, QtWidgets
 from facemask_live.app.window.sources import source_label
