@@ -276,36 +276,42 @@ def grid_tile(screen: tuple[int, int], n: int) -> tuple[int, int]:
     return screen[0] // cols, screen[1] // rows
 
 
-def window_handoff(tile: tuple[int, int], display_hz: float = 25.0):
+class WindowHandoff:
     """An ``on_result`` that does what the window does with a grid tile: the bridge's
-    :class:`~facemask_live.app.window.feed.TileFeed` with the picture drawn at ``tile``, taken by a window that looks
-    ``display_hz`` times a second (a frame replaced before it was taken is not drawn, as in the window)."""
-    from facemask_live.app.window.feed import TileFeed
+    :class:`~facemask_live.app.window.feed.TileFeed` with the picture drawn at ``tile``, and a thread standing in for
+    the window's GUI thread that takes the pictures ``display_hz`` times a second (a frame replaced before it was
+    taken is drawn by nobody, as in the window). :meth:`close` stops that thread."""
 
-    feed, looked = TileFeed(), [time.monotonic()]
-    lock = threading.Lock()
+    def __init__(self, tile: tuple[int, int], display_hz: float = 25.0):
+        from facemask_live.app.window.feed import TileFeed
 
-    def on_result(camera, result, annotated) -> None:
-        feed.view_sizes[camera] = tile
-        feed.put(camera, result, annotated, None)
-        now = time.monotonic()
-        with lock:  # the window's look, done by whichever camera thread finds it due
-            due = now - looked[0] >= 1.0 / display_hz
-            if due:
-                looked[0] = now
-        if due:
-            feed.take()
+        self.tile, self.feed = tile, TileFeed()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._look, args=(1.0 / display_hz,), name="window", daemon=True)
+        self._thread.start()
 
-    return on_result
+    def __call__(self, camera, result, annotated) -> None:
+        self.feed.view_sizes[camera] = self.tile
+        self.feed.put(camera, result, annotated, None)
+
+    def _look(self, period: float) -> None:
+        while not self._stop.wait(period):
+            self.feed.take()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def main(argv: list[str] | None = None) -> int:
     import logging
 
     from facemask_live.core.errors import FacemaskError
+    from facemask_live.core.memory import limit_malloc_arenas
     from facemask_live.outputs.sinks import write_json
 
     opts = build_parser().parse_args(argv)
+    limit_malloc_arenas()  # the site measured as the app runs it (app/cli.py does the same)
     logging.basicConfig(level=logging.WARNING, format="facemask-live: %(message)s")
     if any(n < 1 for n in opts.cameras) or opts.duration <= 0:
         print("error: --cameras needs whole numbers >= 1 and --duration a positive number of seconds", file=sys.stderr)
@@ -329,9 +335,13 @@ def main(argv: list[str] | None = None) -> int:
                 load = [clips[i % len(clips)] for i in range(n)]
                 warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
                 subs = [substream_clip(c, folder) for c in load] if opts.substreams else None
-                handoff = window_handoff(grid_tile(screen, n)) if screen else None
-                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs,
-                                on_result=handoff)
+                handoff = WindowHandoff(grid_tile(screen, n)) if screen else None
+                try:
+                    site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs,
+                                    on_result=handoff)
+                finally:
+                    if handoff is not None:
+                        handoff.close()
                 run = {"site": site, "load": load_line()}
                 if opts.still:
                     d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)
