@@ -12,8 +12,9 @@ Costs nothing while not benchmarking: it reads what the engine already keeps, an
 - Per stage, the wall times the engine puts in every ``FrameResult.timings``, summed per camera by
   :class:`StageMeter` (the site's ``on_result``). A thread's CPU is shared out over its stages in proportion to
   their wall times (on two shared cores a stage's wall time is its CPU plus its waits, alike for every stage of
-  the thread); the hand-off to ``on_result`` (the window's) is timed on its own with ``time.thread_time``. The
-  detector thread's CPU goes to the cameras in proportion to their detection + classification wall time.
+  the thread); the hand-off to ``on_result`` (the window's) is timed on its own with ``time.thread_time``, and the CPU of a
+  thread named ``window`` (the GUI thread's stand-in, which draws the pictures it takes late) is added to it,
+  shared out by frames. The detector thread's CPU goes to the cameras in proportion to their detection + classification wall time.
 """
 
 from __future__ import annotations
@@ -84,10 +85,13 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
     detector = meter.since(tasks, getattr(site._thread, "native_id", None))
     own = {name: meter.since(tasks, getattr(cam._thread, "native_id", None)) for name, cam in cams.items()}
     engine = {getattr(site._thread, "native_id", None)} | {getattr(c._thread, "native_id", None) for c in cams.values()}
-    decoders = {tid for tid in tasks if tid not in engine and _decoding(tid)}
+    window = _window_threads()  # the bench's stand-in for the GUI thread draws the pictures it takes late
+    gui = sum(meter.since(tasks, tid) for tid in window)
+    decoders = {tid for tid in tasks if tid not in engine | window and _decoding(tid)}
     # what is left when the engine's threads and the non-decoding ones (main thread, pools) are taken out
-    others = sum(meter.since(tasks, tid) for tid in tasks if tid not in engine and tid not in decoders)
-    decoding = max(process - detector - sum(own.values()) - others, 0.0)
+    others = sum(meter.since(tasks, tid) for tid in tasks if tid not in engine | window and tid not in decoders)
+    decoding = max(process - detector - sum(own.values()) - gui - others, 0.0)
+    frames_all = sum(meter.frames.get(name, 0) for name in cams) or 1
     pixels = sum(meter.pixels.values()) or 1.0
     det_wall = {name: sum(meter.wall[name].get(k, 0.0) for k in DETECTOR_STAGES) for name in cams}
     det_total = sum(det_wall.values()) or 1.0
@@ -99,8 +103,8 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
         share, d = detector * det_wall[name] / det_total, det_wall[name] or 1.0
         row["detect"] = share * wall.get("detect", 0.0) / d
         row["classify"] = share - row["detect"]
-        row["hand-off"] = meter.handoff[name]
-        staged = max(own[name] - row["hand-off"], 0.0)
+        staged = max(own[name] - meter.handoff[name], 0.0)
+        row["hand-off"] = meter.handoff[name] + gui * meter.frames.get(name, 0) / frames_all
         cam_wall = sum(wall.get(k, 0.0) for k in CAMERA_STAGES) or 1.0
         for col, keys in (("motion", ("motion",)), ("flow", ("flow",)), ("track+events", ("track", "events")), ("draw", ("draw",)),
                           ("sinks", ("sinks",))):
@@ -110,6 +114,13 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
         out[name]["frames"] = meter.frames[name]
     return {"cameras": out, "detector_thread_cpu_s": round(detector, 2), "decoding_cpu_s": round(decoding, 2),
             "other_threads_cpu_s": round(others, 2), "process_cpu_s": round(process, 2)}
+
+
+def _window_threads() -> set:
+    """The native ids of live threads named ``window`` (:class:`~facemask_live.measure.sitebench.WindowHandoff`)."""
+    import threading
+
+    return {t.native_id for t in threading.enumerate() if t.name == "window" and t.native_id is not None}
 
 
 def _decoding(tid: int) -> bool:
