@@ -287,7 +287,8 @@ class WindowHandoff:
 
         self.tile, self.feed = tile, TileFeed()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._look, args=(1.0 / display_hz,), name="window", daemon=True)
+        self._thread = threading.Thread(target=self._look, args=(1.0 / display_hz,), name=stagecpu.WINDOW_THREAD,
+                                        daemon=True)
         self._thread.start()
 
     def __call__(self, camera, result, annotated) -> None:

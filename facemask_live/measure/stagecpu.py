@@ -12,9 +12,10 @@ Costs nothing while not benchmarking: it reads what the engine already keeps, an
 - Per stage, the wall times the engine puts in every ``FrameResult.timings``, summed per camera by
   :class:`StageMeter` (the site's ``on_result``). A thread's CPU is shared out over its stages in proportion to
   their wall times (on two shared cores a stage's wall time is its CPU plus its waits, alike for every stage of
-  the thread); the hand-off to ``on_result`` (the window's) is timed on its own with ``time.thread_time``, and the CPU of a
-  thread named ``window`` (the GUI thread's stand-in, which draws the pictures it takes late) is added to it,
-  shared out by frames. The detector thread's CPU goes to the cameras in proportion to their detection + classification wall time.
+  the thread); the hand-off to ``on_result`` (the window's) is timed on its own with ``time.thread_time``, and
+  the CPU of a thread named :data:`WINDOW_THREAD` (the GUI thread's stand-in, which draws the pictures it takes
+  late) is added to it, shared out by frames. The detector thread's CPU goes to the cameras in proportion to their
+  detection + classification wall time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 CAMERA_STAGES = ("motion", "flow", "track", "events", "draw", "sinks")  # timed in the camera thread
 DETECTOR_STAGES = ("detect", "preprocess", "classify", "quality")  # timed in the detector thread
+WINDOW_THREAD = "window"  # the name of the thread that stands in for the window (sitebench.WindowHandoff)
 COLUMNS = ("decode", "motion", "flow", "detect", "classify", "track+events", "draw", "sinks", "hand-off")
 
 
@@ -117,10 +119,10 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
 
 
 def _window_threads() -> set:
-    """The native ids of live threads named ``window`` (:class:`~facemask_live.measure.sitebench.WindowHandoff`)."""
+    """The native ids of live threads named :data:`WINDOW_THREAD`."""
     import threading
 
-    return {t.native_id for t in threading.enumerate() if t.name == "window" and t.native_id is not None}
+    return {t.native_id for t in threading.enumerate() if t.name == WINDOW_THREAD and t.native_id is not None}
 
 
 def _decoding(tid: int) -> bool:
