@@ -196,6 +196,9 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         stall_timeout=settings.source.stall_timeout,
         max_reconnects=settings.source.max_reconnects,
         backlog=site.backlog,
+        # several cameras: one decoding thread per stream (the cameras are the parallelism; FFmpeg's own frame
+        # threads cost 10-30 % more CPU per frame and a frame of delay); one camera: FFmpeg's choice
+        decode_threads=1 if len(settings.cameras) > 1 else 0,
     )
 
 

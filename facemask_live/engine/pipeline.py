@@ -65,6 +65,18 @@ def carry_labels(located: Located) -> None:
             face.quality, face.landmarks = src.quality, None
 
 
+FLOW_STEP = 16  # the flow's region is cut on a grid of this many frame pixels (see BoxFlow.move)
+_GRID = np.stack([a.ravel() for a in np.meshgrid(*[(np.arange(FLOW_GRID, dtype=np.float32) + 0.5) / FLOW_GRID] * 2)],
+                 axis=1)  # (G*G, 2) in [0, 1]: where in a box the followed points are
+
+
+def _median(a: np.ndarray) -> np.ndarray:
+    """np.median along the first axis, for the few points of a face: a sort, without np.median's ~50 us of checks."""
+    a = np.sort(a, axis=0)
+    n = a.shape[0]
+    return a[n // 2] if n % 2 else (a[n // 2 - 1] + a[n // 2]) / 2
+
+
 class BoxFlow:
     """Moves face boxes from one frame to the next with pyramidal Lucas-Kanade optical flow.
 
@@ -78,13 +90,16 @@ class BoxFlow:
             raise ValueError(f"optical flow image side must be >= 32, got {max_side}")
         self.max_side = max_side
         self._prev: np.ndarray | None = None  # the frame itself, not a copy: frames are never drawn on in place
+        # the grey region of the last frame moved to, kept for the next move (the same region while the faces stay
+        # inside it): (frame, region, grey)
+        self._grey: tuple[np.ndarray, tuple[int, int, int, int], np.ndarray] | None = None
 
     def remember(self, image: np.ndarray) -> None:
         """Keep ``image`` as the frame the next :meth:`move` starts from."""
         self._prev = image
 
     def reset(self) -> None:
-        self._prev = None
+        self._prev = self._grey = None
 
     def _region(self, image: np.ndarray, x1: int, y1: int, x2: int, y2: int, s: float) -> np.ndarray:
         """Grey ``image[y1:y2, x1:x2]`` scaled by ``s``."""
@@ -104,26 +119,31 @@ class BoxFlow:
             return [Face(box=f.box, score=f.score) for f in faces]
         h, w = image.shape[:2]
         s = min(1.0, self.max_side / max(h, w))
-        g = (np.arange(FLOW_GRID, dtype=np.float32) + 0.5) / FLOW_GRID
-        gx, gy = np.meshgrid(g, g)
-        unit = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (G*G, 2) in [0, 1]
         pts = []
         for f in faces:
             x1, y1, x2, y2 = f.box
             # the inner 70 % of the box: face texture, not background
             cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * 0.7, (y2 - y1) * 0.7
-            pts.append(unit * (bw, bh) + (cx - bw / 2, cy - bh / 2))
+            pts.append(_GRID * (bw, bh) + (cx - bw / 2, cy - bh / 2))
         p_img = np.concatenate(pts).astype(np.float32)  # frame pixels
         margin = FLOW_MARGIN / s  # the margin holds the largest motion LK follows
-        rx1, ry1 = (max(int(v), 0) for v in np.floor(p_img.min(axis=0) - margin))
-        rx2, ry2 = int(min(np.ceil(p_img[:, 0].max() + margin) + 1, w)), int(min(np.ceil(p_img[:, 1].max() + margin) + 1, h))
-        prev_g, cur_g = self._region(prev, rx1, ry1, rx2, ry2, s), self._region(image, rx1, ry1, rx2, ry2, s)
+        # the region on a grid of FLOW_STEP frame pixels: while the faces move inside it, the last frame's grey region
+        # is the next frame's, and is not made twice
+        lo, hi = p_img.min(axis=0) - margin, p_img.max(axis=0) + margin + 1
+        rx1, ry1 = max(int(lo[0]) // FLOW_STEP * FLOW_STEP, 0), max(int(lo[1]) // FLOW_STEP * FLOW_STEP, 0)
+        rx2, ry2 = min(-(-int(hi[0]) // FLOW_STEP) * FLOW_STEP, w), min(-(-int(hi[1]) // FLOW_STEP) * FLOW_STEP, h)
+        rect = (rx1, ry1, rx2, ry2)
+        kept = self._grey
+        prev_g = kept[2] if kept is not None and kept[0] is prev and kept[1] == rect else self._region(prev, *rect, s)
+        cur_g = self._region(image, *rect, s)
+        self._grey = (image, rect, cur_g)
         scale = np.array([cur_g.shape[1] / (rx2 - rx1), cur_g.shape[0] / (ry2 - ry1)], np.float32)  # ~ (s, s)
         origin = np.array([rx1, ry1], np.float32)
         q0 = ((p_img - origin) * scale).reshape(-1, 1, 2)
         q1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_g, cur_g, q0, None, **_LK_PARAMS)
         back, st2, _ = cv2.calcOpticalFlowPyrLK(cur_g, prev_g, q1, None, **_LK_PARAMS)
-        fb = np.linalg.norm((back - q0).reshape(-1, 2), axis=1)
+        d = (back - q0).reshape(-1, 2)
+        fb = np.sqrt((d * d).sum(axis=1))
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < FLOW_FB_ERROR)
         # back to the flow image's pixels (frame pixels x s), in which the rest is written
         p0, p1 = p_img * s, (q1.reshape(-1, 2) / scale + origin) * s
@@ -137,11 +157,11 @@ class BoxFlow:
                 out.append(Face(box=f.box, score=f.score))
                 continue
             a, b = p0[sl][ok], p1[sl][ok]
-            dx, dy = np.median(b - a, axis=0) / s
-            ca, cb = a.mean(axis=0), b.mean(axis=0)
-            da, db = np.linalg.norm(a - ca, axis=1), np.linalg.norm(b - cb, axis=1)
+            dx, dy = _median(b - a) / s
+            ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
+            da, db = np.sqrt((ca * ca).sum(axis=1)), np.sqrt((cb * cb).sum(axis=1))
             keep = da > 1e-3
-            scale = float(np.clip(np.median(db[keep] / da[keep]), 0.8, 1.25)) if keep.any() else 1.0
+            scale = min(max(float(_median(db[keep] / da[keep])), 0.8), 1.25) if keep.any() else 1.0
             x1, y1, x2, y2 = f.box
             cx, cy = (x1 + x2) / 2 + dx, (y1 + y2) / 2 + dy
             hw, hh = (x2 - x1) * scale / 2, (y2 - y1) * scale / 2

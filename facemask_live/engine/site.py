@@ -105,6 +105,7 @@ class CameraSpec:
     image_period: float = 0.0  # seconds each still image stays up when played in real time (the demo)
     fail_fast: bool = False  # a first open that fails ends the camera with its error (one camera: the app exits)
     detect_source: str | None = None  # the camera's substream: detection and the tile use it (sources/dual.py)
+    decode_threads: int = 0  # FFmpeg decoding threads per stream (0: FFmpeg's choice; a site of several cameras: 1)
 
     @property
     def frame_by_frame(self) -> bool:
@@ -239,7 +240,7 @@ class Camera:
             self.capture = open_capture(  # a Capture, or a DualCapture with a detect_source (sources/dual.py)
                 spec, realtime=spec.realtime, loop=spec.loop,
                 stall_timeout=spec.stall_timeout, max_reconnects=spec.max_reconnects, backlog=spec.backlog,
-                image_period=spec.image_period,
+                image_period=spec.image_period, decode_threads=spec.decode_threads,
             ).start()
         except FacemaskError as exc:
             # a missing file does not come back: no retries; nor does a camera that never opened, when it is

@@ -127,7 +127,8 @@ def decode_only(clips: list[Path], duration: float, warmup: float = 0.0) -> dict
     from facemask_live.engine.site import cpu_seconds
     from facemask_live.sources.capture import Capture
 
-    caps = [Capture(str(c), realtime=True, loop=True) for c in clips]
+    # decoded as the site decodes them (engine/build.py camera_spec): one FFmpeg thread per stream when several
+    caps = [Capture(str(c), realtime=True, loop=True, decode_threads=1 if len(clips) > 1 else 0) for c in clips]
     stop = threading.Event()
     counts = [0] * len(caps)
 

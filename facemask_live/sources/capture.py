@@ -179,6 +179,9 @@ class Capture:
     consumed; the window's --demo uses it as a slide show).
     backlog: realtime only: how many of the newest frames wait for a consumer that is a moment late (the
       oldest is dropped beyond that); 1 = only the newest frame.
+    decode_threads: FFmpeg's decoding threads for a file or stream (0: FFmpeg's choice, one per core). A site of
+      several cameras decodes each stream on one thread: the cameras are the parallelism, and FFmpeg's frame threads
+      cost 10-30 % more CPU per frame and hold a frame back each (``docs/performance.md``).
     """
 
     def __init__(
@@ -193,6 +196,7 @@ class Capture:
         open_timeout: float = 10.0,
         image_period: float = 0.0,
         backlog: int = 1,
+        decode_threads: int = 0,
     ):
         if not stall_timeout > 0:
             raise ValueError(f"stall_timeout must be > 0 seconds, got {stall_timeout}")
@@ -206,7 +210,10 @@ class Capture:
             raise ValueError(f"image_period must be >= 0 seconds, got {image_period}")
         if int(backlog) != backlog or backlog < 1:
             raise ValueError(f"backlog must be a whole number of frames >= 1, got {backlog}")
+        if int(decode_threads) != decode_threads or decode_threads < 0:
+            raise ValueError(f"decode_threads must be a whole number >= 0 (0: FFmpeg's choice), got {decode_threads}")
         self.backlog = int(backlog)
+        self.decode_threads = int(decode_threads)
         self.spec = spec if isinstance(spec, SourceSpec) else parse_source(spec)
         self.realtime = self.spec.is_live if realtime is None else realtime
         self.loop = loop
@@ -247,6 +254,8 @@ class Capture:
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,  # a backstop that frees a reader the watchdog left behind
                 int((self.stall_timeout + 1.0) * 1000),
             ]
+            if self.decode_threads:
+                params += [cv2.CAP_PROP_N_THREADS, self.decode_threads]
             cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
         if kind in ("camera", "stream"):
             try:

@@ -167,6 +167,38 @@ def test_box_flow_on_a_720p_frame_follows_a_fast_move(clip_frames):
     assert np.abs(np.subtract(moved.box, expected)).max() <= 3, (moved.box, expected)
 
 
+def test_box_flow_cuts_each_frame_grey_once_while_the_faces_stay_in_its_region(clip_frames):
+    """The grey region made for a frame is the next move's starting picture (not cut from the frame again) as long as
+    the faces stay inside it, and the boxes are the ones a flow starting afresh from that frame finds."""
+    img = clip_frames[0]
+    face = create_detector().detect(img)[0]
+    shift = [cv2.warpAffine(img, np.float32([[1, 0, 3 * k], [0, 1, k]]), (img.shape[1], img.shape[0]),
+                            borderMode=cv2.BORDER_REPLICATE) for k in (1, 2)]
+    flow, cuts = BoxFlow(), []
+    real_region = flow._region
+    flow._region = lambda image, *a: cuts.append(image) or real_region(image, *a)  # counts, then the real work
+    flow.remember(img)
+    (first,) = flow.move(shift[0], [face])
+    assert [c is img for c in cuts] == [True, False]  # two frames cut: the remembered one and the new one
+    cuts.clear()
+    (second,) = flow.move(shift[1], [first])
+    assert len(cuts) == 1 and cuts[0] is shift[1]  # only the new frame: shift[0]'s grey was kept
+    fresh = BoxFlow()
+    fresh.remember(shift[0])
+    assert fresh.move(shift[1], [first])[0].box == second.box
+    assert np.abs(np.subtract(second.box, (face.box[0] + 6, face.box[1] + 2, face.box[2] + 6, face.box[3] + 2))).max() <= 2
+
+
+@pytest.mark.parametrize("n", [1, 4, 5, 24, 25])
+def test_flow_median_is_numpy_median(n):
+    from facemask_live.engine.pipeline import _median
+
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(n, 2)).astype(np.float32)
+    assert np.array_equal(_median(a), np.median(a, axis=0))
+    assert np.array_equal(_median(a[:, 0]), np.median(a[:, 0]))
+
+
 def test_detect_every_must_be_positive(classifier_model):
     clf = MaskClassifier(classifier_model)
     with pytest.raises(ValueError, match="detect_every"):

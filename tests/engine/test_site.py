@@ -62,8 +62,11 @@ def test_site_settings_from_config(tmp_path, monkeypatch):
     assert front.zones.anchor == "shoulders" and front.zones.zones[0].kind == "entrance"
     assert side.detect_fps == 4 and side.motion.hold_s == 2.0 and side.motion.enabled and side.loop and side.realtime
     assert s.is_site
+    assert front.decode_threads == side.decode_threads == 1  # several cameras: one FFmpeg thread per stream
     r = _run("--config", str(cfg), "--print-config", env={**__import__("os").environ, "FACEMASK_CAM1_PASSWORD": "pa55word"})
     assert r.returncode == 0 and "pa55word" not in r.stdout and "rtsp://admin:***@10.0.0.5/stream" in r.stdout
+    cfg.write_text("cameras:\n  - {name: door, source: side.mp4}\n")
+    assert camera_spec(load_file(cfg), load_file(cfg).cameras[0]).decode_threads == 0  # one camera: FFmpeg's choice
 
 
 def test_old_detect_fps_keys_still_read_with_a_warning(tmp_path, caplog):

@@ -165,9 +165,45 @@ def test_read_from_another_thread_sees_the_end(tmp_path):
         ({"backoff": (0, 1)}, "backoff"),
         ({"backoff": (5, 1)}, "backoff"),
         ({"open_timeout": -1}, "open_timeout"),
+        ({"decode_threads": -1}, "decode_threads"),
+        ({"decode_threads": 1.5}, "decode_threads"),
     ],
 )
 def test_bad_arguments_raise_clear_value_errors(tmp_path, kwargs, word):
     video = make_video(tmp_path / "clip.avi", n=2)
     with pytest.raises(ValueError, match=word):
         Capture(str(video), **kwargs)
+
+
+def _ffmpeg_threads() -> list[str]:
+    """Names of this process's FFmpeg worker threads (``av:mpeg4:df0`` ...)."""
+    import os
+    from pathlib import Path
+
+    names = []
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:  # ended meanwhile
+            pass
+    return sorted(n for n in names if n.startswith("av:")) if os.path.isdir("/proc/self/task") else []
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/task"), reason="thread names from /proc (Linux)")
+def test_one_decoding_thread_per_stream_when_asked(tmp_path):
+    """decode_threads=1 (a site of several cameras): the stream is decoded in the reader thread, FFmpeg starts no
+    frame threads of its own; the frames are the same."""
+    import os
+
+    video = make_video(tmp_path / "clip.mp4", n=20)
+    before = _ffmpeg_threads()
+    cap = Capture(str(video), decode_threads=1).start()
+    frames = read_all(cap)
+    assert _ffmpeg_threads() == before
+    assert [decode_seq(f.image) for f in frames] == list(range(20))
+    cap.stop()
+    if (os.cpu_count() or 1) > 1:  # FFmpeg's own choice on this machine: one frame thread per core
+        cap = Capture(str(video)).start()
+        cap.read(5)
+        assert len(_ffmpeg_threads()) > len(before)
+        cap.stop()
