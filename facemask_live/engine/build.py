@@ -156,11 +156,17 @@ def make_snapshot_dir(path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ a site
 def site_thread_settings(settings: Settings) -> Settings:
-    """A site's detector threads: ``threads``, else every core for one camera (its detector runs beside the
-    camera's thread as the single-source runner's did), 1 for several (their threads use the other cores)."""
+    """A site's detector threads: ``threads``, else every core for one camera (its detector runs beside the camera's
+    thread as the single-source runner's did). Several cameras: two (at most the cores) for RetinaFace, whose ONNX
+    Runtime pool does not spin: on two cores shared with the camera threads the one detector then gets its share of
+    the CPU (16 cameras: about a third more detector runs, ``docs/performance.md`` "Third pass"); one for OpenCV's SSD,
+    whose process-wide pool would also serve, and spin on, every camera thread's small calls."""
     import dataclasses
 
-    return settings if settings.threads or len(settings.cameras) == 1 else dataclasses.replace(settings, threads=1)
+    if settings.threads or len(settings.cameras) == 1:
+        return settings
+    threads = 1 if settings.detector.name == "ssd" else min(2, settings.detector_threads())
+    return dataclasses.replace(settings, threads=threads)
 
 
 def camera_spec(settings: Settings, camera, *, realtime: bool = True):

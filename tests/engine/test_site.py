@@ -240,3 +240,26 @@ def test_a_busy_detector_looks_at_people_before_an_empty_moving_picture(shared_d
     finally:
         site.close()
     assert runs["empty"] >= 2 and runs["people"] >= 2 * runs["empty"], runs
+
+
+def test_a_site_gives_its_shared_detector_two_threads_and_the_ssd_one(tmp_path):
+    """One camera: the detector gets every core. Several: RetinaFace gets two threads (its pool does not spin; the
+    one detector then gets its share of the cores beside the camera threads), OpenCV's SSD one (its pool is the
+    process's, used by every camera thread), and ``--threads`` wins."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.core.config import CameraSettings
+    from facemask_live.engine.build import build_site, site_thread_settings
+
+    cams = tuple(CameraSettings(f"c{i}", str(make_video(tmp_path / f"c{i}.avi", n=2))) for i in range(2))
+    one = load_settings(["--headless"], cameras=cams[:1])
+    two = load_settings(["--headless"], cameras=cams)
+    assert site_thread_settings(one).detector_threads() == one.detector_threads()
+    assert site_thread_settings(two).detector_threads() == min(2, two.detector_threads())
+    assert site_thread_settings(load_settings(["--headless", "--detector", "ssd"], cameras=cams)).detector_threads() == 1
+    assert site_thread_settings(load_settings(["--headless", "--threads", "3"], cameras=cams)).detector_threads() == 3
+    site = build_site(two)  # the site's one detector is built with them
+    try:
+        assert site.detector.threads == min(2, two.detector_threads())
+        assert site.detector.session.get_session_options().intra_op_num_threads == min(2, two.detector_threads())
+    finally:
+        site.close()
