@@ -57,12 +57,42 @@ def draw_faces(image: np.ndarray, result: FrameResult, copy: bool = True) -> np.
         text = face_text(face, label, prob)
         if face.track_id is not None:
             text += f" #{face.track_id}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(y2 + th + 4, h - base)
+        draw_label(out, text, x1, y1, y2, color, scale, thick)
+    return out
+
+
+def _wrap(text: str, scale: float, thick: int, width: int) -> list[str]:
+    """``text`` in as few lines as fit ``width`` pixels at ``scale`` (a word wider than that gets a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] <= width:
+            lines[-1] = line
+        else:
+            lines.append(word)
+    return lines or [text]
+
+
+def draw_label(out: np.ndarray, text: str, x1: int, y1: int, y2: int, color, scale: float, thick: int) -> None:
+    """A filled label above the box (below it at the top edge), inside the picture: in a narrow picture (a portrait
+    camera in a grid tile, ~70 px wide) it is drawn smaller, then on two lines, instead of being cut at the edge."""
+    h, w = out.shape[:2]
+    font, room = cv2.FONT_HERSHEY_SIMPLEX, w - 3
+    fit = scale
+    while cv2.getTextSize(text, font, fit, thick)[0][0] > room and fit > 0.4:
+        fit *= 0.85
+    lines = [text] if cv2.getTextSize(text, font, fit, thick)[0][0] <= room else _wrap(text, fit, thick, room)
+    (_, th), base = cv2.getTextSize(text, font, fit, thick)
+    step = th + base + 3  # one line of label, background included
+    last = y1 - 4  # the baseline of the last line: just above the box ...
+    if last - th - base - (len(lines) - 1) * step < 0:  # ... or, at the top edge, below it
+        last = min(y2 + th + 4 + (len(lines) - 1) * step, h - base)
+    for i, line in enumerate(lines):
+        ty = last - (len(lines) - 1 - i) * step
+        tw = cv2.getTextSize(line, font, fit, thick)[0][0]
         tx = min(max(x1, 0), max(w - tw - 2, 0))
         cv2.rectangle(out, (tx - 1, ty - th - 3), (tx + tw + 2, ty + base), color, cv2.FILLED)
-        cv2.putText(out, text, (tx, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
-    return out
+        cv2.putText(out, line, (tx, ty - 1), font, fit, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 def draw_banner(image: np.ndarray, text: str, color=(0, 0, 200)) -> np.ndarray:

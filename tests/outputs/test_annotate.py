@@ -66,3 +66,25 @@ def test_a_still_picture_is_drawn_once_and_shown_again():
     assert painter.picture(still, None, (640, 360), now=1.2) is big
     assert painter.picture(still, None, (640, 360), now=2.0) is not big  # held at most hold_s after it was drawn
     assert (painter.drawn, painter.kept) == (4, 2)
+
+
+def test_a_label_wider_than_a_narrow_picture_is_drawn_smaller_not_cut():
+    """A portrait camera in a grid tile is about 70 px wide: 'Mask below nose 95% #1' is drawn smaller and on more
+    lines, all of its text inside the picture, instead of running past the right edge."""
+    from facemask_live.outputs.annotate import draw_faces
+
+    image = np.full((130, 72, 3), 90, np.uint8)
+    face = Face((20, 60, 52, 100), 0.99, label="incorrect_mask", prob=0.95, track_id=1)
+    out = draw_faces(image, FrameResult(Frame(image, 0, 0.0, 0.0), [face]))
+    band = out[:60]  # the label sits above the box
+    coloured = (np.abs(band.astype(int) - color_for("incorrect_mask")).sum(axis=2) < 30)
+    white = band.min(axis=2) > 200
+    assert white.sum() > 40  # the label is there, with its text
+    assert np.flatnonzero(white.any(axis=0)).max() < image.shape[1] - 2  # its text ends inside the picture
+    rows = np.flatnonzero(coloured.any(axis=1))
+    assert rows.max() - rows.min() > 20  # on more than one line
+    # a wide picture keeps the one-line label as before: the same face 10x as wide
+    wide = np.full((130, 720, 3), 90, np.uint8)
+    out = draw_faces(wide, FrameResult(Frame(wide, 0, 0.0, 0.0), [face]))
+    rows = np.flatnonzero((np.abs(out[:60].astype(int) - color_for("incorrect_mask")).sum(axis=2) < 30).any(axis=1))
+    assert rows.max() - rows.min() < 20
