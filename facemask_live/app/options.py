@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--detector-size", type=positive_int, default=None, metavar="PX", help="detector input: the retinaface detectors resize the frame to this longer side, ssd to this square; larger finds smaller faces, slower (default: 700 for the retinaface detectors, 300 for ssd)")
     g.add_argument("--verify-faces", type=non_negative_int, default=2, metavar="N", help="ssd only: re-check up to N low-confidence face candidates per frame on an enlarged crop; finds more masked faces (default: 2, 0 = off)")
     g.add_argument("--candidate-confidence", type=unit_float, default=0.15, metavar="P", help="ssd only: lowest detector score of a candidate that --verify-faces re-checks (default: 0.15)")
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores for the detector, 1 for the classifier, which runs beside it)")
+    g.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for detection and classification (default: all cores for the detector, 1 for the classifier, which runs beside it; several cameras: 2 for both, 1 with --detector ssd)")
     g.add_argument("--detect-every", type=positive_int, default=2, metavar="N", help="the cadence of a video processed frame by frame: the face detector on every Nth frame, faces followed by optical flow in between (default: 2; 1 = every frame)")
     g.add_argument("--detect-fps", type=positive_float, metavar="F", help="the cadence of a live source: face detector runs per second for a camera, a stream or a file played in real time, while its picture moves (default: 6; a camera's detector.detect_fps overrides it)")
 

@@ -27,7 +27,7 @@ def test_noise_is_still_a_moving_square_is_not():
         x = 100 + 20 * i
         cv2.rectangle(img, (x, 150), (x + 40, 200), (250, 250, 250), -1)  # 40x50 px: ~0.9 % of the frame
         moving.append(gate.update(img, 3.2 + 0.04 * i))
-    assert all(moving)
+    assert all(moving[1:])  # at once, or a frame later: the gate measures every second frame at 25 fps
     # after the square stopped the gate closes once hold_s passed
     after = [gate.update(_noisy(base, rng), 4.0 + 0.04 * i) for i in range(60)]
     assert after[0] and not after[-1]
@@ -40,6 +40,26 @@ def test_light_change_fades_into_the_background():
     brighter = cv2.add(base, np.full_like(base, 40))
     flags = [gate.update(brighter, 0.04 * i) for i in range(1, 120)]
     assert flags[0] and not flags[-1]  # a sudden change moves, then the background catches up
+
+
+def test_every_second_frame_is_measured_at_25_fps_and_the_background_keeps_its_pace():
+    """At 25 fps the gate measures every second frame (the other keeps its verdict); the background then takes each
+    measured frame as two, so a lasting light change fades in the same time as when every frame is measured."""
+    base = np.full((360, 640, 3), 90, np.uint8)
+    brighter = cv2.add(base, np.full_like(base, 40))
+    gate = MotionGate(MotionSettings(hold_s=0.0))
+    measured = []
+    real_measure = gate.measure
+    gate.measure = lambda image, frames=1.0: measured.append(frames) or real_measure(image, frames)  # counts, then measures
+    gate.update(base, 0.0)
+    flags = [gate.update(brighter, 0.04 * i) for i in range(1, 101)]
+    assert len(measured) == 1 + 50 and measured[2:] == [pytest.approx(2.0)] * 49
+    ref = MotionGate(MotionSettings(hold_s=0.0))  # the same frames, every one measured (as before the rate cap)
+    ref.measure(base)
+    ref_flags = [ref.measure(brighter) >= ref.settings.min_area for _ in range(100)]
+    assert flags[0] and not flags[-1]
+    # the background fades the change in about the same time (within two frames)
+    assert abs(flags.index(False, 1) - ref_flags.index(False)) <= 2, (flags.index(False, 1), ref_flags.index(False))
 
 
 def test_disabled_and_validation():
