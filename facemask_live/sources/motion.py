@@ -22,7 +22,6 @@ import numpy as np
 
 from facemask_live.core.config import MotionSettings  # the settings live with the others; imported from here too
 
-
 # A picture is measured at most every MEASURE_EVERY_S (at 25-30 fps every second frame): the verdict is a hold of
 # ``hold_s`` anyway, and a site of 16 cameras spends a tenth of its camera threads' CPU here. ``background_alpha`` is
 # the weight of one FRAME_S frame; a measurement after a longer gap weighs as the frames it stands for.
