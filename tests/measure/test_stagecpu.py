@@ -67,3 +67,34 @@ def test_substreams_detect_on_the_small_copy_and_never_decode_the_main_stream(sh
     finally:
         site.close()
     assert shapes == {(360, 640, 3)}
+
+
+def test_camera_stage_cpu_tool_times_each_stage_on_a_real_face(shared_dir, tmp_path):
+    """tools/camera_stage_cpu.py on a clip with a face moving across: every stage has a CPU time, flow the largest
+    (it runs on the frames between detector runs; the gate, tracker and monitor are cheap), and a bad path is one line."""
+    import re
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+    from helpers import REPO
+
+    cap = cv2.VideoCapture(str(shared_dir / "media" / "videos" / "street_nomask.mp4"))
+    frames = [cap.read()[1] for _ in range(40)]
+    cap.release()
+    clip = tmp_path / "walk.avi"
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 360))
+    for i, img in enumerate(frames):  # the picture slides 3 px a frame: the flow has a face to follow
+        img = cv2.resize(img, (640, 360))
+        w.write(cv2.warpAffine(img, np.float32([[1, 0, 3 * i], [0, 1, 0]]), (640, 360)))
+    w.release()
+    r = subprocess.run([sys.executable, "tools/camera_stage_cpu.py", str(clip), "--frames", "40"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ms = {k: float(v) for k, v in re.findall(r"^\s+(\w+)\s+([\d.]+) ms$", r.stdout, re.M)}
+    assert set(ms) == {"motion", "flow", "track", "events"} and int(re.search(r"(\d+) face\(s\)", r.stdout)[1]) >= 1
+    assert ms["flow"] > 0 and ms["flow"] > ms["motion"] and ms["flow"] > ms["events"]
+    bad = subprocess.run([sys.executable, "tools/camera_stage_cpu.py", str(tmp_path / "nope.mp4")], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "no such video" in bad.stderr and "Traceback" not in bad.stderr
