@@ -1,12 +1,11 @@
 """Motion gating: is anything moving in a camera's picture? A still camera runs no face detector.
 
-Per measured frame (at most every ``MEASURE_EVERY_S``, every second frame at 25-30 fps): a grey copy ``width`` pixels wide taken by nearest-neighbour resizing (~0.02 ms for 720p),
-blurred a little, compared with a slowly adapting background (running average).
-A pixel changed when it differs from the background by more than ``pixel_threshold`` grey levels;
-the picture moves when more than ``min_area`` of its pixels changed. Sensor noise and compression
-flicker change pixels by a few levels only, and the background absorbs slow light changes. After
-motion stops the gate stays open for ``hold_s`` seconds, so the detector sees a person who just
-stopped.
+Per measured frame (at most every ``MEASURE_EVERY_S``: every second frame at 25-30 fps): a grey copy ``width``
+pixels wide taken by nearest-neighbour resizing (~0.02 ms for 720p), blurred a little, compared with a slowly
+adapting background (running average). A pixel changed when it differs from the background by more than
+``pixel_threshold`` grey levels; the picture moves when more than ``min_area`` of its pixels changed. Sensor noise
+and compression flicker change pixels by a few levels only, and the background absorbs slow light changes. After
+motion stops the gate stays open for ``hold_s`` seconds, so the detector sees a person who just stopped.
 
 Defaults measured on the six shared clips (``python -m facemask_live.sources.motion CLIP...`` prints the
 figures): a still frame encoded as a video, and a still frame with sensor noise of sigma 4 grey levels
@@ -23,7 +22,7 @@ import numpy as np
 from facemask_live.core.config import MotionSettings  # the settings live with the others; imported from here too
 
 # A picture is measured at most every MEASURE_EVERY_S (at 25-30 fps every second frame): the verdict is a hold of
-# ``hold_s`` anyway, and a site of 16 cameras spends a tenth of its camera threads' CPU here. ``background_alpha`` is
+# ``hold_s`` anyway, and a site of 16 cameras spent a quarter of its camera threads' CPU here. ``background_alpha`` is
 # the weight of one FRAME_S frame; a measurement after a longer gap weighs as the frames it stands for.
 MEASURE_EVERY_S = 0.07
 FRAME_S = 0.04
