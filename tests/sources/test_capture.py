@@ -198,8 +198,9 @@ def test_one_decoding_thread_per_stream_when_asked(tmp_path):
     video = make_video(tmp_path / "clip.mp4", n=20)
     before = _ffmpeg_threads()
     cap = Capture(str(video), decode_threads=1).start()
-    frames = read_all(cap)
+    frames = [cap.read(5) for _ in range(5)]  # a file waits for its reader: the stream is open and decoding now
     assert _ffmpeg_threads() == before
+    frames += read_all(cap)
     assert [decode_seq(f.image) for f in frames] == list(range(20))
     cap.stop()
     if (os.cpu_count() or 1) > 1:  # FFmpeg's own choice on this machine: one frame thread per core
