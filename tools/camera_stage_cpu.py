@@ -20,14 +20,11 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facemask_live.app.options import load_settings  # noqa: E402
-from facemask_live.core.results import Face, Frame, FrameResult  # noqa: E402
+from facemask_live.core.results import Frame, FrameResult  # noqa: E402
 from facemask_live.engine import build  # noqa: E402
 from facemask_live.engine.pipeline import BoxFlow  # noqa: E402
+from facemask_live.engine.site import carry_face  # noqa: E402
 from facemask_live.sources.motion import MotionGate  # noqa: E402
-
-
-def carried(moved: Face, src: Face) -> Face:
-    return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs, quality=src.quality)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             flow.remember(img)
         else:
             t0 = clock()
-            faces = [carried(m, f) for m, f in zip(flow.move(img, faces), faces) if m is not None]
+            faces = [carry_face(m, f) for m, f in zip(flow.move(img, faces), faces) if m is not None]
             cpu["flow"] += clock() - t0
             flow_frames += 1
-        shown = [carried(f, f) for f in faces]
+        shown = [carry_face(f, f) for f in faces]
         t0 = clock()
         tracker.update(shown, frame)
         t1 = clock()
@@ -81,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.clip.name} {frames[0].shape[1]}x{frames[0].shape[0]}, {n} frames, {len(faces)} face(s) at the end; "
           "CPU ms per frame (flow: per frame it ran on):")
     for stage, seconds in cpu.items():
-        per = seconds / (flow_frames if stage == "flow" else n) * 1000 if (flow_frames if stage == "flow" else n) else 0.0
-        print(f"  {stage:7s} {per:6.3f} ms")
+        count = flow_frames if stage == "flow" else n
+        print(f"  {stage:7s} {seconds / max(count, 1) * 1000:6.3f} ms")
     return 0
 
 

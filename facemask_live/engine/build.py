@@ -177,6 +177,7 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
     """
     from facemask_live.core.zones import ZoneSettings
     from facemask_live.engine.site import CameraSpec
+    from facemask_live.sources.capture import decode_threads_for
     from facemask_live.sources.demo import demo_playback
 
     site, demo = settings.site, settings.source.demo  # --demo: the built-in photos (in the window a slide show)
@@ -202,9 +203,7 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         stall_timeout=settings.source.stall_timeout,
         max_reconnects=settings.source.max_reconnects,
         backlog=site.backlog,
-        # several cameras: one decoding thread per stream (the cameras are the parallelism; FFmpeg's own frame
-        # threads cost 10-30 % more CPU per frame and a frame of delay); one camera: FFmpeg's choice
-        decode_threads=1 if len(settings.cameras) > 1 else 0,
+        decode_threads=decode_threads_for(len(settings.cameras)),
     )
 
 

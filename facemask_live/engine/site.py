@@ -143,7 +143,7 @@ class Detection:
     timings: dict[str, float]
 
 
-def _carry(moved: Face, src: Face) -> Face:
+def carry_face(moved: Face, src: Face) -> Face:
     """A new face at ``moved``'s box with ``src``'s detector score and labels."""
     return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs, quality=src.quality)
 
@@ -371,12 +371,12 @@ class Camera:
         if det is not None:
             moved = det.flow.move(img, det.faces)  # also leaves det.flow remembering this frame
             self._flow = det.flow
-            self._faces = [_carry(m, f) for m, f in zip(moved, det.faces) if m is not None]
+            self._faces = [carry_face(m, f) for m, f in zip(moved, det.faces) if m is not None]
         elif self._faces and moving:
             moved = self._flow.move(img, self._faces)
-            self._faces = [_carry(m, f) for m, f in zip(moved, self._faces) if m is not None]
+            self._faces = [carry_face(m, f) for m, f in zip(moved, self._faces) if m is not None]
         # a still picture: the boxes stay where they are (no optical flow either)
-        return [_carry(f, f) for f in self._faces]
+        return [carry_face(f, f) for f in self._faces]
 
     def _process(self, frame: Frame) -> None:
         """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""

@@ -125,10 +125,10 @@ def decode_only(clips: list[Path], duration: float, warmup: float = 0.0) -> dict
     """The same streams decoded at their own rate (capture threads + a consumer each), nothing else: CPU seconds
     (after the first ``warmup`` seconds as ``steady_cpu_seconds``)."""
     from facemask_live.engine.site import cpu_seconds
-    from facemask_live.sources.capture import Capture
+    from facemask_live.sources.capture import Capture, decode_threads_for
 
-    # decoded as the site decodes them (engine/build.py camera_spec): one FFmpeg thread per stream when several
-    caps = [Capture(str(c), realtime=True, loop=True, decode_threads=1 if len(clips) > 1 else 0) for c in clips]
+    # decoded as the site decodes them (its rule: one FFmpeg thread per stream when several)
+    caps = [Capture(str(c), realtime=True, loop=True, decode_threads=decode_threads_for(len(clips))) for c in clips]
     stop = threading.Event()
     counts = [0] * len(caps)
 

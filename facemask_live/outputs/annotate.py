@@ -79,17 +79,19 @@ def draw_label(out: np.ndarray, text: str, x1: int, y1: int, y2: int, color, sca
     h, w = out.shape[:2]
     font, room = cv2.FONT_HERSHEY_SIMPLEX, w - 3
     fit = scale
-    while cv2.getTextSize(text, font, fit, thick)[0][0] > room and fit > 0.4:
+    (tw, th), base = cv2.getTextSize(text, font, fit, thick)
+    while tw > room and fit > 0.4:
         fit *= 0.85
-    lines = [text] if cv2.getTextSize(text, font, fit, thick)[0][0] <= room else _wrap(text, fit, thick, room)
-    (_, th), base = cv2.getTextSize(text, font, fit, thick)
+        (tw, th), base = cv2.getTextSize(text, font, fit, thick)
+    lines = [text] if tw <= room else _wrap(text, fit, thick, room)
     step = th + base + 3  # one line of label, background included
     last = y1 - 4  # the baseline of the last line: just above the box ...
     if last - th - base - (len(lines) - 1) * step < 0:  # ... or, at the top edge, below it
         last = min(y2 + th + 4 + (len(lines) - 1) * step, h - base)
     for i, line in enumerate(lines):
         ty = last - (len(lines) - 1 - i) * step
-        tw = cv2.getTextSize(line, font, fit, thick)[0][0]
+        if len(lines) > 1:
+            tw = cv2.getTextSize(line, font, fit, thick)[0][0]
         tx = min(max(x1, 0), max(w - tw - 2, 0))
         cv2.rectangle(out, (tx - 1, ty - th - 3), (tx + tw + 2, ty + base), color, cv2.FILLED)
         cv2.putText(out, line, (tx, ty - 1), font, fit, (255, 255, 255), thick, cv2.LINE_AA)

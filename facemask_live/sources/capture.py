@@ -166,6 +166,13 @@ class _Reader:
         self.thread: threading.Thread | None = None
 
 
+def decode_threads_for(cameras: int) -> int:
+    """FFmpeg decoding threads per stream for a site of ``cameras``: one camera, FFmpeg's choice (0: one per core);
+    several, one each: the cameras are the parallelism, and FFmpeg's frame threads cost 10-30 % more CPU per frame and
+    hold a frame back each (``docs/performance.md`` "Third pass")."""
+    return 1 if cameras > 1 else 0
+
+
 class Capture:
     """Owns a source in a reader thread. Use :meth:`read` to get frames and :meth:`stop` to end.
 
@@ -179,9 +186,8 @@ class Capture:
     consumed; the window's --demo uses it as a slide show).
     backlog: realtime only: how many of the newest frames wait for a consumer that is a moment late (the
       oldest is dropped beyond that); 1 = only the newest frame.
-    decode_threads: FFmpeg's decoding threads for a file or stream (0: FFmpeg's choice, one per core). A site of
-      several cameras decodes each stream on one thread: the cameras are the parallelism, and FFmpeg's frame threads
-      cost 10-30 % more CPU per frame and hold a frame back each (``docs/performance.md``).
+    decode_threads: FFmpeg's decoding threads for a file or stream (0: FFmpeg's choice, one per core; a site's rule:
+      :func:`decode_threads_for`).
     """
 
     def __init__(
