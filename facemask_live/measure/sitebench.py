@@ -109,6 +109,7 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
             steady = (cpu_seconds(), time.monotonic())
             duration -= warmup
         site.wait(duration)
+        _settle(site)
         stats = site.stats()
         stats["stage_cpu"] = stagecpu.site_cpu(site, meter, stats["site"]["elapsed_s"])
         if steady is not None:
@@ -119,6 +120,21 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
     for name, c in zip(stats["cameras"], clips):
         stats["cameras"][name]["clip"] = c.name
     return stats
+
+
+def _settle(site, timeout: float = 1.0) -> None:
+    """Pause every camera and wait until none is still finishing a frame, so that the site's counts and the stage
+    meter's (read one after the other) count the same frames."""
+    cams = list(site.cameras.values())
+    for cam in cams:
+        cam.paused.set()
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        counts = [cam.processed for cam in cams]
+        if counts == last:
+            return
+        last = counts
+        time.sleep(0.05)
 
 
 def decode_only(clips: list[Path], duration: float, warmup: float = 0.0) -> dict:
