@@ -129,11 +129,7 @@ def _settle(site, timeout: float = 1.0) -> None:
     for cam in cams:
         cam.paused.set()
     deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        counts = [cam.processed for cam in cams]
-        if counts == last:
-            return
-        last = counts
+    while time.monotonic() < deadline and last != (last := [cam.processed for cam in cams]):
         time.sleep(0.05)
 
 
