@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "differ by 1000x), decayed by a cosine to 5%% (default 1e-3: 0.1%% of a layer's size per step)")
     p.add_argument("--landmark-weight", type=float, default=1.0,
                    help="weight of keeping the landmarks at the base model's on the faces (0: off, faster; default 1)")
+    p.add_argument("--distill", type=float, default=0.0, metavar="W",
+                   help="weight of keeping the face scores of every anchor that is not an annotated face at the base "
+                   "model's (KL divergence), so new photos do not cost faces it found (default 0: off)")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="score, checkpoint and export a moving average of the weights with this decay per step "
                    "(e.g. 0.995: about the last 200 steps; default 0: the weights as trained)")
@@ -85,7 +88,7 @@ def settings(args):
 
     return DetectorTrainSettings(
         scenes=tuple(args.scenes), splits=args.splits, base=args.base, out=args.out, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, ema=args.ema,
+        batch_size=args.batch_size, lr=args.lr, landmark_weight=args.landmark_weight, distill_weight=args.distill, ema=args.ema,
         ignore_detectors=tuple(args.ignore_detectors),
         select_precision=args.select_precision, ship_epoch=args.ship_epoch, refit=args.refit, tiles=TileSettings(size=args.tile, mosaic=args.mosaic, mosaic_upscale=tuple(args.mosaic_upscale)), export=args.export, threads=args.threads,
         seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val, progress=args.progress)

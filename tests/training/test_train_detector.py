@@ -173,6 +173,29 @@ def test_hard_negative_mining_keeps_three_per_positive():
         assert ce.numpy()[i][chosen[i]].min() >= np.sort(neg_ce)[::-1][want - 1]  # the hardest ones
 
 
+def test_distillation_pulls_only_the_non_face_anchors_towards_the_base_scores():
+    import tensorflow as tf
+
+    from facemask_live.training.detector.loss import distill_loss
+
+    rng = np.random.default_rng(1)
+    labels = rng.choice([1, 0, 0, 0, -1], size=(2, 300)).astype(np.int32)
+    teacher = tf.constant(rng.normal(size=(2, 300, 2)) * 3, tf.float32)
+    assert abs(float(distill_loss(labels, teacher, teacher))) < 1e-5  # the base model's own scores cost nothing
+    student = tf.Variable(rng.normal(size=(2, 300, 2)) * 3, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = distill_loss(labels, student, teacher)
+    grad = tape.gradient(loss, student).numpy()
+    assert float(loss) > 0.1
+    assert np.all(grad[labels == 1] == 0) and np.any(grad[labels != 1] != 0)  # annotated faces keep their labels' pull
+    # a step down the gradient moves the face probability of the other anchors towards the base model's
+    p = lambda z: tf.nn.softmax(z, axis=-1).numpy()[..., 1]  # noqa: E731
+    stepped = student - 0.5 * grad * (labels == 1).sum()
+    rest = labels != 1
+    before, after = np.abs(p(student) - p(teacher))[rest], np.abs(p(stepped) - p(teacher))[rest]
+    assert np.all(after <= before + 1e-6) and after.mean() < before.mean() - 0.02
+
+
 def run_script(*args, timeout=240):
     return subprocess.run([sys.executable, str(REPO / "train_detector.py"), *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from facemask_live.detection.detect import DEFAULT_MIN_FACE, RETINAFACE_MEAN_BGR, RetinaFaceDetector
 
 from .export import export_onnx, max_difference
-from .loss import landmark_loss, multibox_loss
+from .loss import distill_loss, landmark_loss, multibox_loss
 from .onnx_keras import build_keras, landmark_layers, write_weights
 from .optim import RelativeAdam
 from .scenes import base_detector
@@ -47,7 +47,7 @@ class Fit:
         for layer in landmark_layers(self.model):  # the landmark head stays the base model's
             layer.trainable = False
         self.teacher = None
-        if st.landmark_weight > 0:
+        if st.landmark_weight > 0 or st.distill_weight > 0:
             self.teacher = build_keras(st.base)
             self.teacher.trainable = False
         self.batches = TileBatches(scenes, st.tiles, st.matching, st.seed)
@@ -61,10 +61,13 @@ class Fit:
         with tf.GradientTape() as tape:
             out = self.model(x, training=True)
             box, cls, _ = multibox_loss(labels, targets, out["loc"], out["conf_logits"], self.st.neg_ratio)
-            lm = tf.constant(0.0)
+            lm = kd = tf.constant(0.0)
             if self.teacher is not None:
-                lm = landmark_loss(labels, out["landmarks"], tf.stop_gradient(self.teacher(x, training=False)["landmarks"]))
-            loss = self.st.box_weight * box + cls + self.st.landmark_weight * lm
+                base = self.teacher(x, training=False)
+                lm = landmark_loss(labels, out["landmarks"], tf.stop_gradient(base["landmarks"]))
+                if self.st.distill_weight > 0:
+                    kd = distill_loss(labels, out["conf_logits"], tf.stop_gradient(base["conf_logits"]))
+            loss = self.st.box_weight * box + cls + self.st.landmark_weight * lm + self.st.distill_weight * kd
         self.opt.apply(tape.gradient(loss, self.opt.variables))
         return loss, box, cls, lm
 

@@ -3,6 +3,10 @@ the hardest negatives (``neg_ratio`` per positive in each tile), both divided by
 
 An optional landmark term keeps the landmark output (which the app's quality gate reads) where the base
 model had it: smooth-L1 between the model's and the frozen base model's landmarks on the positive anchors.
+
+An optional distillation term keeps the face scores near the base model's everywhere else: KL divergence from
+the base model's face/background softmax to the model's on the anchors that are not positives, so that learning
+the crowd photos' masked faces does not cost faces the base model already found (measured: docs/accuracy.md).
 """
 
 from __future__ import annotations
@@ -48,3 +52,13 @@ def landmark_loss(labels, landmarks, teacher_landmarks):
     total = tf.maximum(tf.reduce_sum(tf.cast(positive, tf.float32)), 1.0)
     d = tf.reduce_sum(smooth_l1(landmarks - teacher_landmarks), axis=2)
     return tf.reduce_sum(tf.where(positive, d, 0.0)) / total
+
+
+def distill_loss(labels, logits, teacher_logits):
+    """KL(base || model) of the face/background softmax on the anchors that are not positives, summed and
+    divided by the batch's positives (the other terms' scale); easy background where both agree adds ~0."""
+    rest = tf.cast(labels, tf.int32) != 1
+    total = tf.maximum(tf.reduce_sum(tf.cast(~rest, tf.float32)), 1.0)
+    p_t = tf.nn.softmax(teacher_logits, axis=-1)
+    kl = tf.reduce_sum(p_t * (tf.nn.log_softmax(teacher_logits, axis=-1) - tf.nn.log_softmax(logits, axis=-1)), axis=-1)
+    return tf.reduce_sum(tf.where(rest, kl, 0.0)) / total

@@ -42,6 +42,7 @@ class DetectorTrainSettings:
     lr: float = 1e-3  # relative to each weight tensor's RMS (optim.RelativeAdam)
     box_weight: float = 2.0  # RetinaFace's own loc_weight
     landmark_weight: float = 1.0  # keep the landmarks close to the base model's (0: no teacher pass)
+    distill_weight: float = 0.0  # keep the non-face anchors' scores close to the base model's (0: off)
     neg_ratio: float = 3.0
     ema: float = 0.0  # decay of the weights' moving average (0: off); val, checkpoints and export use the average
     ignore_detectors: tuple[str, ...] = ()  # models that find unannotated faces to ignore (empty: the base model)
@@ -85,6 +86,8 @@ def check_settings(st: DetectorTrainSettings) -> None:
         raise DataError(f"--ship-epoch must be in 1..--epochs ({st.epochs}), got {st.ship_epoch}")
     if st.refit and not st.ship_epoch:
         raise DataError("--refit trains on the val photos, so val cannot choose the epoch: give --ship-epoch N")
+    if st.distill_weight < 0 or st.landmark_weight < 0:
+        raise DataError("--distill and --landmark-weight must be >= 0")
     if not 0 <= st.ema < 1:
         raise DataError(f"--ema must be in [0, 1), got {st.ema}")
     out = Path(st.out)
