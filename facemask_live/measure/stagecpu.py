@@ -16,6 +16,9 @@ Costs nothing while not benchmarking: it reads what the engine already keeps, an
   the CPU of a thread named :data:`WINDOW_THREAD` (the GUI thread's stand-in, which draws the pictures it takes
   late) is added to it, shared out by frames. The detector thread's CPU goes to the cameras in proportion to their
   detection + classification wall time.
+- For the whole machine, the kernel's counts in ``/proc/stat`` over the same time: the cores this process used,
+  those other processes used, those idle, and those the hypervisor took (``steal``): a run that falls behind while
+  other processes or the host take cores is told from one where the site itself is short of them.
 """
 
 from __future__ import annotations
@@ -50,6 +53,28 @@ def task_cpu() -> dict[int, float]:
     return out
 
 
+def host_cpu() -> list[int] | None:
+    """The machine's CPU counters (``/proc/stat``: user, nice, system, idle, iowait, irq, softirq, steal), None
+    where there is no /proc."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def host_share(before: list[int] | None, after: list[int] | None, process_s: float, seconds: float) -> dict | None:
+    """Cores of the machine over ``seconds``: used by this process (``process_s`` CPU seconds), by the others,
+    idle (incl. waiting for disk), and stolen by the hypervisor."""
+    if before is None or after is None or seconds <= 0:
+        return None
+    d = [b - a for a, b in zip(before, after)]
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = (d[0] + d[1] + d[2] + d[5] + d[6]) / tick / seconds
+    this = process_s / seconds
+    return {"this_process": round(this, 2), "other_processes": round(max(busy - this, 0.0), 2),
+            "idle": round((d[3] + d[4]) / tick / seconds, 2), "steal": round(d[7] / tick / seconds, 2)}
+
+
 class StageMeter:
     """A site's ``on_result`` that sums each camera's stage wall times and the CPU of the hand-off to ``forward``
     (if any). Made before the site starts: the process and thread counts are taken from then on."""
@@ -60,7 +85,7 @@ class StageMeter:
         self.frames: dict[str, int] = defaultdict(int)
         self.pixels: dict[str, float] = defaultdict(float)
         self.handoff: dict[str, float] = defaultdict(float)
-        self.process0, self.tasks0 = process_cpu(), task_cpu()
+        self.process0, self.tasks0, self.host0, self.t0 = process_cpu(), task_cpu(), host_cpu(), time.monotonic()
 
     def __call__(self, camera: str, result, annotated) -> None:
         row = self.wall[camera]
@@ -115,7 +140,8 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
         out[name]["total"] = round(sum(out[name][k] for k in COLUMNS), 1)
         out[name]["frames"] = meter.frames[name]
     return {"cameras": out, "detector_thread_cpu_s": round(detector, 2), "decoding_cpu_s": round(decoding, 2),
-            "other_threads_cpu_s": round(others, 2), "process_cpu_s": round(process, 2)}
+            "other_threads_cpu_s": round(others, 2), "process_cpu_s": round(process, 2),
+            "host_cores": host_share(meter.host0, host_cpu(), process, time.monotonic() - meter.t0)}
 
 
 def _window_threads() -> set:
@@ -147,6 +173,10 @@ def format_table(stage: dict, floor_ms: list[float] | None) -> list[str]:
     for i, (name, row) in enumerate(stage["cameras"].items()):
         floor = f"{floor_ms[i]:13.1f}" if floor_ms and i < len(floor_ms) else f"{'-':>13s}"
         lines.append(f"  {name:6s}" + "".join(f"{row[c]:13.1f}" for c in (*COLUMNS, "total")) + floor)
+    host = stage.get("host_cores")
+    if host:
+        lines.append(f"  the machine meanwhile, in cores: this process {host['this_process']:.2f}, other processes "
+                     f"{host['other_processes']:.2f}, idle {host['idle']:.2f}, taken by the host (steal) {host['steal']:.2f}")
     return lines
 
 

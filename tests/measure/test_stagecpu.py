@@ -20,6 +20,25 @@ def test_task_cpu_counts_this_threads_work():
     assert stagecpu.task_cpu()[tid] - before >= 0.1  # the kernel counts in ticks (10 ms)
 
 
+def test_host_share_tells_this_process_from_the_others():
+    import subprocess
+    import sys
+
+    before, t0, mine0 = stagecpu.host_cpu(), time.monotonic(), stagecpu.process_cpu()
+    end = time.thread_time() + 0.5
+    while time.thread_time() < end:  # 0.5 s of CPU here ...
+        pass
+    # ... and 1 s in another process
+    subprocess.run([sys.executable, "-c", "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end: pass"],
+                   check=True)
+    seconds, mine = time.monotonic() - t0, stagecpu.process_cpu() - mine0
+    host = stagecpu.host_share(before, stagecpu.host_cpu(), mine, seconds)
+    assert host["this_process"] == pytest.approx(mine / seconds, abs=0.01) and mine >= 0.45
+    assert host["other_processes"] >= 0.9 / seconds - 0.05  # the child's second (ticks of 10 ms, other load adds)
+    assert 0 <= host["steal"] and 0 <= host["idle"] <= (__import__("os").cpu_count() or 1) + 0.05
+    assert stagecpu.host_share(None, before, 1.0, 1.0) is None
+
+
 def test_site_cpu_per_camera_and_stage(shared_dir):
     from facemask_live.measure.sitebench import run_site
 
@@ -36,6 +55,9 @@ def test_site_cpu_per_camera_and_stage(shared_dir):
     # the larger street clip (1280x720) costs more to decode per second than the office clip (720x404)
     assert stage["cameras"]["cam2"]["decode"] > stage["cameras"]["cam1"]["decode"]
     assert stage["process_cpu_s"] >= stage["detector_thread_cpu_s"] + stage["decoding_cpu_s"] - 0.05
+    host = stage["host_cores"]  # the machine over the run: this process's cores are among those it counted busy
+    assert host["this_process"] > 0 and set(host) == {"this_process", "other_processes", "idle", "steal"}
+    assert any("steal" in line for line in stagecpu.format_table(stage, None))
 
 
 def test_decode_only_floor_per_stream(shared_dir):
