@@ -156,26 +156,17 @@ def make_snapshot_dir(path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ a site
 def site_thread_settings(settings: Settings) -> Settings:
-    """The threads of each of a site's detectors: ``threads``, else every core for one camera (its detector runs
-    beside the camera's thread as the single-source runner's did), else one (several cameras: see
-    :func:`site_workers`; OpenCV's SSD, whose process-wide pool would also serve, and spin on, every camera
-    thread's small calls, runs on one)."""
+    """A site's detector threads: ``threads``, else every core for one camera (its detector runs beside the camera's
+    thread as the single-source runner's did). Several cameras: two (at most the cores) for RetinaFace, whose ONNX
+    Runtime pool does not spin: on two cores shared with the camera threads the one detector then gets its share of
+    the CPU (16 cameras: about a third more detector runs, ``docs/performance.md`` "Third pass"); one for OpenCV's SSD,
+    whose process-wide pool would also serve, and spin on, every camera thread's small calls."""
     import dataclasses
 
     if settings.threads or len(settings.cameras) == 1:
         return settings
-    return dataclasses.replace(settings, threads=1)
-
-
-def site_workers(settings: Settings) -> int:
-    """How many detector threads (each with its own detector and classifier) a site runs: one, except for several
-    RetinaFace cameras without ``threads``: one per core, at most two. Two detectors of one ONNX Runtime thread each
-    do more than one of two threads, whose pool hands every layer's halves to a thread that may wait for a core
-    the camera threads hold (16 substreams: 2.5 against 2.0 detector runs per camera per second,
-    ``docs/performance.md`` "Fourth pass")."""
-    if settings.threads or len(settings.cameras) == 1 or settings.detector.name == "ssd":
-        return 1
-    return max(1, min(2, settings.detector_threads()))
+    threads = 1 if settings.detector.name == "ssd" else min(2, settings.detector_threads())
+    return dataclasses.replace(settings, threads=threads)
 
 
 def camera_spec(settings: Settings, camera, *, realtime: bool = True):
@@ -346,8 +337,7 @@ def build_site(settings: Settings, *, on_result: Callable | None = None, annotat
     cv_threads = st.detector_threads() if settings.detector.name == "ssd" else 1  # the SSD runs on OpenCV's pool
     engine = SiteSettings(detector_load=settings.site.detector_load, annotate=annotate or settings.privacy.window,
                           opencv_threads=cv_threads, lookahead=lookahead)
-    workers = [(build_detector(st), build_classifier(st)) for _ in range(site_workers(settings) - 1)]
-    site = Site(detector, classifier, engine, on_result=on_result, shared_sinks=shared, workers=workers)
+    site = Site(detector, classifier, engine, on_result=on_result, shared_sinks=shared)
     try:
         for camera in settings.cameras:
             add_site_camera(site, settings, camera, realtime=realtime)

@@ -9,8 +9,8 @@ Threads::
        plays files at their fps)                   ─▶ zones ─▶ tracker ─▶ events ─▶ sinks / on_result
                                                       │ offer the newest frame when a detection is due ▲
                                                       ▼                                                │
-                                         detector thread(s) of the site: each picks the camera that has │
-                                         waited longest, detects + classifies its frame ────────────────┘
+                                         detector thread (ONE for the site): picks the camera that has │
+                                         waited longest, detects + classifies its frame ───────────────┘
 
 A camera thread never waits for the detector: every frame gets boxes at once (carried from the previous
 frame by optical flow, :class:`~facemask_live.engine.pipeline.BoxFlow`); a detection that comes back for an
@@ -21,13 +21,8 @@ every ``1 / detect_fps`` seconds per camera, and only while the camera's picture
 together ask for more than the detector can do, they are served in turn (oldest offer first), so all
 slow down evenly; ``detector_load`` caps the share of wall time the detector may run.
 
-The detector and the classifier are called from one detector thread only: neither is thread-safe (the
-classifier reuses its batch buffer, the RetinaFace detector caches anchors of one frame size). A site may have
-more detector threads (``workers``: each its own detector and classifier, e.g. two on two cores, each with one
-ONNX Runtime thread, in place of one detector with two: two frames at once waste no time in the pool's hand-offs,
-``docs/performance.md``); they take live offers of the cameras that use the site's models, never a camera's frame
-while another thread has one of it, and the first thread takes every file-cadence job (a camera's optical flow
-state between its frames lives in its own pipeline).
+The detector and the classifier are called from the one detector thread only: neither is thread-safe
+(the classifier reuses its batch buffer, the RetinaFace detector caches anchors of one frame size).
 
 Two cadences, chosen per source. A live source (a camera, a stream, a file played in real time) follows the
 rate and motion rules above. A file processed frame by frame (headless, evaluate, cliptruth: deterministic) is
@@ -48,7 +43,6 @@ import logging
 import resource
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -590,7 +584,7 @@ class Site:
 
     def __init__(self, detector, classifier, settings: SiteSettings | None = None,
                  on_result: Callable[[str, FrameResult, np.ndarray | None], None] | None = None,
-                 shared_sinks: Sequence = (), workers: Sequence[tuple] = ()):
+                 shared_sinks: Sequence = ()):
         self.shared_sinks = list(shared_sinks)  # written by every camera through SharedSink, closed by close()
         self.shared_lock = threading.Lock()
         self.detector = detector
@@ -602,16 +596,10 @@ class Site:
         self.detector_busy_s = 0.0
         self.detector_errors = 0
         self._offers: dict[str | tuple[str, int], _Offer] = {}  # live: by camera name; file cadence: one per job
-        self._running: set[str] = set()  # cameras whose frame a detector thread has now
+        self._running: str | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        # the first detector thread uses the cameras' own pipelines; the others (``workers``: (detector, classifier)
-        # pairs of their own) a pipeline per camera with their models and the camera's quality gate
-        self.workers = list(workers)
-        self._threads = [threading.Thread(target=self._detect_loop, name="site-detector", daemon=True)]
-        for k, (det, clf) in enumerate(workers, 2):
-            self._threads.append(threading.Thread(target=self._detect_loop, args=(det, clf), name=f"site-detector{k}",
-                                                  daemon=True))
+        self._thread = threading.Thread(target=self._detect_loop, name="site-detector", daemon=True)
         self._t0 = time.monotonic()
         self._cpu0 = cpu_seconds()
         self._started = False
@@ -653,36 +641,21 @@ class Site:
     def offer(self, camera: Camera, frame: Frame) -> None:
         """A camera's newest frame is due for detection; a newer offer replaces a waiting one."""
         with self._cond:
-            if camera.name in self._running:
+            if self._running == camera.name:
                 return
             old = self._offers.get(camera.name)
             self._offers[camera.name] = _Offer(camera, frame, old.since if old else time.monotonic())
             self._cond.notify()
 
-    @property
-    def detector_threads(self) -> list[threading.Thread]:
-        return list(self._threads)
-
-    def _takes(self, offer: _Offer, first: bool) -> bool:
-        """Whether a detector thread (``first``: the site's first) may take ``offer`` now."""
-        cam = offer.camera
-        if cam.name in self._running:
-            return False  # one frame of a camera at a time: its answers arrive in order
-        return first or (offer.job is None and cam.pipeline.detector is self.detector
-                         and cam.pipeline.classifier is self.classifier)
-
-    def _next_offer(self, first: bool = True) -> _Offer | None:
+    def _next_offer(self) -> _Offer | None:
         with self._cond:
-            while not self._stop.is_set():
-                keys = [k for k, o in self._offers.items() if self._takes(o, first)]
-                if keys:
-                    break
+            while not self._offers and not self._stop.is_set():
                 self._cond.wait(0.2)
             if self._stop.is_set():
                 return None
-            key = min(keys, key=lambda n: self._offers[n].since - self._head_start(self._offers[n]))
+            key = min(self._offers, key=lambda n: self._offers[n].since - self._head_start(self._offers[n]))
             offer = self._offers.pop(key)
-            self._running.add(offer.camera.name)
+            self._running = offer.camera.name
             # the next run is due one period after this one was due (not after it ran), so the rate holds
             # on average although offers only come with frames; a camera far behind starts afresh
             now, cam = time.monotonic(), offer.camera
@@ -696,28 +669,21 @@ class Site:
     def _head_start(offer: _Offer) -> float:
         return PEOPLE_HEAD_START_S if offer.job is None and offer.camera.has_people else 0.0
 
-    def _detect_loop(self, detector=None, classifier=None) -> None:
-        first = detector is None
-        pipelines: weakref.WeakKeyDictionary[Camera, Pipeline] = weakref.WeakKeyDictionary()
+    def _detect_loop(self) -> None:
         while not self._stop.is_set():
-            offer = self._next_offer(first)
+            offer = self._next_offer()
             if offer is None:
                 return
             cam, img = offer.camera, offer.frame.image
             if offer.job is not None:
                 self._locate_job(offer)
                 continue
-            pipeline = cam.pipeline
-            if not first:
-                pipeline = pipelines.get(cam)
-                if pipeline is None:
-                    pipeline = pipelines[cam] = Pipeline(detector, classifier, quality=cam.pipeline.quality)
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
             try:
-                faces = pipeline.detector.detect(img)
+                faces = cam.pipeline.detector.detect(img)
                 timings["detect"] = time.perf_counter() - t0
-                pipeline.classify(img, faces, timings)
+                cam.pipeline.classify(img, faces, timings)
             except Exception as exc:  # a detector bug must not stop the site: log it, this frame has no faces
                 self.detector_errors += 1
                 log.error("camera %s: face detection failed: %s: %s", cam.name, type(exc).__name__, exc)
@@ -727,10 +693,9 @@ class Site:
             cam.deliver(Detection(offer.frame.index, faces, flow, timings))
             busy = time.perf_counter() - t0
             with self._cond:
-                self._running.discard(cam.name)
-                self._cond.notify_all()  # another thread may be waiting for this camera's next offer
-                self.detector_runs += 1
-                self.detector_busy_s += busy
+                self._running = None
+            self.detector_runs += 1
+            self.detector_busy_s += busy
             load = self.settings.detector_load
             if load < 1.0:
                 self._stop.wait(busy * (1.0 / load - 1.0))
@@ -750,11 +715,10 @@ class Site:
         offer.job.located = located
         offer.job.done.set()
         with self._cond:
-            self._running.discard(cam.name)
-            self._cond.notify_all()
-            if located.detected:
-                self.detector_runs += 1
-                self.detector_busy_s += time.perf_counter() - t0
+            self._running = None
+        if located.detected:
+            self.detector_runs += 1
+            self.detector_busy_s += time.perf_counter() - t0
 
     # -- life -----------------------------------------------------------------------------------------------
     def start(self) -> Site:
@@ -764,8 +728,7 @@ class Site:
                 cv2.setNumThreads(self.settings.opencv_threads)
             self._t0 = time.monotonic()
             self._cpu0 = cpu_seconds()
-            for thread in self._threads:
-                thread.start()
+            self._thread.start()
             for cam in self.cameras.values():
                 cam.start()
         return self
@@ -793,9 +756,8 @@ class Site:
             self._cond.notify_all()
         for cam in self.cameras.values():
             cam.join()
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(2.0)
+        if self._thread.is_alive():
+            self._thread.join(2.0)
         for sink in self.shared_sinks:
             try:
                 sink.close()
@@ -827,9 +789,7 @@ class Site:
             "frames_processed": sum(s["frames_processed"] for s in cams.values()),
             "dropped": sum(s["dropped"] for s in cams.values()),
             "detector_runs": self.detector_runs,
-            # of the detector threads' time together (1: every thread busy all the time)
-            "detector_busy_share": round(self.detector_busy_s / elapsed / len(self._threads), 3) if elapsed > 0 else None,
-            "detector_threads": len(self._threads),
+            "detector_busy_share": round(self.detector_busy_s / elapsed, 3) if elapsed > 0 else None,
             "detector_errors": self.detector_errors,
             "frame_age_p95_ms": round(float(np.percentile(ages, 95)), 1) if ages.size else None,
             "events": sum(s["events"] for s in cams.values()),

@@ -14,7 +14,7 @@ Costs nothing while not benchmarking: it reads what the engine already keeps, an
   their wall times (on two shared cores a stage's wall time is its CPU plus its waits, alike for every stage of
   the thread); the hand-off to ``on_result`` (the window's) is timed on its own with ``time.thread_time``, and
   the CPU of a thread named :data:`WINDOW_THREAD` (the GUI thread's stand-in, which draws the pictures it takes
-  late) is added to it, shared out by frames. The detector threads' CPU goes to the cameras in proportion to their
+  late) is added to it, shared out by frames. The detector thread's CPU goes to the cameras in proportion to their
   detection + classification wall time.
 - For the whole machine, the kernel's counts in ``/proc/stat`` over the same time: the cores this process used,
   those other processes used, those idle, and those the hypervisor took (``steal``): a run that falls behind while
@@ -109,10 +109,9 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
     ``seconds``: how long the cameras played."""
     tasks, process = task_cpu(), process_cpu() - meter.process0
     cams = site.cameras
-    workers = {getattr(t, "native_id", None) for t in site.detector_threads}
-    detector = sum(meter.since(tasks, tid) for tid in workers)
+    detector = meter.since(tasks, getattr(site._thread, "native_id", None))
     own = {name: meter.since(tasks, getattr(cam._thread, "native_id", None)) for name, cam in cams.items()}
-    engine = workers | {getattr(c._thread, "native_id", None) for c in cams.values()}
+    engine = {getattr(site._thread, "native_id", None)} | {getattr(c._thread, "native_id", None) for c in cams.values()}
     window = _window_threads()  # the bench's stand-in for the GUI thread draws the pictures it takes late
     gui = sum(meter.since(tasks, tid) for tid in window)
     decoders = {tid for tid in tasks if tid not in engine | window and _decoding(tid)}
@@ -169,7 +168,7 @@ def _decoding(tid: int) -> bool:
 def format_table(stage: dict, floor_ms: list[float] | None) -> list[str]:
     """The per-camera rows of :func:`site_cpu`, with each camera's decode-only floor (CPU ms per s) beside them."""
     head = "".join(f"{c:>13s}" for c in (*COLUMNS, "total", "decode only"))
-    lines = [f"  CPU ms per second of video, per camera and stage (detector threads {stage['detector_thread_cpu_s']:.1f} s):",
+    lines = [f"  CPU ms per second of video, per camera and stage (detector thread {stage['detector_thread_cpu_s']:.1f} s):",
              f"  {'camera':6s}{head}"]
     for i, (name, row) in enumerate(stage["cameras"].items()):
         floor = f"{floor_ms[i]:13.1f}" if floor_ms and i < len(floor_ms) else f"{'-':>13s}"

@@ -221,8 +221,8 @@ def test_a_source_that_fails_is_logged_once_and_not_after_close(tmp_path, caplog
 
 def test_a_busy_detector_looks_at_people_before_an_empty_moving_picture(shared_dir, tmp_path):
     """More cameras due than the detector can serve (detect_fps 25 each, the detector held to a quarter of the
-    time; one detector thread, ``--threads 1``, so that the two cameras compete for it): the camera with a person in
-    view gets most detector runs, the moving picture without faces still gets its turn."""
+    time): the camera with a person in view gets most detector runs, the moving picture without faces still
+    gets its turn."""
     from facemask_live.app.options import load_settings
     from facemask_live.core.config import CameraSettings
     from facemask_live.engine.build import build_site
@@ -230,7 +230,7 @@ def test_a_busy_detector_looks_at_people_before_an_empty_moving_picture(shared_d
     empty = make_video(tmp_path / "empty.avi", n=100, size=(1280, 720), fps=25)  # a moving pattern, no face
     people = shared_dir / "media" / "videos" / "street_nomask.mp4"
     cams = (CameraSettings("people", str(people), loop=True), CameraSettings("empty", str(empty), loop=True))
-    settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots", "--threads", "1"], cameras=cams,
+    settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
                              detector={"detect_fps": 25}, site={"detector_load": 0.25})
     site = build_site(settings, realtime=True)
     try:
@@ -242,101 +242,24 @@ def test_a_busy_detector_looks_at_people_before_an_empty_moving_picture(shared_d
     assert runs["empty"] >= 2 and runs["people"] >= 2 * runs["empty"], runs
 
 
-def test_a_site_runs_two_detectors_of_one_thread_each_and_the_ssd_one(tmp_path):
-    """One camera: one detector with every core. Several RetinaFace cameras: two detector threads (at most the
-    cores), each with its own detector and classifier of one ONNX Runtime thread; OpenCV's SSD one detector of one
-    thread (its pool is the process's, used by every camera thread); ``--threads`` wins: one detector with them."""
-    import os
-
+def test_a_site_gives_its_shared_detector_two_threads_and_the_ssd_one(tmp_path):
+    """One camera: the detector gets every core. Several: RetinaFace gets two threads (its pool does not spin; the
+    one detector then gets its share of the cores beside the camera threads), OpenCV's SSD one (its pool is the
+    process's, used by every camera thread), and ``--threads`` wins."""
     from facemask_live.app.options import load_settings
     from facemask_live.core.config import CameraSettings
-    from facemask_live.engine.build import build_site, site_thread_settings, site_workers
+    from facemask_live.engine.build import build_site, site_thread_settings
 
     cams = tuple(CameraSettings(f"c{i}", str(make_video(tmp_path / f"c{i}.avi", n=2))) for i in range(2))
     one = load_settings(["--headless"], cameras=cams[:1])
     two = load_settings(["--headless"], cameras=cams)
-    ssd = load_settings(["--headless", "--detector", "ssd"], cameras=cams)
-    three = load_settings(["--headless", "--threads", "3"], cameras=cams)
-    assert site_thread_settings(one).detector_threads() == one.detector_threads() and site_workers(one) == 1
-    assert site_thread_settings(two).detector_threads() == 1 and site_workers(two) == min(2, two.detector_threads())
-    assert site_thread_settings(ssd).detector_threads() == 1 and site_workers(ssd) == 1
-    assert site_thread_settings(three).detector_threads() == 3 and site_workers(three) == 1
-    site = build_site(two)
+    assert site_thread_settings(one).detector_threads() == one.detector_threads()
+    assert site_thread_settings(two).detector_threads() == min(2, two.detector_threads())
+    assert site_thread_settings(load_settings(["--headless", "--detector", "ssd"], cameras=cams)).detector_threads() == 1
+    assert site_thread_settings(load_settings(["--headless", "--threads", "3"], cameras=cams)).detector_threads() == 3
+    site = build_site(two)  # the site's one detector is built with them
     try:
-        assert len(site.detector_threads) == min(2, os.cpu_count() or 1) == len(site.workers) + 1
-        detectors = [site.detector] + [d for d, _ in site.workers]
-        classifiers = [site.classifier] + [c for _, c in site.workers]
-        assert len({id(d) for d in detectors}) == len(detectors) and len({id(c) for c in classifiers}) == len(classifiers)
-        for d in detectors:
-            assert d.threads == 1 and d.session.get_session_options().intra_op_num_threads == 1
+        assert site.detector.threads == min(2, two.detector_threads())
+        assert site.detector.session.get_session_options().intra_op_num_threads == min(2, two.detector_threads())
     finally:
         site.close()
-
-
-def _models(n: int):
-    from facemask_live.detection.classify import MaskClassifier, default_model_path
-    from facemask_live.detection.detect import create_detector
-
-    return [(create_detector("retinaface-masked", threads=1), MaskClassifier(default_model_path(), threads=1))
-            for _ in range(n)]
-
-
-def test_two_detector_threads_share_live_cameras_one_frame_of_a_camera_at_a_time(shared_dir):
-    """Four live cameras, two detector threads with models of their own: both threads detect, every camera is
-    looked at, a camera's answers come back in frame order (never two of its frames at once), faces are found."""
-    import threading
-
-    from facemask_live.engine.site import Site
-
-    (det, clf), worker = _models(2)
-    site = Site(det, clf, workers=[worker])
-    clips = ["street_nomask.mp4", "man_nomask.mp4", "office_mask.mp4", "nurse_mask.mp4"]
-    seen: list[tuple[str, str, int, int]] = []
-    for i, clip in enumerate(clips):
-        cam = site.add_camera(CameraSpec(f"c{i}", str(shared_dir / "media" / "videos" / clip), realtime=True, loop=True))
-
-        def deliver(detection, cam=cam, real=cam.deliver):  # watch what the threads hand over, then hand it on
-            seen.append((cam.name, threading.current_thread().name, detection.frame_index, len(detection.faces)))
-            real(detection)
-
-        cam.deliver = deliver
-    with site:
-        site.wait(6.0)
-        stats = site.stats()
-    assert {t for _, t, _, _ in seen} == {"site-detector", "site-detector2"}
-    assert stats["site"]["detector_threads"] == 2 and 0 < stats["site"]["detector_busy_share"] <= 1.0
-    for name in ("c0", "c1", "c2", "c3"):
-        frames = [f for n, _, f, _ in seen if n == name]
-        assert len(frames) >= 3 and frames == sorted(set(frames)), (name, frames)
-        assert any(faces for n, _, _, faces in seen if n == name)  # a face in every clip
-
-
-def test_file_cadence_jobs_stay_on_the_first_detector_thread(shared_dir):
-    """Cameras processed frame by frame: every frame is located by the first thread (a camera's optical flow state
-    lives in its own pipeline), so a site with a second detector thread labels every frame as one without."""
-    from facemask_live.engine.site import Site
-
-    def run(workers):
-        (det, clf), *rest = _models(1 + workers)
-        calls = [0]
-        for wdet, _ in rest:
-            real = wdet.detect
-
-            def detect(image, real=real):  # counts calls to the second thread's detector
-                calls[0] += 1
-                return real(image)
-
-            wdet.detect = detect
-        out: dict[str, list] = {}
-        site = Site(det, clf, workers=rest,
-                    on_result=lambda name, r, _a: out.setdefault(name, []).append([(f.box, f.label) for f in r.faces]))
-        for i, clip in enumerate(["man_nomask.mp4", "office_mask.mp4"]):
-            site.add_camera(CameraSpec(f"c{i}", str(shared_dir / "media" / "videos" / clip), realtime=False,
-                                       detect_every=3, max_frames=60))
-        with site:
-            site.wait(120.0)
-        return out, calls[0]
-
-    alone, _ = run(0)
-    shared, calls = run(1)
-    assert calls == 0 and shared == alone and all(len(v) == 60 for v in alone.values())
