@@ -236,6 +236,7 @@ def test_tiny_run_exports_a_detector_the_app_uses(tmp_path):
     record = json.loads((out / "report" / "training.json").read_text())
     assert record["best_epoch"] == 1 and len(record["epochs"]) == 1 and record["data"]["train_photos"] == 4
     assert record["seed"] == 3 and "train_detector.py" in record["command"]
+    assert record["epochs"][0]["distill_loss"] == 0  # off by default
     for png in ("loss_curves.png", "val_pr_curves.png"):
         assert cv2.imread(str(out / "report" / png)) is not None
     import onnx
@@ -299,17 +300,21 @@ def test_ignore_regions_pool_every_finder_and_never_cover_an_annotation(tmp_path
 @pytest.mark.slow
 def test_refit_trains_on_the_val_photos_too_and_ships_the_given_epoch(tmp_path):
     """--refit --ship-epoch N: the val photos join the train photos, the run stops after epoch N of the --epochs
-    schedule and exports that epoch whatever val says (val has been trained on, so it chooses nothing)."""
+    schedule and exports that epoch whatever val says (val has been trained on, so it chooses nothing). With
+    --distill the term is trained and logged (the base model's scores move away from its own as the weights do)."""
     out = tmp_path / "refit"
     r = run_script("--scenes", SCENES_DEV, "--splits", dev_splits(tmp_path), "--base", BASE, "--epochs", 3,
                    "--refit", "--ship-epoch", 2, "--batch-size", 4, "--tile", 192, "--limit-train", 4, "--limit-val", 2,
-                   "--seed", 3, "--threads", 2, "--out", out, "--no-progress")
+                   "--distill", 0.5, "--seed", 3, "--threads", 2, "--out", out, "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
     record = json.loads((out / "report" / "training.json").read_text())
     assert record["data"]["train_photos"] == 6 and record["data"]["val_photos"] == 2  # 4 train + the 2 val photos
     assert [e["epoch"] for e in record["epochs"]] == [1, 2] and record["best_epoch"] == 2  # stopped at 2 of 3
     assert record["selection"].startswith("refit on train + val: epoch 2 of 3")
     assert "refit on train + val, epoch 2 of 3" in (out / "train.log").read_text()
+    # the first step starts at the base model's own scores (0); after it the model has moved away from them
+    assert record["settings"]["distill_weight"] == 0.5 and record["epochs"][1]["distill_loss"] > 0
+    assert "distill " in (out / "train.log").read_text()
     faces = RetinaFaceDetector(out).detect(cv2.imread(str(PHOTO)))  # the app loads the export
     assert faces and all(f.landmarks is not None for f in faces)
 

@@ -69,13 +69,13 @@ class Fit:
                     kd = distill_loss(labels, out["conf_logits"], tf.stop_gradient(base["conf_logits"]))
             loss = self.st.box_weight * box + cls + self.st.landmark_weight * lm + self.st.distill_weight * kd
         self.opt.apply(tape.gradient(loss, self.opt.variables))
-        return loss, box, cls, lm
+        return loss, box, cls, lm, kd
 
     def epoch(self, number: int) -> dict:
         """Train one pass over the photos; mean losses."""
         from tqdm import tqdm
 
-        sums = np.zeros(4)
+        sums = np.zeros(5)
         n = self.batches.steps(self.st.batch_size)
         bar = tqdm(self.batches.epoch(self.st.batch_size), total=n, desc=f"epoch {number}/{self.st.epochs}",
                    unit="batch", disable=not self.st.progress, leave=False)
@@ -85,7 +85,7 @@ class Fit:
             bar.set_postfix(loss=f"{sums[0] / i:.3f}")
         sums /= max(n, 1)
         return {"loss": sums[0], "box_loss": sums[1], "class_loss": sums[2], "landmark_loss": sums[3],
-                "learning_rate": self.opt.learning_rate()}
+                "distill_loss": sums[4], "learning_rate": self.opt.learning_rate()}
 
     def base_detector(self) -> RetinaFaceDetector:
         """The app's detector on the base file (ONNX Runtime), at the val threshold."""

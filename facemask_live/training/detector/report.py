@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 def plot_losses(record: dict, path: Path) -> None:
     epochs = [r["epoch"] for r in record["epochs"]]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("loss", "box_loss", "class_loss", "landmark_loss"):
+    for key in ("loss", "box_loss", "class_loss", "landmark_loss", "distill_loss"):
+        if key == "distill_loss" and not record["settings"].get("distill_weight"):
+            continue  # off (and absent from the records of runs made before the term existed)
         a.plot(epochs, [r[key] for r in record["epochs"]], marker="o", label=key)
     a.set_xlabel("epoch")
     a.set_title("training loss (mean per batch)")

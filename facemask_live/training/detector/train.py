@@ -199,8 +199,9 @@ def train(st: DetectorTrainSettings, argv: list[str]) -> int:
                 fit.save("best")
                 fit.export(out / RETINAFACE_ONNX, val_scenes[0].image)
                 record["best_epoch"] = epoch
-        log.info("epoch %d: loss %.4f (box %.4f, class %.4f, landmarks %.4f), %.0f s; val%s recall %.3f at precision >= %.2f, "
-                 "%s", epoch, losses["loss"], losses["box_loss"], losses["class_loss"], losses["landmark_loss"], train_s,
+        log.info("epoch %d: loss %.4f (box %.4f, class %.4f, landmarks %.4f, distill %.4f), %.0f s; val%s recall %.3f at "
+                 "precision >= %.2f, %s", epoch, losses["loss"], losses["box_loss"], losses["class_loss"], losses["landmark_loss"],
+                 losses["distill_loss"], train_s,
                  " (trained on)" if st.refit else "", val_summary["recall_at_precision"], st.select_precision,
                  f"ships epoch {st.ship_epoch}" if st.ship_epoch else f"best epoch {record['best_epoch']}")
         if best is not None:
