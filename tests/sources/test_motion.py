@@ -27,7 +27,7 @@ def test_noise_is_still_a_moving_square_is_not():
         x = 100 + 20 * i
         cv2.rectangle(img, (x, 150), (x + 40, 200), (250, 250, 250), -1)  # 40x50 px: ~0.9 % of the frame
         moving.append(gate.update(img, 3.2 + 0.04 * i))
-    assert all(moving[1:])  # at once, or a frame later: the gate measures every second frame at 25 fps
+    assert all(moving[3:])  # within four frames: a picture quiet for 2 s is measured every fourth frame at 25 fps
     # after the square stopped the gate closes once hold_s passed
     after = [gate.update(_noisy(base, rng), 4.0 + 0.04 * i) for i in range(60)]
     assert after[0] and not after[-1]
@@ -52,14 +52,45 @@ def test_every_second_frame_is_measured_at_25_fps_and_the_background_keeps_its_p
     real_measure = gate.measure
     gate.measure = lambda image, frames=1.0: measured.append(frames) or real_measure(image, frames)  # counts, then measures
     gate.update(base, 0.0)
-    flags = [gate.update(brighter, 0.04 * i) for i in range(1, 101)]
-    assert len(measured) == 1 + 50 and measured[2:] == [pytest.approx(2.0)] * 49
+    flags = [gate.update(brighter, 0.04 * i) for i in range(1, 51)]  # 2 s: the change and its fading
+    assert len(measured) == 1 + 25 and measured[2:] == [pytest.approx(2.0)] * 24
     ref = MotionGate(MotionSettings(hold_s=0.0))  # the same frames, every one measured (as before the rate cap)
     ref.measure(base)
-    ref_flags = [ref.measure(brighter) >= ref.settings.min_area for _ in range(100)]
+    ref_flags = [ref.measure(brighter) >= ref.settings.min_area for _ in range(50)]
     assert flags[0] and not flags[-1]
     # the background fades the change in about the same time (within two frames)
     assert abs(flags.index(False, 1) - ref_flags.index(False)) <= 2, (flags.index(False, 1), ref_flags.index(False))
+
+
+def test_a_quiet_picture_is_measured_every_fourth_frame_and_motion_brings_the_pace_back():
+    """Nothing moved for 2 s: every fourth frame is measured (each standing for four frames in the background);
+    someone walking in is noticed within four frames, and the picture is measured every second frame again."""
+    rng = np.random.default_rng(2)
+    base = cv2.GaussianBlur(rng.integers(40, 200, (360, 640, 3), dtype=np.uint8), (0, 0), 3)
+    gate = MotionGate()
+    measured = []
+    real_measure = gate.measure
+    gate.measure = lambda image, frames=1.0: measured.append(frames) or real_measure(image, frames)  # counts, then measures
+    t = [0.04 * i for i in range(200)]
+    for i in range(100):  # 4 s of a still, noisy picture
+        gate.update(_noisy(base, rng), t[i])
+    quiet = len(measured)
+    for i in range(100, 150):  # 2 s more: a quarter of the frames measured
+        gate.update(_noisy(base, rng), t[i])
+    assert len(measured) - quiet in (12, 13) and measured[-1] == pytest.approx(4.0)
+    assert quiet < 1 + 50 + 2  # the first 2 s every second frame, then every fourth
+    flags = []
+    for i in range(150, 200):  # a square walks in
+        img = _noisy(base, rng)
+        x = 100 + 8 * (i - 150)
+        cv2.rectangle(img, (x, 150), (x + 40, 200), (250, 250, 250), -1)
+        flags.append(gate.update(img, t[i]))
+    first = flags.index(True)
+    assert first <= 3 and all(flags[first:])
+    n = len(measured)
+    gate.update(_noisy(base, rng), t[199] + 0.04)
+    gate.update(_noisy(base, rng), t[199] + 0.08)
+    assert len(measured) == n + 1  # moving again: every second frame
 
 
 def test_disabled_and_validation():
