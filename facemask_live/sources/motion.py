@@ -90,8 +90,8 @@ class MotionGate:
                 self.moving_frames += 1
                 return True  # (and measure the next frame: the first one only made the background)
             self._measured_at = now
-            if self._quiet_from is None or self._quiet_from > now:
-                self._quiet_from = now  # the first measured picture (or the clock went back)
+            if self._quiet_from is None:
+                self._quiet_from = now  # the first measured picture
             if self.score >= self.settings.min_area:
                 self._last_motion = self._quiet_from = now
             moving = self._moving = self._last_motion is not None and now - self._last_motion <= self.settings.hold_s
