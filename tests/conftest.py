@@ -19,7 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(autouse=True)
 def _no_stale_log_handlers():
-    """The CLI run in-process (facemask_live.app.cli.setup_logging) binds a root log handler to that test's captured
+    """The CLI run in-process (facemask_live.core.logs.log_to_terminal) binds a root log handler to that test's captured
     stderr; a camera thread of a later test logging through it writes to a closed stream ("Logging error" in the
     CI output). Such handlers go when their test ends."""
     root = logging.getLogger()

@@ -152,7 +152,8 @@ def event_key(rec: dict) -> tuple:
     return (str(rec.get("camera")), int(rec["track_id"]), int(rec["frame"]), round(float(rec["time"]), 3))
 
 
-def run(cameras: int, kills: int, workdir: Path, seed: int, run_s: tuple[float, float], log=print) -> KillReport:
+def run(cameras: int, kills: int, workdir: Path, seed: int, run_s: tuple[float, float], log=print,
+        workers: int | None = None) -> KillReport:
     rng = random.Random(seed)
     broker = Broker(workdir / "broker")
     broker.start()
@@ -160,6 +161,8 @@ def run(cameras: int, kills: int, workdir: Path, seed: int, run_s: tuple[float, 
     config = kill_site_config(workdir, cameras, broker.port)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "facemask_live", "--config", str(config), "--headless"]
+    if workers is not None:  # the cameras in worker processes: the kill hits the parent, the workers stop by themselves
+        cmd += ["--workers", str(workers)]
     rep = KillReport()
     down = set(rng.sample(range(kills), kills // 2))  # the kills for which the broker is stopped meanwhile
     app_log = open(workdir / "app.log", "a")  # noqa: SIM115 (closed at the end)
@@ -256,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=10, help="kill -9 and restart this many times (default: 10)")
     p.add_argument("--min-run", type=float, default=2.0, help="shortest time from a run's first event to its kill, s (default: 2)")
     p.add_argument("--max-run", type=float, default=15.0, help="longest time from a run's first event to its kill, s (default: 15)")
+    p.add_argument("--workers", type=int, help="run the site's cameras in this many worker processes (default: the app's rule)")
     p.add_argument("--seed", type=int, help="random seed (default: from the clock, printed)")
     p.add_argument("--workdir", help="where the logs, snapshots and outboxes go (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line on stdout")
@@ -271,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seed = a.seed if a.seed is not None else int(time.time())
     print(f"seed {seed}", file=sys.stderr)
-    rep = in_workdir(a.workdir, "facemask-kill-", lambda workdir: run(a.cameras, a.kills, workdir, seed, (a.min_run, a.max_run), log=log_err))
+    rep = in_workdir(a.workdir, "facemask-kill-", lambda workdir: run(a.cameras, a.kills, workdir, seed, (a.min_run, a.max_run), log=log_err,
+                                                                      workers=a.workers))
     if a.json:
         print(json.dumps(asdict(rep)))
     else:

@@ -175,17 +175,37 @@ class ProcSample:
 
 
 def proc_sample(pid: int, t: float) -> ProcSample | None:
-    """RSS, open files, threads and CPU of process ``pid`` from /proc; None once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        files = len(list(Path(f"/proc/{pid}/fd").iterdir()))
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    ticks = stat.rsplit(")", 1)[1].split()  # after the command name: state is field 3, utime 14, stime 15
-    cpu = (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
-    return ProcSample(round(t, 1), int(fields["VmRSS"].split()[0]) / 1024.0, files, int(fields["Threads"]), cpu)
+    """RSS, open files, threads and CPU of process ``pid`` and its worker processes (a site of many cameras,
+    engine/workers.py) from /proc, summed; None once ``pid`` is gone."""
+    total = None
+    for p in [pid, *child_pids(pid)]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            files = len(list(Path(f"/proc/{p}/fd").iterdir()))
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            if p == pid:
+                return None
+            continue  # a worker that ended meanwhile
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        ticks = stat.rsplit(")", 1)[1].split()  # after the command name: state is field 3, utime 14, stime 15
+        cpu = (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
+        one = ProcSample(round(t, 1), int(fields["VmRSS"].split()[0]) / 1024.0, files, int(fields["Threads"]), cpu)
+        total = one if total is None else ProcSample(total.t, total.rss_mb + one.rss_mb, total.files + one.files,
+                                                     total.threads + one.threads, total.cpu_s + one.cpu_s)
+    return total
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return kids
 
 
 def free_port() -> int:

@@ -15,27 +15,15 @@ from pathlib import Path
 from facemask_live.app.options import build_parser, settings_from_args
 from facemask_live.core.config import Settings, to_yaml
 from facemask_live.core.errors import exit_code_of
+from facemask_live.core.logs import log_to_terminal, mask_credentials
 from facemask_live.core.memory import limit_malloc_arenas
 from facemask_live.engine.api import Monitor
 from facemask_live.engine.build import camera_summary_lines, site_summary_lines
-from facemask_live.sources.capture import SourceState, mask_credentials
+from facemask_live.sources.capture import SourceState
 
 log = logging.getLogger("facemask_live")
 
-class CredentialFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_credentials(record.getMessage())
-        record.args = ()
-        return True
 
-
-def setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("facemask-live: %(message)s"))
-    handler.addFilter(CredentialFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def write_stats(path: str, stats: dict) -> None:
@@ -136,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    log_to_terminal(args.verbose)
     limit_malloc_arenas()  # before any thread: memory stays flat over a shift (core/memory.py)
 
     def action() -> int:
         settings = settings_from_args(args, parser, argv)  # a bad --config file: one error line, exit 2
-        setup_logging(settings.verbose)
+        log_to_terminal(settings.verbose)
         if args.print_config:
             print(mask_credentials(to_yaml(settings)), end="")  # passwords from the environment stay hidden
             return 0

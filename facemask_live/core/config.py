@@ -504,16 +504,22 @@ class SiteSection:
     anchor: the default for every camera (a camera may set its own); the detector's rate is ``detector.detect_fps``.
     detector_load: the most of the wall time the shared detector may run (1: back to back).
     backlog: frames that may wait for a camera's thread while it is a moment late.
+    workers: processes the cameras are shared out over, each with its own detector (engine/workers.py); None:
+      automatic (headless, every camera live and more than eight of them: one per four cameras, at most two per
+      core); 1: every camera in this process. The window always runs its cameras in its own process.
     """
 
     anchor: str = "face"
     detector_load: float = 1.0
     backlog: int = 3
+    workers: int | None = None
 
     def __post_init__(self):
         _check(self.anchor in ANCHORS, f"site.anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
         _check(0.05 <= self.detector_load <= 1.0, f"site.detector_load must be in [0.05, 1], got {self.detector_load}")
         _check(1 <= self.backlog <= 25, f"site.backlog must be 1..25 frames, got {self.backlog}")
+        _check(self.workers is None or (isinstance(self.workers, int) and 1 <= self.workers <= 64),
+               f"site.workers must be a whole number 1..64 (or left out: automatic), got {self.workers!r}")
 
 
 @dataclass(frozen=True)

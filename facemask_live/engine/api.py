@@ -82,6 +82,11 @@ class Monitor:
     annotate: draw boxes on the frames handed to ``on_result`` (the window does).
     on_result(camera, result, annotated): called from the camera's thread for every processed frame.
     Further keyword arguments override sections of the settings, e.g. ``detector={"confidence": 0.8}``.
+
+    A site of more than eight live cameras runs them in worker processes (``site={"workers": 1}`` keeps them here,
+    :mod:`facemask_live.engine.workers`): ``on_result`` and :meth:`results` then get each frame's result without its
+    picture (``frame.image`` has the frame's height and width and no channels, ``annotated`` is None), and cameras
+    cannot be added or removed while it runs.
     """
 
     def __init__(self, source: str | int | None = None, *, config: str | Path | None = None,

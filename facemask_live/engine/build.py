@@ -254,7 +254,10 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
     """Build one camera's tracker, monitor and sinks with the same builders as a single camera, and add it to
     ``site`` (also while it runs: the window's File -> Open and Camera -> Add)."""
     from facemask_live.engine.site import SharedSink
+    from facemask_live.engine.workers import ProcessSite
 
+    if isinstance(site, ProcessSite):
+        site.add_camera()  # says in one line why not
     cs = settings.for_camera(camera)
     detector = classifier = None
     if camera.detector is not None and own_model(camera.detector, settings.detector):  # its own detector model
@@ -278,10 +281,8 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
             sinks.append(build_mqtt_sink(cs))
         else:
             sinks.append(build_site_mqtt_sink(cs, camera.name))
-    from facemask_live.events.peoplelog import PeopleLog
-
     for shared in site.shared_sinks:  # the people log counts each camera's people as its own monitor does
-        own = {"counted_label": monitor.counted_label} if isinstance(shared, PeopleLog) and monitor is not None else {}
+        own = {"counted_label": monitor.counted_label} if getattr(shared, "counts_people", False) and monitor is not None else {}
         sinks.append(SharedSink(shared, site.shared_lock, **own))
     if settings.output.output and len(settings.cameras) == 1:  # the recording of the one camera
         sinks.append(build_video_sink(settings, labels))
@@ -319,28 +320,46 @@ def build_site_mqtt_sink(settings: Settings, camera: str):
 
 
 def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True,
-               classifier=None, lookahead: bool = True):
-    """A :class:`~facemask_live.engine.site.Site` of every camera of ``settings``: one shared detector and
-    classifier, a tracker, monitor and sinks per camera. Not started (``site.start()``).
+               classifier=None, lookahead: bool = True, hook: Callable | None = None, only: list[str] | None = None,
+               shared: list | None = None):
+    """The engine of every camera of ``settings``: a :class:`~facemask_live.engine.site.Site` (one shared detector and
+    classifier, a tracker, monitor and sinks per camera), or, for a site of many live cameras, a
+    :class:`~facemask_live.engine.workers.ProcessSite` that runs such a site per worker process
+    (:func:`~facemask_live.engine.workers.worker_count`). Not started (``site.start()``).
 
     ``classifier``: one already loaded (the benchmark's, with its own threads); ``lookahead``: a file's next
-    frame is located beside this one (False: one frame at a time, the benchmark's ``--serial``).
+    frame is located beside this one (False: one frame at a time, the benchmark's ``--serial``); ``hook``: a
+    picklable factory of the ``on_result`` of each process's site (the benchmark's meter, which reports at close);
+    ``only`` / ``shared``: a worker's share of the cameras, and the one output it hands every result to.
     """
     from facemask_live.engine.site import Site, SiteSettings
+    from facemask_live.engine.workers import ProcessSite, share_out, worker_count
 
-    st = site_thread_settings(settings)
+    if hook is not None and on_result is not None:
+        raise ValueError("build_site takes on_result or hook, not both")
     if settings.output.snapshots or not settings.gui.headless or (settings.tracking.enabled and event_snapshot_dir(settings)):
         make_snapshot_dir(settings.output.snapshot_dir())
+    if only is None:
+        specs = {c.name: camera_spec(settings, c, realtime=realtime) for c in settings.cameras}
+        workers = worker_count(settings, list(specs.values()))
+        if workers > 1:
+            return ProcessSite(settings, share_out(list(specs), workers), specs, on_result=on_result, hook=hook,
+                               shared_sinks=build_shared_sinks(settings), annotate=annotate, realtime=realtime,
+                               lookahead=lookahead)
+    if hook is not None:
+        on_result = hook()
+    st = site_thread_settings(settings)
     detector = build_detector(st)
     classifier = classifier or build_classifier(st)
-    shared = build_shared_sinks(settings)
+    shared = build_shared_sinks(settings) if shared is None else shared
     cv_threads = st.detector_threads() if settings.detector.name == "ssd" else 1  # the SSD runs on OpenCV's pool
     engine = SiteSettings(detector_load=settings.site.detector_load, annotate=annotate or settings.privacy.window,
                           opencv_threads=cv_threads, lookahead=lookahead)
     site = Site(detector, classifier, engine, on_result=on_result, shared_sinks=shared)
     try:
         for camera in settings.cameras:
-            add_site_camera(site, settings, camera, realtime=realtime)
+            if only is None or camera.name in only:
+                add_site_camera(site, settings, camera, realtime=realtime)
     except BaseException:
         site.close()
         raise

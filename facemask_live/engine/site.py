@@ -579,7 +579,9 @@ class Site:
     """The engine: cameras added with :meth:`add_camera`, started with :meth:`start`, stopped with :meth:`close`.
 
     detector / classifier: shared by all cameras (a camera may bring its own in :meth:`add_camera`).
-    on_result(camera_name, result, annotated): called from the camera's thread for every processed frame.
+    on_result(camera_name, result, annotated): called from the camera's thread for every processed frame; one with
+      a ``report(site)`` method (the benchmark's meter) is asked for its report first thing in :meth:`close`, while
+      the threads still run, and the report goes in :attr:`reports`.
     """
 
     def __init__(self, detector, classifier, settings: SiteSettings | None = None,
@@ -592,6 +594,7 @@ class Site:
         self.settings = settings or SiteSettings()
         self.on_result = on_result
         self.cameras: dict[str, Camera] = {}
+        self.reports: list = []
         self.detector_runs = 0
         self.detector_busy_s = 0.0
         self.detector_errors = 0
@@ -749,6 +752,8 @@ class Site:
         if self._closed:
             return
         self._closed = True
+        if self._started and hasattr(self.on_result, "report"):
+            self.reports.append(self.on_result.report(self))
         for cam in self.cameras.values():
             cam.stop()
         self._stop.set()

@@ -111,6 +111,7 @@ class PeopleLog:
     """Sink writing the people log (see the module docstring). Flushed per record; never stops the run."""
 
     needs_annotated = False
+    counts_people = True  # a site hands it each camera's counted_label (engine/build.py add_site_camera)
 
     def __init__(self, path: str | Path, interval: float = 10.0, clock=time.time,
                  counted_label: Callable[[int], str | None] | None = None):

@@ -1,7 +1,8 @@
 """Site benchmark: ``python -m facemask_live.bench --cameras 1 2 4 8``.
 
-Clips are played at their own frame rate, looped, like cameras. For each N it runs N cameras in ONE
-process (:class:`facemask_live.engine.site.Site`) for ``--duration`` seconds, then the same load as N
+Clips are played at their own frame rate, looped, like cameras. For each N it runs N cameras as the app runs them
+(one process, :class:`facemask_live.engine.site.Site`; more than eight: worker processes of four,
+:mod:`facemask_live.engine.workers`; ``--workers`` chooses) for ``--duration`` seconds, then the same load as N
 separate ``python -m facemask_live --headless --realtime --loop`` processes, and reports per camera the
 share of frames processed (shown with boxes), detector runs per second, frame age, and the CPU used.
 
@@ -77,7 +78,7 @@ def find_clips(folder: Path | None, names=DEFAULT_CLIPS) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------ runs
 def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | None = None, motion: bool = True,
-                  headless: bool = True, detect_clips: list[Path] | None = None):
+                  headless: bool = True, detect_clips: list[Path] | None = None, workers: int | None = None):
     """Settings of a site of ``clips`` (cameras cam1..camN), played at their own rate like cameras."""
     from facemask_live.app.options import load_settings
     from facemask_live.core.config import CameraSettings
@@ -86,40 +87,68 @@ def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | N
                  for i, c in enumerate(clips))  # detect_clips: substreams (measure/substreams.py)
     detector = {"detect_fps": detect_fps} if detect_fps else {}
     return load_settings(["--headless", "--no-progress", "--no-auto-snapshots"], cameras=cams,
-                         detector=detector, motion={"enabled": motion})
+                         detector=detector, motion={"enabled": motion}, site={"workers": workers})
 
 
 def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, detect_fps: float | None = None,
-             motion: bool = True, on_result=None, warmup: float = 0.0, detect_clips: list[Path] | None = None) -> dict:
-    """N cameras (``clips``, names cam1..camN) in one Site for ``duration`` seconds (None: until all ended).
+             motion: bool = True, tile: tuple[int, int] | None = None, warmup: float = 0.0,
+             detect_clips: list[Path] | None = None, workers: int | None = None, on_result=None) -> dict:
+    """N cameras (``clips``, names cam1..camN) as the app runs them (one process, or worker processes: ``workers``,
+    None: the app's rule) for ``duration`` seconds (None: until all ended). ``tile``: each frame is handed to a
+    stand-in for the window's grid tile of that size (:class:`WindowHandoff`); else to ``on_result``, if given (it
+    must be picklable where the cameras run in worker processes).
 
     ``warmup`` > 0: also report ``steady_cpu_seconds``, the CPU of the run after its first ``warmup`` seconds
     (the first detector run of every camera and the models' first calls are one-time costs)."""
-    from facemask_live.engine.build import build_site
-    from facemask_live.engine.site import cpu_seconds
+    import functools
 
-    meter = stagecpu.StageMeter(on_result)  # per-stage CPU (measure/stagecpu.py)
-    site = build_site(site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion, detect_clips=detect_clips),
-                      on_result=meter)
+    from facemask_live.engine.build import build_site
+
+    settings = site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion, detect_clips=detect_clips,
+                             workers=workers)
+    site = build_site(settings, hook=functools.partial(BenchProbe, tile, on_result))  # the meter runs in every process
     try:
         site.start()
+        host0 = stagecpu.host_cpu()
         steady = None
         if warmup and duration:
             site.wait(warmup)
-            steady = (cpu_seconds(), time.monotonic())
+            steady = (site.stats()["cpu_seconds"], time.monotonic())
             duration -= warmup
         site.wait(duration)
-        _settle(site)
-        stats = site.stats()
-        stats["stage_cpu"] = stagecpu.site_cpu(site, meter, stats["site"]["elapsed_s"])
-        if steady is not None:
-            stats["steady_cpu_seconds"] = round(cpu_seconds() - steady[0], 2)
-            stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
     finally:
         site.close()
+    stats = site.stats()
+    stats["stage_cpu"] = stagecpu.merge(site.reports, list(stats["cameras"]), host0, stats["cpu_seconds"],
+                                        stats["site"]["elapsed_s"])
+    if steady is not None:
+        stats["steady_cpu_seconds"] = round(stats["cpu_seconds"] - steady[0], 2)
+        stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
     for name, c in zip(stats["cameras"], clips):
         stats["cameras"][name]["clip"] = c.name
     return stats
+
+
+class BenchProbe:
+    """The ``on_result`` of the benchmark's site in each process: the per-stage meter
+    (:class:`~facemask_live.measure.stagecpu.StageMeter`), which hands every frame to the window's stand-in
+    (``tile``; None: to ``forward``, if any). At close (:meth:`report`) it stops the cameras' work and reports their
+    per-stage CPU."""
+
+    def __init__(self, tile: tuple[int, int] | None = None, forward=None):
+        self.handoff = WindowHandoff(tile) if tile else None
+        self.meter = stagecpu.StageMeter(self.handoff or forward)
+
+    def __call__(self, camera: str, result, annotated) -> None:
+        self.meter(camera, result, annotated)
+
+    def report(self, site) -> dict:
+        _settle(site)
+        try:
+            return stagecpu.site_cpu(site, self.meter, site.stats()["site"]["elapsed_s"])
+        finally:
+            if self.handoff is not None:
+                self.handoff.close()
 
 
 def _settle(site, timeout: float = 1.0) -> None:
@@ -236,7 +265,9 @@ def load_line() -> str:
 
 
 def format_site(n: int, site: dict, procs: dict | None) -> list[str]:
-    lines = [f"--- {n} camera(s), one process: CPU {site['cpu_seconds']:.1f} s in {site['site']['elapsed_s']:.0f} s "
+    workers = site["site"].get("workers", 1)
+    where = "one process" if workers == 1 else f"{workers} worker processes"
+    lines = [f"--- {n} camera(s), {where}: CPU {site['cpu_seconds']:.1f} s in {site['site']['elapsed_s']:.0f} s "
              f"({site['cpu_share']:.2f} cores), detector busy {site['site']['detector_busy_share'] * 100:.0f} %"]
     lines.append(f"  {'camera':6s} {'clip':30s} {'captured':>8s} {'with boxes':>10s} {'det/s':>6s} {'age p50':>8s} {'age p95':>8s} {'state':8s}")
     for name, s in site["cameras"].items():
@@ -263,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--still", action="store_true", help="still scenes instead: N still cameras vs decoding the same streams only")
     p.add_argument("--events", action="store_true", help="also compare events per clip: 4-camera site vs each clip alone")
     p.add_argument("--substreams", action="store_true", help="each camera also has its clip at 640x360 as detect_source")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes the cameras are shared out over (default: the app's rule: more than eight cameras in "
+                        "processes of four, at most two per core; 1: all in one process)")
     p.add_argument("--detect-fps", type=float, metavar="F", help="detector runs per second per camera (default: the engine's)")
     p.add_argument("--screen", default="1280x720", metavar="WxH",
                    help="the window's picture area: each camera's frame is drawn at its tile's size in a grid over it, "
@@ -327,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
     limit_malloc_arenas()  # the site measured as the app runs it (app/cli.py does the same)
     logging.basicConfig(level=logging.WARNING, format="facemask-live: %(message)s")
-    if any(n < 1 for n in opts.cameras) or opts.duration <= 0:
-        print("error: --cameras needs whole numbers >= 1 and --duration a positive number of seconds", file=sys.stderr)
+    if any(n < 1 for n in opts.cameras) or opts.duration <= 0 or (opts.workers is not None and opts.workers < 1):
+        print("error: --cameras and --workers need whole numbers >= 1 and --duration a positive number of seconds",
+              file=sys.stderr)
         return 2
     try:
         screen = parse_screen(opts.screen)
@@ -349,13 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                 load = [clips[i % len(clips)] for i in range(n)]
                 warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
                 subs = [substream_clip(c, folder) for c in load] if opts.substreams else None
-                handoff = WindowHandoff(grid_tile(screen, n)) if screen else None
-                try:
-                    site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs,
-                                    on_result=handoff)
-                finally:
-                    if handoff is not None:
-                        handoff.close()
+                site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs,
+                                tile=grid_tile(screen, n) if screen else None, workers=opts.workers)
                 run = {"site": site, "load": load_line()}
                 if opts.still:
                     d = run["decode_only"] = decode_only(load, opts.duration, warmup=warm)

@@ -144,6 +144,17 @@ def site_cpu(site, meter: StageMeter, seconds: float) -> dict:
             "host_cores": host_share(meter.host0, host_cpu(), process, time.monotonic() - meter.t0)}
 
 
+def merge(reports: list[dict], names: list[str], host0: list[int] | None, process_s: float, seconds: float) -> dict:
+    """The :func:`site_cpu` reports of every process of a site as one (cameras in ``names`` order); the machine
+    line over ``seconds`` from ``host0``, with ``process_s`` the CPU of all the site's processes."""
+    cams = {k: v for r in reports for k, v in r["cameras"].items()}
+    out = {"cameras": {n: cams[n] for n in names if n in cams}}
+    for key in ("detector_thread_cpu_s", "decoding_cpu_s", "other_threads_cpu_s", "process_cpu_s"):
+        out[key] = round(sum(r[key] for r in reports), 2)
+    out["host_cores"] = host_share(host0, host_cpu(), process_s, seconds)
+    return out
+
+
 def _window_threads() -> set:
     """The native ids of live threads named :data:`WINDOW_THREAD`."""
     import threading

@@ -7,12 +7,12 @@ A leaf front end like :mod:`facemask_live.app.cli`: nothing imports it; the mode
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 
 from facemask_live.core.errors import FacemaskError, exit_code_of
+from facemask_live.core.logs import log_to_terminal
 from facemask_live.sitetools.console import ConsoleClient, ConsoleEvent, JsonlRecorder
 
 
@@ -53,27 +53,12 @@ def run_headless(settings, recorder: JsonlRecorder | None, count: int | None) ->
     return 0
 
 
-def setup_logging(verbose: bool) -> None:
-    """Log lines as the monitor writes them (``facemask-live: ...`` on stderr, passwords masked); cli is not imported."""
-    from facemask_live.sources.capture import mask_credentials
-
-    class Masked(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            return mask_credentials(super().format(record))
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(Masked("facemask-live: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     from facemask_live.core.config import MqttSettings
     from facemask_live.sources.capture import mask_credentials
 
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    log_to_terminal(args.verbose)  # the monitor's own log lines (core/logs.py)
 
     def action() -> int:
         try:

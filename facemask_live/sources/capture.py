@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from facemask_live.core.errors import SourceError
+from facemask_live.core.logs import mask_credentials  # noqa: F401 - where the sources' users have imported it from
 from facemask_live.core.results import Frame
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # keep FFmpeg's own chatter off the terminal
@@ -43,12 +44,6 @@ log = logging.getLogger(__name__)
 # image file suffixes (lower case; the usual ones first, for finding "name.*")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pbm")
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
-_CRED_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]*)@")
-
-
-def mask_credentials(text: str) -> str:
-    """Replace passwords in any URL inside ``text`` by ``***`` (``rtsp://user:***@host/...``)."""
-    return _CRED_RE.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,12 @@ pytestmark = [
 ]
 
 
-def test_kill9_restarts_lose_no_event_snapshot_or_line(tmp_path, shared_dir):
+@pytest.mark.parametrize("workers", [None, 2], ids=["one-process", "two-workers"])
+def test_kill9_restarts_lose_no_event_snapshot_or_line(tmp_path, shared_dir, workers):
+    """kill -9 of the app (with two worker processes: of the main process, whose workers then stop by themselves)."""
+    more = ["--workers", str(workers)] if workers else []
     r = subprocess.run([sys.executable, str(REPO / "tools" / "kill_soak.py"), "--cameras", "2", "--kills", "3", "--min-run", "1",
-                        "--max-run", "6", "--seed", "7", "--workdir", str(tmp_path), "--json"],
+                        "--max-run", "6", "--seed", "7", "--workdir", str(tmp_path), "--json", *more],
                        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads(r.stdout.strip().splitlines()[-1])

@@ -1,0 +1,190 @@
+"""A site's cameras in worker processes (facemask_live.engine.workers): the rule that chooses them, a real run whose
+shared outputs and figures match what the cameras did, a worker killed and started again, the parent killed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+from facemask_live.app.options import load_settings
+from facemask_live.core.config import CameraSettings
+from facemask_live.engine.build import build_site, camera_spec
+from facemask_live.engine.workers import ProcessSite, share_out, worker_count
+
+
+def _settings(sources, *args, loop=False, **sections):
+    cams = tuple(CameraSettings(f"cam{i + 1}", str(s), loop=loop) for i, s in enumerate(sources))
+    return load_settings(["--no-progress", *args], cameras=cams, **sections)
+
+
+def _count(settings, realtime=True):
+    return worker_count(settings, [camera_spec(settings, c, realtime=realtime) for c in settings.cameras])
+
+
+def test_worker_rule_many_live_cameras_headless_only(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    rtsp = [f"rtsp://10.0.0.{i}/stream" for i in range(16)]
+    assert _count(_settings(rtsp, "--headless")) == 4  # one per four cameras, at most two per core
+    assert _count(_settings(rtsp[:8], "--headless")) == 1  # eight fit one process
+    assert _count(_settings(rtsp[:9], "--headless")) == 3
+    assert _count(_settings(rtsp * 2, "--headless")) == 4
+    assert _count(_settings(rtsp)) == 1  # the window shows every camera from its own process
+    assert _count(_settings(rtsp, "--headless", "--workers", "1")) == 1
+    assert _count(_settings(rtsp[:3], "--headless", "--workers", "5")) == 3  # never more workers than cameras
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert _count(_settings(rtsp * 4, "--headless")) == 16
+    # a file processed frame by frame waits for its reader: it stays in this process unless asked
+    files = [f"clip{i}.mp4" for i in range(16)]
+    assert _count(_settings(files, "--headless"), realtime=False) == 1
+    assert _count(_settings(files, "--headless", "--workers", "2"), realtime=False) == 2
+    assert share_out([f"c{i}" for i in range(5)], 2) == [["c0", "c2", "c4"], ["c1", "c3"]]
+
+
+def test_bad_workers_value_is_one_error_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "facemask_live", "--headless", "--workers", "0"], capture_output=True,
+                       text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 2 and "--workers: must be" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("site: {workers: 100}\ncameras: [{name: a, source: a.mp4}]\n")
+    r = subprocess.run([sys.executable, "-m", "facemask_live", "--config", str(cfg), "--headless"], capture_output=True,
+                       text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 2 and "site.workers must be a whole number 1..64" in r.stderr, r.stderr
+
+
+def test_three_cameras_in_two_workers_log_every_frame_and_event(shared_dir, tmp_path):
+    """Real clips played like cameras in two worker processes: the detections file in this process has a record
+    for every frame the workers processed, the event log every event they counted (the same people as the clips
+    give alone), the people log each camera's people, and each result handed on has the frame's size and no
+    picture."""
+    videos = shared_dir / "media" / "videos"
+    clips = [videos / "street_nomask.mp4", videos / "man_nomask.mp4", videos / "office_mask.mp4"]
+    det, events, people = tmp_path / "det.jsonl", tmp_path / "events.csv", tmp_path / "people.jsonl"
+    settings = _settings(clips, "--headless", "--workers", "2", "--realtime", "--detections", str(det), "--events",
+                         str(events), "--people-log", str(people), "--snapshots", str(tmp_path / "snaps"))
+    seen = []
+    site = build_site(settings, on_result=lambda cam, r, a: seen.append((cam, r.frame.image.shape, a)))
+    assert isinstance(site, ProcessSite)
+    with site:
+        site.wait(60)
+    stats = site.stats()
+    cams = stats["cameras"]
+    assert list(cams) == ["cam1", "cam2", "cam3"] and stats["site"]["workers"] == 2
+    assert all(c["state"] == "ended" and c["frames_processed"] > 100 for c in cams.values()), cams
+    records = [json.loads(line) for line in det.read_text().splitlines()]
+    for name, c in cams.items():
+        assert sum(r["camera"] == name for r in records) == c["frames_processed"]
+        assert sum(s[0] == name for s in seen) == c["frames_processed"]
+    assert {s[1][2] for s in seen} == {0} and {s[2] for s in seen} == {None}
+    assert {s[1][:2] for s in seen if s[0] == "cam1"} == {(720, 1280)}
+    with events.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == stats["site"]["events"] == sum(c["events"] for c in cams.values())
+    # the unmasked people of the two street clips, each once, each with its snapshot written by its worker
+    assert sorted({(r["camera"], r["label"]) for r in rows}) == [("cam1", "no_mask"), ("cam2", "no_mask")], rows
+    assert all(Path(r["snapshot"]).is_file() for r in rows)
+    finals = {Path(r["source"]).name: r for line in people.read_text().splitlines() if (r := json.loads(line)).get("final")}
+    assert {n: f["people_seen"] for n, f in finals.items()} == {Path(c["source"]).name: c["people"] for c in cams.values()}
+    assert finals["street_nomask.mp4"]["violations"] == cams["cam1"]["events"]
+    assert stats["cpu_seconds"] > 5  # the workers' CPU counts, not only this process's
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def test_a_killed_worker_is_started_again_and_a_killed_parent_leaves_no_worker(shared_dir, tmp_path):
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("site: {workers: 2}\ncameras:\n" + "".join(
+        f"  - {{name: door{i}, source: {clip}, loop: true}}\n" for i in (1, 2)))
+    stats_file = tmp_path / "stats.json"
+    proc = subprocess.Popen([sys.executable, "-m", "facemask_live", "--config", str(cfg), "--headless",
+                             "--no-auto-snapshots", "--events", str(tmp_path / "ev.csv"), "--duration", "40",
+                             "--stats-json", str(stats_file)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2
+        time.sleep(4)
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(8)  # started again after 1 s
+        assert [p for p in _workers(proc.pid) if p not in workers], "the killed worker was not started again"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert re.search(r"worker [12] \(cameras door[12]\) stopped \(exit code -9\); starting it again in 1 s", err), err
+    stats = json.loads(stats_file.read_text())
+    assert stats["site"]["worker_starts"] == 3
+    assert all(c["frames_processed"] > 0 for c in stats["cameras"].values())
+
+    # kill -9 of the parent: the workers notice and stop by themselves
+    proc = subprocess.Popen([sys.executable, "-m", "facemask_live", "--config", str(cfg), "--headless",
+                             "--no-auto-snapshots"], cwd=REPO, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(kids := _workers(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{k}").exists() and "zombie" not in _state(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [k for k in kids if Path(f"/proc/{k}").exists() and "zombie" not in _state(k)], "a worker outlived its parent"
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of ``pid`` (multiprocessing's resource tracker is a child too)."""
+    out = []
+    for kid in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                out.append(kid)
+        except OSError:
+            pass
+    return out
+
+
+def _state(pid: int) -> str:
+    try:
+        return "zombie" if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" else "running"
+    except OSError:
+        return "zombie"
+
+
+@pytest.mark.slow
+def test_bench_measures_every_camera_in_worker_processes(shared_dir):
+    """The benchmark's per-stage meter runs in each worker: every camera has its row, decoded and detected."""
+    from facemask_live.measure.sitebench import run_site
+
+    videos = shared_dir / "media" / "videos"
+    clips = [videos / "office_mask.mp4", videos / "street_nomask.mp4", videos / "man_nomask.mp4"]
+    stats = run_site(clips, 6.0, workers=2, tile=(320, 180))
+    assert stats["site"]["workers"] == 2
+    stage = stats["stage_cpu"]
+    assert list(stage["cameras"]) == ["cam1", "cam2", "cam3"]
+    for name, row in stage["cameras"].items():
+        assert row["frames"] == stats["cameras"][name]["frames_processed"] > 0
+        assert row["decode"] > 0 and row["detect"] > 0 and row["hand-off"] > 0
+    assert stage["process_cpu_s"] > 0 and stage["host_cores"]["this_process"] > 0.5
