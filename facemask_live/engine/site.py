@@ -499,11 +499,7 @@ class Camera:
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._close_capture()
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # keep closing the others
-                log.error("camera %s: closing %s failed: %s", self.name, type(sink).__name__, exc)
+        close_sinks(self.sinks, self.name)
 
     @property
     def alive(self) -> bool:
@@ -575,7 +571,46 @@ class _Offer:
     job: _Job | None = None  # the file cadence: locate exactly this frame and hand it back
 
 
-class Site:
+class EngineLife:
+    """What the front ends drive in every engine (:class:`Site`, and the worker processes' ``ProcessSite``): a
+    context manager that starts and closes it, and waiting for its cameras. Needs ``cameras``, ``stopping``,
+    ``start`` and ``close``."""
+
+    def wait(self, duration: float | None = None, stop: threading.Event | None = None) -> None:
+        """Until ``duration`` seconds passed, ``stop`` is set, or every camera ended."""
+        deadline = None if duration is None else time.monotonic() + duration
+        while not self.stopping and not (stop is not None and stop.is_set()):
+            if not any(c.alive for c in self.cameras.values()):
+                return
+            left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if left <= 0:
+                return
+            time.sleep(left)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def camera_totals(cams: dict[str, dict], elapsed: float) -> dict:
+    """The site's first figures from its cameras' (``Camera.stats``): how many, for how long, frames in all."""
+    return {"cameras": len(cams), "elapsed_s": round(elapsed, 2),
+            **{k: sum(s[k] for s in cams.values()) for k in ("frames_captured", "frames_processed", "dropped")}}
+
+
+def close_sinks(sinks: Iterable, camera: str | None = None) -> None:
+    """Close every sink; one that fails is logged and the others are still closed."""
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # keep closing the others
+            where = f"camera {camera}: " if camera else ""
+            log.error("%sclosing %s failed: %s", where, type(sink).__name__, exc)
+
+
+class Site(EngineLife):
     """The engine: cameras added with :meth:`add_camera`, started with :meth:`start`, stopped with :meth:`close`.
 
     detector / classifier: shared by all cameras (a camera may bring its own in :meth:`add_camera`).
@@ -736,17 +771,6 @@ class Site:
                 cam.start()
         return self
 
-    def wait(self, duration: float | None = None, stop: threading.Event | None = None) -> None:
-        """Until ``duration`` seconds passed, ``stop`` is set, or every camera ended."""
-        deadline = None if duration is None else time.monotonic() + duration
-        while not self._stop.is_set() and not (stop is not None and stop.is_set()):
-            if not any(c.alive for c in self.cameras.values()):
-                return
-            left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
-            if left <= 0:
-                return
-            time.sleep(left)
-
     def close(self) -> None:
         """Stop every camera and the detector; close the sinks. Safe to call twice."""
         if self._closed:
@@ -763,17 +787,7 @@ class Site:
             cam.join()
         if self._thread.is_alive():
             self._thread.join(2.0)
-        for sink in self.shared_sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # keep closing the others
-                log.error("closing %s failed: %s", type(sink).__name__, exc)
-
-    def __enter__(self) -> Site:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        close_sinks(self.shared_sinks)
 
     def stats(self) -> dict:
         """``{"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}`` (the ``--stats-json`` format)."""
@@ -788,11 +802,7 @@ class Site:
         ages = np.concatenate([np.asarray(c.ages_ms) for c in self.cameras.values() if c.ages_ms] or [np.zeros(0)])
         cpu = cpu_seconds() - self._cpu0
         site = {
-            "cameras": len(cams),
-            "elapsed_s": round(elapsed, 2),
-            "frames_captured": sum(s["frames_captured"] for s in cams.values()),
-            "frames_processed": sum(s["frames_processed"] for s in cams.values()),
-            "dropped": sum(s["dropped"] for s in cams.values()),
+            **camera_totals(cams, elapsed),
             "detector_runs": self.detector_runs,
             "detector_busy_share": round(self.detector_busy_s / elapsed, 3) if elapsed > 0 else None,
             "detector_errors": self.detector_errors,

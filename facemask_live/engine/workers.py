@@ -42,6 +42,7 @@ import numpy as np
 
 from facemask_live.core.errors import FacemaskError
 from facemask_live.core.results import FrameResult
+from facemask_live.engine.site import EngineLife, camera_totals, close_sinks
 from facemask_live.sources.capture import SourceState
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def _empty_stats(spec) -> dict:
             "processed_per_s": None}
 
 
-class ProcessSite:
+class ProcessSite(EngineLife):
     """The engine of a site whose cameras run in worker processes; front ends drive it as a
     :class:`~facemask_live.engine.site.Site`: :meth:`start`, :meth:`wait`, :meth:`stats`, :meth:`close`, ``cameras``.
 
@@ -309,17 +310,6 @@ class ProcessSite:
     def stopping(self) -> bool:
         return self._stopping
 
-    def wait(self, duration: float | None = None, stop: threading.Event | None = None) -> None:
-        """Until ``duration`` seconds passed, ``stop`` is set, or every camera ended."""
-        deadline = None if duration is None else time.monotonic() + duration
-        while not self._stopping and not (stop is not None and stop.is_set()):
-            if not any(c.alive for c in self.cameras.values()):
-                return
-            left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
-            if left <= 0:
-                return
-            time.sleep(left)
-
     def close(self) -> None:
         """Stop every worker (each finishes its frames, closes its outputs and sends its final figures), then close
         the shared outputs. Safe to call twice."""
@@ -343,17 +333,7 @@ class ProcessSite:
                     log.error("worker %d did not stop in time: ended", w.index)
                     p.kill()
                     p.join(1.0)
-        for sink in self.shared_sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # keep closing the others
-                log.error("closing %s failed: %s", type(sink).__name__, exc)
-
-    def __enter__(self) -> ProcessSite:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        close_sinks(self.shared_sinks)
 
     def add_camera(self, *_args, **_kwargs):
         raise FacemaskError("a site running in worker processes cannot take cameras while it runs (set site.workers: 1)")
@@ -458,11 +438,7 @@ class ProcessSite:
         busy = [s.get("detector_busy_share") for s in sites if s.get("detector_busy_share") is not None]
         ages = [s.get("frame_age_p95_ms") for s in sites if s.get("frame_age_p95_ms") is not None]
         site = {
-            "cameras": len(cams),
-            "elapsed_s": round(elapsed, 2),
-            "frames_captured": sum(s["frames_captured"] for s in cams.values()),
-            "frames_processed": sum(s["frames_processed"] for s in cams.values()),
-            "dropped": sum(s["dropped"] for s in cams.values()),
+            **camera_totals(cams, elapsed),
             "detector_runs": sum(s.get("detector_runs", 0) for s in sites),
             # each worker has a detector: the busiest one says how close the site is to its limit
             "detector_busy_share": max(busy) if busy else None,
