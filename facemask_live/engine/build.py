@@ -343,7 +343,7 @@ def build_site(settings: Settings, *, on_result: Callable | None = None, annotat
         specs = {c.name: camera_spec(settings, c, realtime=realtime) for c in settings.cameras}
         workers = worker_count(settings, list(specs.values()))
         if workers > 1:
-            return ProcessSite(settings, share_out(list(specs), workers), specs, on_result=on_result, hook=hook,
+            return ProcessSite(build_site, settings, share_out(list(specs), workers), specs, on_result=on_result, hook=hook,
                                shared_sinks=build_shared_sinks(settings), annotate=annotate, realtime=realtime,
                                lookahead=lookahead)
     if hook is not None:

@@ -118,12 +118,12 @@ class Forwarder:
         pass
 
 
-def worker_main(settings, names: list[str], index: int, conn, hook, options: dict) -> None:
-    """A worker process: builds the engine of its cameras, runs it until the parent says stop (or is gone: its end
-    of the pipe closes) or every camera ended, and sends what it produced over ``conn``."""
+def worker_main(build_site: Callable, settings, names: list[str], index: int, conn, hook, options: dict) -> None:
+    """A worker process: builds the engine of its cameras with ``build_site`` (the app's one builder, handed in by it),
+    runs it until the parent says stop (or is gone: its end of the pipe closes) or every camera ended, and sends what
+    it produced over ``conn``."""
     from facemask_live.core.logs import log_to_terminal
     from facemask_live.core.memory import limit_malloc_arenas
-    from facemask_live.engine.build import build_site
     from facemask_live.engine.site import cpu_seconds
 
     stop = threading.Event()
@@ -239,14 +239,16 @@ class ProcessSite(EngineLife):
     """The engine of a site whose cameras run in worker processes; front ends drive it as a
     :class:`~facemask_live.engine.site.Site`: :meth:`start`, :meth:`wait`, :meth:`stats`, :meth:`close`, ``cameras``.
 
+    build: the builder each worker builds its engine with (:func:`~facemask_live.engine.build.build_site`);
     groups: the camera names of each worker; specs: every camera's spec (by name) for the figures before the first
     report; hook: a picklable factory of each worker's own ``on_result`` (the benchmark's meter, see
     :meth:`Site.close <facemask_live.engine.site.Site.close>`): what each worker's reports, in :attr:`reports`.
     """
 
-    def __init__(self, settings, groups: list[list[str]], specs: dict, *, on_result=None, shared_sinks: Sequence = (),
-                 hook=None, annotate: bool = False, realtime: bool = True, lookahead: bool = True):
-        self.settings = settings
+    def __init__(self, build: Callable, settings, groups: list[list[str]], specs: dict, *, on_result=None,
+                 shared_sinks: Sequence = (), hook=None, annotate: bool = False, realtime: bool = True,
+                 lookahead: bool = True):
+        self.build, self.settings = build, settings
         self.shared_sinks = list(shared_sinks)
         self.on_result = on_result
         self.hook = hook
@@ -301,7 +303,7 @@ class ProcessSite(EngineLife):
         mine, theirs = self._ctx.Pipe()
         w.process = self._ctx.Process(
             target=worker_main, name=f"facemask-live worker {w.index}", daemon=True,
-            args=(self.settings, w.names, w.index, theirs, self.hook, self._options))
+            args=(self.build, self.settings, w.names, w.index, theirs, self.hook, self._options))
         w.process.start()
         theirs.close()  # the worker's end lives in the worker alone: its death closes the pipe
         w.conn = mine
