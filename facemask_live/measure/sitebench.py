@@ -103,6 +103,7 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
     import functools
 
     from facemask_live.engine.build import build_site
+    from facemask_live.engine.site import Site
 
     settings = site_settings(clips, loop=loop, detect_fps=detect_fps, motion=motion, detect_clips=detect_clips,
                              workers=workers)
@@ -113,17 +114,22 @@ def run_site(clips: list[Path], duration: float | None, *, loop: bool = True, de
         steady = None
         if warmup and duration:
             site.wait(warmup)
-            steady = (site.stats()["cpu_seconds"], time.monotonic())
+            at = site.stats()
+            steady = (at["cpu_seconds"], at["site"]["elapsed_s"])
             duration -= warmup
         site.wait(duration)
     finally:
         site.close()
-    stats = site.stats()
-    stats["stage_cpu"] = stagecpu.merge(site.reports, list(stats["cameras"]), host0, stats["cpu_seconds"],
+    reports = [dict(r) for r in site.reports]
+    settled = [r.pop("stats") for r in reports]
+    # one process: its figures as they stood when the cameras settled, before closing (the run itself); worker
+    # processes: as the workers sent them last, after closing
+    stats = settled[0] if isinstance(site, Site) else site.stats()
+    stats["stage_cpu"] = stagecpu.merge(reports, list(stats["cameras"]), host0, stats["cpu_seconds"],
                                         stats["site"]["elapsed_s"])
     if steady is not None:
         stats["steady_cpu_seconds"] = round(stats["cpu_seconds"] - steady[0], 2)
-        stats["steady_elapsed_s"] = round(time.monotonic() - steady[1], 2)
+        stats["steady_elapsed_s"] = round(stats["site"]["elapsed_s"] - steady[1], 2)
     for name, c in zip(stats["cameras"], clips):
         stats["cameras"][name]["clip"] = c.name
     return stats
@@ -143,9 +149,11 @@ class BenchProbe:
         self.meter(camera, result, annotated)
 
     def report(self, site) -> dict:
+        """The per-stage CPU of ``site``'s cameras, and (``stats``) the site's figures at the same moment."""
         _settle(site)
         try:
-            return stagecpu.site_cpu(site, self.meter, site.stats()["site"]["elapsed_s"])
+            stats = site.stats()
+            return {**stagecpu.site_cpu(site, self.meter, stats["site"]["elapsed_s"]), "stats": stats}
         finally:
             if self.handoff is not None:
                 self.handoff.close()
