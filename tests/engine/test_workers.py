@@ -188,3 +188,37 @@ def test_bench_measures_every_camera_in_worker_processes(shared_dir):
         assert row["frames"] == stats["cameras"][name]["frames_processed"] > 0
         assert row["decode"] > 0 and row["detect"] > 0 and row["hand-off"] > 0
     assert stage["process_cpu_s"] > 0 and stage["host_cores"]["this_process"] > 0.5
+
+
+def test_rtsp_cameras_with_two_streams_in_two_workers(rtsp_ready, face_frame, tmp_path):
+    """Two cameras of the real RTSP server, each with a main stream and a detect stream, one per worker: both are
+    live, detect the face and raise its violation with a snapshot written by their worker."""
+    import cv2
+    from helpers import RtspServer
+
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), face_frame)
+    main, sub = RtspServer(image).start(), RtspServer(image).start()
+    events = tmp_path / "events.csv"
+    try:
+        cams = tuple(CameraSettings(f"door{i}", main.url, detect_source=sub.url) for i in (1, 2))
+        settings = load_settings(["--headless", "--no-progress", "--workers", "2", "--events", str(events),
+                                  "--snapshots", str(tmp_path / "snaps")], cameras=cams)
+        with build_site(settings) as site:
+            assert isinstance(site, ProcessSite)
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and not all(c.stats()["events"] for c in site.cameras.values()):
+                time.sleep(0.5)
+            live = {name: cam.stats()["state"] for name, cam in site.cameras.items()}
+        stats = site.stats()
+    finally:
+        main.stop()
+        sub.stop()
+    assert live == {"door1": "live", "door2": "live"}
+    for name, c in stats["cameras"].items():
+        assert c["detector_runs"] >= 1 and c["faces_by_label"], (name, c)
+        assert c["events"] >= 1, (name, c)
+    with events.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["camera"] for r in rows} == {"door1", "door2"}
+    assert all(Path(r["snapshot"]).is_file() for r in rows)
