@@ -322,15 +322,12 @@ def build_site_mqtt_sink(settings: Settings, camera: str):
 def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True,
                classifier=None, lookahead: bool = True, hook: Callable | None = None, only: list[str] | None = None,
                shared: list | None = None):
-    """The engine of every camera of ``settings``: a :class:`~facemask_live.engine.site.Site` (one shared detector and
-    classifier, a tracker, monitor and sinks per camera), or, for a site of many live cameras, a
-    :class:`~facemask_live.engine.workers.ProcessSite` that runs such a site per worker process
-    (:func:`~facemask_live.engine.workers.worker_count`). Not started (``site.start()``).
-
-    ``classifier``: one already loaded (the benchmark's, with its own threads); ``lookahead``: a file's next
-    frame is located beside this one (False: one frame at a time, the benchmark's ``--serial``); ``hook``: a
-    picklable factory of the ``on_result`` of each process's site (the benchmark's meter, which reports at close);
-    ``only`` / ``shared``: a worker's share of the cameras, and the one output it hands every result to.
+    """The engine of every camera of ``settings``, not started: a :class:`~facemask_live.engine.site.Site` (one shared
+    detector and classifier, a tracker, monitor and sinks per camera), or for many live cameras a
+    :class:`~facemask_live.engine.workers.ProcessSite` running such a site per worker process (``worker_count``).
+    ``classifier``: one already loaded (the benchmark's); ``lookahead``: a file's next frame is located beside this
+    one (False: the benchmark's ``--serial``); ``hook``: a picklable factory of each process's ``on_result`` (the
+    benchmark's meter); ``only`` / ``shared``: a worker's share of the cameras and the output it hands results to.
     """
     from facemask_live.engine.site import Site, SiteSettings
     from facemask_live.engine.workers import ProcessSite, share_out, worker_count

@@ -1,5 +1,7 @@
 """A site's cameras shared out over worker processes (``site.workers``, ``--workers N``).
 
+Long because the two ends of one protocol, the worker's loop and the parent's reader, read best side by side.
+
 Why: Python runs one thread at a time per process. Sixteen cameras in one process leave a quarter of a core idle
 while their threads queue for the interpreter lock, and fall short of the 16-camera bars; the same sixteen as two
 processes of eight met every bar on two cores (``docs/performance.md``, "Fourth pass"). So a site of many live

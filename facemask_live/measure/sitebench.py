@@ -1,5 +1,7 @@
 """Site benchmark: ``python -m facemask_live.bench --cameras 1 2 4 8``.
 
+Long because the clips it makes, the runs, the window's stand-in and the report are one measurement.
+
 Clips are played at their own frame rate, looped, like cameras. For each N it runs N cameras as the app runs them
 (one process, :class:`facemask_live.engine.site.Site`; more than eight: worker processes of four,
 :mod:`facemask_live.engine.workers`; ``--workers`` chooses) for ``--duration`` seconds, then the same load as N
