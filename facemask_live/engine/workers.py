@@ -16,8 +16,9 @@ its share of the cameras, with its own detector and classifier::
 
 Per-camera outputs stay in the worker as in one process: event snapshots and crops, and MQTT with its outbox (an
 event is in the outbox before the result that carries it leaves the worker, so a ``kill -9`` of either process
-never leaves a logged event that never reaches the broker). A worker that dies is started again with backoff (its
-cameras show ``failed`` meanwhile), and a worker whose parent is gone stops: a ``kill -9`` leaves no orphans.
+never leaves a logged event that never reaches the broker). A worker that dies, or hangs (sends nothing for
+``STALL_S``), is started again with backoff (its cameras show ``failed`` meanwhile), and a worker whose parent is
+gone stops: a ``kill -9`` leaves no orphans.
 Each worker has a pipe of its own and nothing else is shared between the processes (no queue, lock or event): a
 process killed in the middle of a write can break only its own pipe, which is dropped with it.
 A result handed to ``on_result`` here carries no picture: its ``frame.image`` has the frame's height and width
@@ -58,6 +59,7 @@ SEND_EVERY_S = 0.05  # a worker sends its results in batches: one pickle and one
 STATS_EVERY_S = 1.0  # and each camera's figures
 START_TIMEOUT_S = 120.0  # a worker that has not built its engine by then counts as failed
 RETRY_S = (1.0, 30.0)  # a worker that died is started again after this (doubling up to the cap)
+STALL_S = 30.0  # a running worker that sent nothing for this long hangs: it is ended, and so started again
 
 
 def worker_count(settings, specs: Sequence) -> int:
@@ -193,6 +195,7 @@ class _Worker:
     starts: int = 0
     retry_s: float = RETRY_S[0]
     restart_at: float | None = None
+    heard_at: float = 0.0  # when it last sent something (monotonic)
 
 
 class RemoteCamera:
@@ -263,7 +266,7 @@ class ProcessSite(EngineLife):
         self.cameras = {name: RemoteCamera(spec, owner[name]) for name, spec in specs.items()}  # the settings' order
         self.reports: list = []
         self._reader = threading.Thread(target=self._read, name="site-results", daemon=True)
-        self._sink_errors: set[int] = set()
+        self._sink_errors: set[int | str] = set()  # outputs (by index) and the callback whose failure was logged
         self._t0 = time.monotonic()
         self._cpu0 = 0.0
         self._started = self._closed = self._stopping = False
@@ -300,7 +303,7 @@ class ProcessSite(EngineLife):
     def _spawn(self, w: _Worker) -> None:
         w.cpu_before += w.stats.get("cpu_seconds", 0.0)
         w.stats = {**w.stats, "cpu_seconds": 0.0}
-        w.final, w.error, w.restart_at = False, None, None
+        w.final, w.error, w.restart_at, w.heard_at = False, None, None, time.monotonic()
         w.starts += 1
         mine, theirs = self._ctx.Pipe()
         w.process = self._ctx.Process(
@@ -369,7 +372,9 @@ class ProcessSite(EngineLife):
         for conn in multiprocessing.connection.wait(list(conns), timeout):
             w = conns[conn]
             try:
-                self._handle(w, conn.recv())
+                msg = conn.recv()
+                w.heard_at = time.monotonic()
+                self._handle(w, msg)
             except (EOFError, OSError):  # the worker is gone; what it left half-written is dropped with the pipe
                 conn.close()
                 w.conn = None
@@ -403,7 +408,12 @@ class ProcessSite(EngineLife):
                     self._sink_errors.add(i)
                     log.error("%s: %s", type(sink).__name__, exc)
         if self.on_result is not None:
-            self.on_result(camera, result, None)
+            try:
+                self.on_result(camera, result, None)
+            except Exception:  # a front end's bug must not stop the shared outputs of every camera
+                if "on_result" not in self._sink_errors:
+                    self._sink_errors.add("on_result")
+                    log.exception("on_result failed (logged once)")
 
     def _watch(self, restart: bool) -> None:
         """A worker that ended without its final figures died (kill -9, out of memory): its cameras show
@@ -411,6 +421,9 @@ class ProcessSite(EngineLife):
         now = time.monotonic()
         for w in self.workers:
             p = w.process
+            if p is not None and w.ready and not w.final and p.is_alive() and now - w.heard_at > STALL_S:
+                log.error("worker %d (cameras %s) sent nothing for %g s: ended", w.index, ", ".join(w.names), STALL_S)
+                p.kill()  # its pipe ends, and it is started again below
             if p is None or w.final or p.is_alive() or w.conn is not None:  # (its pipe is read to the end first)
                 continue
             if w.restart_at is None:

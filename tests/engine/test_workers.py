@@ -222,3 +222,31 @@ def test_rtsp_cameras_with_two_streams_in_two_workers(rtsp_ready, face_frame, tm
         rows = list(csv.DictReader(fh))
     assert {r["camera"] for r in rows} == {"door1", "door2"}
     assert all(Path(r["snapshot"]).is_file() for r in rows)
+
+
+def test_a_hung_worker_is_ended_and_started_again(shared_dir, monkeypatch, caplog):
+    """A worker that stops sending (here: stopped with SIGSTOP) is ended after ``STALL_S`` and started again; its
+    camera is processed again afterwards, the other camera all along."""
+    import logging
+
+    from facemask_live.engine import workers
+
+    monkeypatch.setattr(workers, "STALL_S", 3.0)
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    settings = _settings([clip, clip], "--headless", "--workers", "2", "--no-auto-snapshots", loop=True,
+                         source={"realtime": True})
+    with caplog.at_level(logging.ERROR, logger="facemask_live"), build_site(settings) as site:
+        hung = site.workers[0]
+        time.sleep(2)
+        os.kill(hung.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 20
+        while hung.starts < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert hung.starts == 2, "the hung worker was not started again"
+        deadline = time.monotonic() + 30
+        while site.cameras["cam1"].processed < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stats = site.stats()
+    assert stats["cameras"]["cam1"]["frames_processed"] >= 20  # counted afresh by the new worker
+    assert stats["cameras"]["cam2"]["frames_processed"] > stats["cameras"]["cam1"]["frames_processed"]
+    assert any("worker 1 (cameras cam1) sent nothing for 3 s: ended" in r.getMessage() for r in caplog.records)
