@@ -246,8 +246,8 @@ class ProcessSite(EngineLife):
 
     build: the builder each worker builds its engine with (:func:`~facemask_live.engine.build.build_site`);
     groups: the camera names of each worker; specs: every camera's spec (by name) for the figures before the first
-    report; hook: a picklable factory of each worker's own ``on_result`` (the benchmark's meter, see
-    :meth:`Site.close <facemask_live.engine.site.Site.close>`): what each worker's reports, in :attr:`reports`.
+    report; hook: a picklable factory of each worker's own ``on_result`` (the benchmark's meter, which reports at
+    :meth:`Site.close <facemask_live.engine.site.Site.close>`): the reports of every worker are in :attr:`reports`.
     """
 
     def __init__(self, build: Callable, settings, groups: list[list[str]], specs: dict, *, on_result=None,
@@ -416,8 +416,9 @@ class ProcessSite(EngineLife):
                     log.exception("on_result failed (logged once)")
 
     def _watch(self, restart: bool) -> None:
-        """A worker that ended without its final figures died (kill -9, out of memory): its cameras show
-        ``failed``, and it is started again with backoff."""
+        """A worker that ended without its final figures died (kill -9, out of memory), and one that sent nothing for
+        ``STALL_S`` hangs and is ended: its cameras show ``failed``, and it is started again with backoff (their
+        counts start afresh in the new worker)."""
         now = time.monotonic()
         for w in self.workers:
             p = w.process
