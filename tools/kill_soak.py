@@ -270,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (SHARED / "media" / "videos").is_dir():
         print(f"error: the shared clips are not in {SHARED / 'media' / 'videos'}", file=sys.stderr)
         return 2
-    if a.cameras < 1 or a.kills < 1 or not 0 < a.min_run <= a.max_run:
-        print("error: --cameras and --kills must be >= 1, 0 < --min-run <= --max-run", file=sys.stderr)
+    if a.cameras < 1 or a.kills < 1 or (a.workers is not None and a.workers < 1) or not 0 < a.min_run <= a.max_run:
+        print("error: --cameras, --kills and --workers must be >= 1, 0 < --min-run <= --max-run", file=sys.stderr)
         return 2
     seed = a.seed if a.seed is not None else int(time.time())
     print(f"seed {seed}", file=sys.stderr)

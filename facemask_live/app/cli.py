@@ -24,8 +24,6 @@ from facemask_live.sources.capture import SourceState
 log = logging.getLogger("facemask_live")
 
 
-
-
 def write_stats(path: str, stats: dict) -> None:
     from facemask_live.outputs.sinks import write_json
 
