@@ -201,19 +201,19 @@ class _Worker:
 class RemoteCamera:
     """A camera that runs in a worker, as the site's front ends see a camera: its name, spec, state, figures."""
 
+    # results reach this process after the fact: nobody here can make a worker's file wait for its reader
     frame_by_frame = False
     exception = None  # one camera of many: a camera's failure is its state, never the app's error
 
     def __init__(self, spec, worker: _Worker):
         self.spec, self.name, self.worker = spec, spec.name, worker
-        self.paused = threading.Event()  # kept for the front ends' sake; a worker's camera is not paused from here
 
     def stats(self) -> dict:
         return self.worker.stats.get("cameras", {}).get(self.name) or _empty_stats(self.spec)
 
     @property
     def state(self) -> SourceState:
-        return SourceState("running" if (s := self.stats()["state"]) == "live" else s)
+        return SourceState.from_public(self.stats()["state"])
 
     @property
     def attempt(self) -> int:

@@ -130,6 +130,11 @@ class SourceState(str, Enum):
         """The name a site shows and publishes (tiles, stats JSON, MQTT): ``live`` for a running source."""
         return "live" if self is SourceState.RUNNING else self.value
 
+    @classmethod
+    def from_public(cls, name: str) -> SourceState:
+        """The state whose :attr:`public` name is ``name`` (a camera's state in figures sent by a worker process)."""
+        return cls.RUNNING if name == "live" else cls(name)
+
 
 @dataclass(slots=True)
 class CaptureStats:

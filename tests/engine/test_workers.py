@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
+sys.path.insert(0, str(REPO / "tools"))
+from soak import child_pids  # noqa: E402 - the soak's own reading of /proc
+
 from facemask_live.app.options import load_settings
 from facemask_live.core.config import CameraSettings
 from facemask_live.engine.build import build_site, camera_spec
@@ -98,18 +101,6 @@ def test_three_cameras_in_two_workers_log_every_frame_and_event(shared_dir, tmp_
     assert stats["cpu_seconds"] > 5  # the workers' CPU counts, not only this process's
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
 def test_a_killed_worker_is_started_again_and_a_killed_parent_leaves_no_worker(shared_dir, tmp_path):
     clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
     cfg = tmp_path / "site.yaml"
@@ -157,7 +148,7 @@ def test_a_killed_worker_is_started_again_and_a_killed_parent_leaves_no_worker(s
 def _workers(pid: int) -> list[int]:
     """The worker processes of ``pid`` (multiprocessing's resource tracker is a child too)."""
     out = []
-    for kid in _children(pid):
+    for kid in child_pids(pid):
         try:
             if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
                 out.append(kid)
