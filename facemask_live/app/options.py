@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: when every source ended)")
 
     g = p.add_argument_group("cameras (one, or a site of several in --config)")
-    g.add_argument("--workers", type=positive_int, metavar="N", help="headless: share the cameras out over N processes, each with its own detector (default: automatic: more than eight live cameras go to processes of four, at most two per core; 1: all in one process)")
+    g.add_argument("--workers", type=positive_int, metavar="N", help="share the cameras out over N processes, each with its own detector (and, in the window, drawing its cameras' tiles) (default: automatic: more than eight live cameras go to processes of four, at most two per core; 1: all in one process)")
     g.add_argument("--no-motion", dest="motion", action="store_false", help="live cameras detect on schedule even when their picture is still (no motion gating)")
     g.add_argument("--stats-json", metavar="FILE", help='headless: write per-camera and site figures to FILE: {"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}')
 

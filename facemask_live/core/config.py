@@ -505,8 +505,8 @@ class SiteSection:
     detector_load: the most of the wall time the shared detector may run (1: back to back).
     backlog: frames that may wait for a camera's thread while it is a moment late.
     workers: processes the cameras are shared out over, each with its own detector (engine/workers.py); None:
-      automatic (headless, every camera live and more than eight of them: one per four cameras, at most two per
-      core); 1: every camera in this process. The window always runs its cameras in its own process.
+      automatic (every camera live and more than eight of them: one per four cameras, at most two per core; a
+      window with a visitor display keeps them in its process); 1: every camera in this process.
     """
 
     anchor: str = "face"

@@ -256,8 +256,8 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
     from facemask_live.engine.site import SharedSink
     from facemask_live.engine.workers import ProcessSite
 
-    if isinstance(site, ProcessSite):
-        site.add_camera()  # says in one line why not
+    if isinstance(site, ProcessSite):  # a worker of its own builds the rest
+        return site.add_camera(settings, camera_spec(settings, camera, realtime=realtime))
     cs = settings.for_camera(camera)
     detector = classifier = None
     if camera.detector is not None and own_model(camera.detector, settings.detector):  # its own detector model
@@ -290,6 +290,13 @@ def add_site_camera(site, settings: Settings, camera, *, realtime: bool = True):
                            sinks=sinks, detector=detector, classifier=classifier)
 
 
+def site_workers(settings: Settings, *, realtime: bool = True) -> int:
+    """How many processes :func:`build_site` runs the cameras of ``settings`` in (1: this one)."""
+    from facemask_live.engine.workers import worker_count
+
+    return worker_count(settings, [camera_spec(settings, c, realtime=realtime) for c in settings.cameras])
+
+
 def build_video_sink(settings: Settings, violation_labels: Iterable[str], fps: float | None = None):
     """``--output``: the recording of annotated frames (compliant faces blurred with ``--privacy``)."""
     video = VideoSink(settings.output.output, fps)
@@ -320,14 +327,15 @@ def build_site_mqtt_sink(settings: Settings, camera: str):
 
 
 def build_site(settings: Settings, *, on_result: Callable | None = None, annotate: bool = False, realtime: bool = True,
-               classifier=None, lookahead: bool = True, hook: Callable | None = None, only: list[str] | None = None,
-               shared: list | None = None):
+               classifier=None, lookahead: bool = True, hook: Callable | None = None, on_hook: Callable | None = None,
+               only: list[str] | None = None, shared: list | None = None):
     """The engine of every camera of ``settings``, not started: a :class:`~facemask_live.engine.site.Site` (one shared
     detector and classifier, a tracker, monitor and sinks per camera), or for many live cameras a
     :class:`~facemask_live.engine.workers.ProcessSite` running such a site per worker process (``worker_count``).
     ``classifier``: one already loaded (the benchmark's); ``lookahead``: a file's next frame is located beside this
     one (False: the benchmark's ``--serial``); ``hook``: a picklable factory of each process's ``on_result`` (the
-    benchmark's meter); ``only`` / ``shared``: a worker's share of the cameras and the output it hands results to.
+    benchmark's meter, the window's tap), ``on_hook``: what gets what each worker's hook sends (``ProcessSite``);
+    ``only`` / ``shared``: a worker's share of the cameras and the output it hands results to.
     """
     from facemask_live.engine.site import Site, SiteSettings
     from facemask_live.engine.workers import ProcessSite, share_out, worker_count
@@ -341,8 +349,9 @@ def build_site(settings: Settings, *, on_result: Callable | None = None, annotat
         workers = worker_count(settings, list(specs.values()))
         if workers > 1:
             return ProcessSite(build_site, settings, share_out(list(specs), workers), specs, on_result=on_result, hook=hook,
-                               shared_sinks=build_shared_sinks(settings), annotate=annotate, realtime=realtime,
-                               lookahead=lookahead)
+                               on_hook=on_hook, shared_sinks=build_shared_sinks(settings), annotate=annotate,
+                               realtime=realtime, lookahead=lookahead,
+                               classifier=classifier or build_classifier(site_thread_settings(settings)))
     if hook is not None:
         on_result = hook()
     st = site_thread_settings(settings)

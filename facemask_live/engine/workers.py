@@ -65,11 +65,11 @@ STALL_S = 30.0  # a running worker that sent nothing for this long hangs: it is 
 def worker_count(settings, specs: Sequence) -> int:
     """How many processes the cameras of ``settings`` run in (1: this process, no workers).
 
-    ``site.workers`` when set (headless only: the window shows every camera from its own process); left out, for
-    more than :data:`ONE_PROCESS_UP_TO` cameras, one per :data:`CAMERAS_PER_WORKER` (at most
-    :data:`WORKERS_PER_CORE` per core) when headless and every camera is live (a file processed frame by frame
-    waits for its reader, which a pipe between processes would only slow down)."""
-    if not settings.gui.headless or len(specs) < 2:
+    ``site.workers`` when set; left out, for more than :data:`ONE_PROCESS_UP_TO` cameras, one per
+    :data:`CAMERAS_PER_WORKER` (at most :data:`WORKERS_PER_CORE` per core) when every camera is live (a file
+    processed frame by frame waits for its reader, which a pipe between processes would only slow down). A window
+    with a visitor display keeps its cameras in its own process (the display shows a camera's whole picture)."""
+    if len(specs) < 2 or (not settings.gui.headless and settings.visitor.camera):
         return 1
     wanted = settings.site.workers
     if wanted is None:
@@ -147,6 +147,10 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
         conn.send(("error", f"internal error: {type(exc).__name__}: {exc}"))
         return
     cpu0 = cpu_seconds()
+    tap = site.on_result  # a front end's own on_result in this worker (the window's pictures, the bench's meter)
+    if hasattr(tap, "attach"):
+        tap.attach(site)
+    outgoing = getattr(tap, "outgoing", None)
 
     def figures() -> dict:
         stats = site.stats()
@@ -162,12 +166,16 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
         while not stop.is_set() and any(c.alive for c in site.cameras.values()):
             if forward is not None and (items := forward.take()):
                 conn.send(("results", items))
+            if outgoing is not None and (payload := outgoing()) is not None:
+                conn.send(("hook", payload))
             if time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + STATS_EVERY_S
                 conn.send(("stats", figures()))
-            if conn.poll(SEND_EVERY_S):  # "stop", or the end of the pipe: the parent is gone
-                conn.recv()
-                break
+            if conn.poll(SEND_EVERY_S):  # "stop", a front end's control, or the end of the pipe: the parent is gone
+                msg = conn.recv()
+                if msg == "stop":
+                    break
+                tap.control(msg)
     except (EOFError, OSError):
         orphan = True
     finally:
@@ -185,6 +193,7 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
 class _Worker:
     index: int
     names: list[str]
+    settings: object  # what it builds its engine from (a camera added later comes with newer settings)
     process: multiprocessing.process.BaseProcess | None = None
     conn: object = None  # this end of its pipe (None once it closed)
     stats: dict = field(default_factory=dict)  # the latest figures it sent
@@ -196,6 +205,7 @@ class _Worker:
     retry_s: float = RETRY_S[0]
     restart_at: float | None = None
     heard_at: float = 0.0  # when it last sent something (monotonic)
+    respawn: bool = False  # asked to stop to be started again (one of its cameras was removed)
 
 
 class RemoteCamera:
@@ -247,21 +257,27 @@ class ProcessSite(EngineLife):
     build: the builder each worker builds its engine with (:func:`~facemask_live.engine.build.build_site`);
     groups: the camera names of each worker; specs: every camera's spec (by name) for the figures before the first
     report; hook: a picklable factory of each worker's own ``on_result`` (the benchmark's meter, which reports at
-    :meth:`Site.close <facemask_live.engine.site.Site.close>`): the reports of every worker are in :attr:`reports`.
+    :meth:`Site.close <facemask_live.engine.site.Site.close>`: the reports of every worker are in :attr:`reports`;
+    the window's :class:`~facemask_live.app.window.feed.WindowTap`, whose ``outgoing()`` the worker sends and whose
+    ``control()`` gets what :meth:`tell` says); on_hook(worker, payload): called here with what it sent;
+    classifier: the site's classifier model, loaded here for its labels (the window names them).
     """
 
     def __init__(self, build: Callable, settings, groups: list[list[str]], specs: dict, *, on_result=None,
-                 shared_sinks: Sequence = (), hook=None, annotate: bool = False, realtime: bool = True,
-                 lookahead: bool = True):
-        self.build, self.settings = build, settings
+                 shared_sinks: Sequence = (), hook=None, on_hook: Callable | None = None, classifier=None,
+                 annotate: bool = False, realtime: bool = True, lookahead: bool = True):
+        self.build, self.settings, self.classifier = build, settings, classifier
         self.shared_sinks = list(shared_sinks)
-        self.on_result = on_result
+        self.on_result, self.on_hook = on_result, on_hook
         self.hook = hook
+        self._told: dict[str, object] = {}  # the front end's controls, said again to a worker that starts
+        self._send_lock = threading.Lock()  # the front end's thread and the results thread both write to the pipes
         # results cross the pipe only where something here takes them
         self._options = {"annotate": annotate, "realtime": realtime, "lookahead": lookahead,
                          "forward": bool(self.shared_sinks) or on_result is not None}
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-        self.workers = [_Worker(i + 1, names) for i, names in enumerate(groups)]
+        # replaced, never changed in place, when cameras are added: the results thread reads it meanwhile
+        self.workers = [_Worker(i + 1, names, settings) for i, names in enumerate(groups)]
         owner = {name: w for w in self.workers for name in w.names}
         self.cameras = {name: RemoteCamera(spec, owner[name]) for name, spec in specs.items()}  # the settings' order
         self.reports: list = []
@@ -306,12 +322,13 @@ class ProcessSite(EngineLife):
         w.final, w.error, w.restart_at, w.heard_at = False, None, None, time.monotonic()
         w.starts += 1
         mine, theirs = self._ctx.Pipe()
-        w.process = self._ctx.Process(
+        process = self._ctx.Process(
             target=worker_main, name=f"facemask-live worker {w.index}", daemon=True,
-            args=(self.build, self.settings, w.names, w.index, theirs, self.hook, self._options))
-        w.process.start()
+            args=(self.build, w.settings, w.names, w.index, theirs, self.hook, self._options))
+        process.start()
         theirs.close()  # the worker's end lives in the worker alone: its death closes the pipe
-        w.conn = mine
+        # its pipe before its process: the results thread, which may be looking, never sees a process without a pipe
+        w.conn, w.process = mine, process
 
     @property
     def stopping(self) -> bool:
@@ -324,9 +341,7 @@ class ProcessSite(EngineLife):
             return
         self._closed = self._stopping = True
         for w in self.workers:
-            if w.conn is not None:
-                with contextlib.suppress(OSError):
-                    w.conn.send("stop")
+            self._send(w, "stop")
         deadline = time.monotonic() + 15.0
         if self._reader.is_alive():
             self._reader.join(max(deadline - time.monotonic(), 0.1))
@@ -342,10 +357,42 @@ class ProcessSite(EngineLife):
                     p.join(1.0)
         close_sinks(self.shared_sinks)
 
-    def add_camera(self, *_args, **_kwargs):
-        raise FacemaskError("a site running in worker processes cannot take cameras while it runs (set site.workers: 1)")
+    def _send(self, w: _Worker, msg) -> None:
+        conn = w.conn
+        if conn is not None:
+            with self._send_lock, contextlib.suppress(OSError):  # a worker gone meanwhile: its pipe is dropped
+                conn.send(msg)
 
-    remove_camera = add_camera
+    def tell(self, kind: str, body) -> None:
+        """Say ``(kind, body)`` to the ``hook`` of every worker (the window's tile sizes, pause, enlarged camera), and
+        again to each worker that starts later."""
+        self._told[kind] = body
+        for w in self.workers:
+            if w.ready:
+                self._send(w, (kind, body))
+
+    def add_camera(self, settings, spec) -> RemoteCamera:
+        """A camera added while the site runs (the window's File -> Open, Camera -> Add): a worker of its own, built
+        from ``settings`` (which hold it)."""
+        if spec.name in self.cameras:
+            raise FacemaskError(f"a camera named {spec.name!r} exists already")
+        w = _Worker(max(x.index for x in self.workers) + 1, [spec.name], settings)
+        self.settings = settings
+        if self._started and not self._stopping:
+            self._spawn(w)  # ready when it says so (the results thread reads it)
+        self.cameras[spec.name] = cam = RemoteCamera(spec, w)
+        self.workers = [*self.workers, w]
+        return cam
+
+    def remove_camera(self, name: str) -> None:
+        """Stop a camera: its worker stops, and is started again for its other cameras (a moment without pictures)."""
+        cam = self.cameras.pop(name, None)
+        if cam is None:
+            return
+        w = cam.worker
+        w.names = [n for n in w.names if n != name]
+        w.respawn = bool(w.names)
+        self._send(w, "stop")
 
     # -- what the workers send ------------------------------------------------------------------------------
     def _read(self) -> None:
@@ -386,11 +433,15 @@ class ProcessSite(EngineLife):
                 self._write(*pickle.loads(item))
         elif kind == "stats":
             w.stats = body
+        elif kind == "hook":
+            self._call("on_hook", self.on_hook, w.index, body)
         elif kind == "final":
-            w.stats, w.final = body, True
+            w.stats, w.final = body, not w.respawn  # (one that is started again has not stopped for good)
             self.reports.extend(body.get("reports") or [])
         elif kind == "ready":
             w.ready, w.retry_s = True, RETRY_S[0]
+            for told in self._told.items():
+                self._send(w, told)
         elif kind == "error":
             w.error = body
             if w.starts > 1:  # an engine that ran once and cannot be built again: say so, try again later
@@ -407,13 +458,17 @@ class ProcessSite(EngineLife):
                 if i not in self._sink_errors:
                     self._sink_errors.add(i)
                     log.error("%s: %s", type(sink).__name__, exc)
-        if self.on_result is not None:
-            try:
-                self.on_result(camera, result, None)
-            except Exception:  # a front end's bug must not stop the shared outputs of every camera
-                if "on_result" not in self._sink_errors:
-                    self._sink_errors.add("on_result")
-                    log.exception("on_result failed (logged once)")
+        self._call("on_result", self.on_result, camera, result, None)
+
+    def _call(self, what: str, callback, *args) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:  # a front end's bug must not stop the shared outputs of every camera
+            if what not in self._sink_errors:
+                self._sink_errors.add(what)
+                log.exception("%s failed (logged once)", what)
 
     def _watch(self, restart: bool) -> None:
         """A worker that ended without its final figures died (kill -9, out of memory), and one that sent nothing for
@@ -427,13 +482,19 @@ class ProcessSite(EngineLife):
                 p.kill()  # its pipe ends, and it is started again below
             if p is None or w.final or p.is_alive() or w.conn is not None:  # (its pipe is read to the end first)
                 continue
+            if w.respawn and restart:  # it stopped to leave a removed camera out
+                w.respawn, w.ready = False, False
+                self._spawn(w)
+                continue
+            if not w.names:  # its only camera was removed
+                continue
             if w.restart_at is None:
                 code = p.exitcode
                 w.error = w.error or f"worker {w.index} stopped (exit code {code})"
                 log.error("worker %d (cameras %s) stopped (exit code %s); starting it again in %g s",
                           w.index, ", ".join(w.names), code, w.retry_s)
                 cams = w.stats.get("cameras", {})
-                for name in w.names:
+                for name in (n for n in w.names if n in self.cameras):
                     cams[name] = {**(cams.get(name) or _empty_stats(self.cameras[name].spec)),
                                   "state": SourceState.FAILED.public, "error": w.error}
                 w.stats["cameras"] = cams
@@ -464,7 +525,7 @@ class ProcessSite(EngineLife):
             "frame_age_p95_ms": max(ages) if ages else None,  # the worst worker's (percentiles do not add up)
             "events": sum(s["events"] for s in cams.values()),
             "states": {name: s["state"] for name, s in cams.items()},
-            "workers": len(self.workers),
+            "workers": sum(1 for w in self.workers if w.names),  # (a worker whose cameras were removed stopped)
             "worker_starts": sum(w.starts for w in self.workers),
         }
         return {"cameras": cams, "site": site, "cpu_seconds": round(cpu, 2),

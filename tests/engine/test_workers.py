@@ -4,6 +4,7 @@ shared outputs and figures match what the cameras did, a worker killed and start
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -34,14 +35,17 @@ def _count(settings, realtime=True):
     return worker_count(settings, [camera_spec(settings, c, realtime=realtime) for c in settings.cameras])
 
 
-def test_worker_rule_many_live_cameras_headless_only(monkeypatch):
+def test_worker_rule_many_live_cameras(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     rtsp = [f"rtsp://10.0.0.{i}/stream" for i in range(16)]
     assert _count(_settings(rtsp, "--headless")) == 4  # one per four cameras, at most two per core
     assert _count(_settings(rtsp[:8], "--headless")) == 1  # eight fit one process
     assert _count(_settings(rtsp[:9], "--headless")) == 3
     assert _count(_settings(rtsp * 2, "--headless")) == 4
-    assert _count(_settings(rtsp)) == 1  # the window shows every camera from its own process
+    assert _count(_settings(rtsp)) == 4  # the window too: the workers draw its tiles
+    window = _settings(rtsp)
+    with_visitor = dataclasses.replace(window, visitor=dataclasses.replace(window.visitor, camera="cam1"))
+    assert _count(with_visitor) == 1  # a visitor display shows a camera's whole picture
     assert _count(_settings(rtsp, "--headless", "--workers", "1")) == 1
     assert _count(_settings(rtsp[:3], "--headless", "--workers", "5")) == 3  # never more workers than cameras
     monkeypatch.setattr(os, "cpu_count", lambda: 16)

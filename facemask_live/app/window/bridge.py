@@ -1,86 +1,112 @@
-"""The site's ``on_result`` (camera threads) -> the window (GUI thread).
+"""The site's results (camera threads, or a worker process's pipe) -> the window (GUI thread).
 
 Keeps only each camera's newest frame but every event (a frame may be skipped by a busy window, a violation
-never), with one queued Qt signal at a time. The camera's monitor counts are read here, in the camera's own
-thread, where the monitor is not being changed. Pause: the camera threads wait in :meth:`SiteBridge.on_result`
-until the window goes on, so nothing more is read or processed (a live source drops its frames meanwhile, as
-it does for any slow consumer).
+never), with one queued Qt signal at a time. The pictures are drawn where the cameras run, by a
+:class:`~facemask_live.app.window.feed.WindowTap`: the bridge's own when the cameras run in this process, each
+worker's when the site runs in worker processes (:mod:`facemask_live.engine.workers`); then the tiles' sizes, pause
+and the enlarged camera go to the workers, and their pictures come back through :meth:`SiteBridge.receive`.
 """
 
 from __future__ import annotations
 
 import collections
-import threading
 
 import numpy as np
 
-from facemask_live.app.window.feed import Shown, TileFeed
+from facemask_live.app.window.feed import Shown, TakenEvent, TileFeed, WindowTap
 from facemask_live.app.window.qt import QtCore
 from facemask_live.app.window.visitor import VisitorFeed  # issue 29: the visitor display
-from facemask_live.core.results import Event, FrameResult
-
-
-def camera_counts(site, camera: str) -> dict[str, int] | None:
-    """The camera's people and violation counts from its monitor (None without tracking or a site)."""
-    cam = site.cameras.get(camera) if site is not None else None
-    monitor = getattr(cam, "monitor", None)
-    return monitor.counts() if monitor is not None else None
+from facemask_live.core.results import FrameResult
 
 
 class SiteBridge(QtCore.QObject):
-    """``on_result`` for :func:`~facemask_live.engine.build.build_site`; set :attr:`site` once it is built."""
+    """``on_result`` of a site in this process (:func:`~facemask_live.engine.build.build_site`), or ``on_hook`` of
+    one in workers (:meth:`receive`); set :attr:`site` once it is built."""
 
     ready = QtCore.pyqtSignal()
 
     def __init__(self):
         super().__init__()
-        self.site = None
-        self.feed = TileFeed()  # the pictures, drawn at each tile's size at the window's pace (feed.py)
-        self._go = threading.Event()  # cleared while paused
-        self._go.set()
+        self.tap = WindowTap()  # the pictures, drawn at each tile's size at the window's pace (feed.py)
         self.visitor = VisitorFeed()  # the visitor display's results (issue 29)
-        self.main_camera: str | None = None  # the enlarged camera: its tile shows its main stream (sources/dual.py)
+        self._remote_replaced: dict[int, dict[str, int]] = {}  # each worker's frames its window feed replaced
+        self._sizes_told: dict[str, tuple[int, int]] = {}
+        self._pictures: dict[str, np.ndarray] = {}  # each remote camera's last picture
+
+    @property
+    def site(self):
+        return self.tap.site
+
+    @site.setter
+    def site(self, site) -> None:
+        self.tap.attach(site)
+
+    @property
+    def feed(self) -> TileFeed:
+        return self.tap.feed
+
+    @property
+    def remote(self) -> bool:
+        """The cameras run in worker processes: the controls go to them (``ProcessSite.tell``)."""
+        return hasattr(self.site, "tell")
 
     @property
     def replaced(self) -> collections.Counter[str]:
-        """Frames the window never showed, per camera."""
-        return self.feed.replaced
+        """Frames the window never showed, per camera (here, and in the workers before they sent them)."""
+        total = collections.Counter(self.feed.replaced)
+        for counts in self._remote_replaced.values():
+            total.update(counts)
+        return total
 
     @property
     def view_sizes(self) -> dict[str, tuple[int, int]]:
         """Each camera's picture size on screen (device pixels), set by the GUI."""
         return self.feed.view_sizes
 
-    def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
-        if camera == self.main_camera and self.site is not None and camera in self.site.cameras:
-            result, annotated = main_stream_view(self.site.cameras[camera], result, annotated)
-        self.visitor.on_result(camera, result, annotated)
-        if self.feed.put(camera, result, annotated, camera_counts(self.site, camera)):
-            self.ready.emit()
-        while not self._go.wait(0.1):  # paused: this camera's thread holds here, unless it was removed meanwhile
-            if self.site is not None and self.site.cameras.get(camera) is None:
-                break
+    @property
+    def main_camera(self) -> str | None:
+        return self.tap.main_camera
 
-    def take(self) -> tuple[dict[str, Shown], list[tuple[str, Event, np.ndarray]]]:
+    @main_camera.setter
+    def main_camera(self, camera: str | None) -> None:
+        self.tap.main_camera = camera
+        if self.remote:
+            self.site.tell("main", camera)
+
+    def on_result(self, camera: str, result: FrameResult, annotated: np.ndarray | None) -> None:
+        self.visitor.on_result(camera, result, annotated)
+        if self.tap(camera, result, annotated):
+            self.ready.emit()
+
+    def receive(self, worker: int, payload: dict) -> None:
+        """A worker's pictures and events (the site's results thread)."""
+        self._remote_replaced[worker] = payload["replaced"]
+        shown: dict[str, Shown] = payload["shown"]
+        for camera, s in shown.items():  # no picture: the one before again (the same object: not drawn again)
+            if s.image is None:
+                s.image = self._pictures.get(camera, np.zeros((1, 1, 3), np.uint8))
+            self._pictures[camera] = s.image
+        if self.feed.put_shown(shown, payload["events"]):
+            self.ready.emit()
+
+    def take(self) -> tuple[dict[str, Shown], list[TakenEvent]]:
         """GUI thread: the newest frame of each camera since the last take, and every event, oldest first."""
+        if self.remote and self.view_sizes != self._sizes_told:  # the next pictures are drawn at these sizes
+            self._sizes_told = dict(self.view_sizes)
+            self.site.tell("sizes", self._sizes_told)
         return self.feed.take()
 
     @property
     def paused(self) -> bool:
-        return not self._go.is_set()
+        return self.tap.paused
 
     def pause(self) -> None:
-        self._go.clear()
+        self.tap.pause(True)
+        if self.remote:
+            self.site.tell("pause", True)
 
     def resume(self) -> None:
         """Let the cameras go on (also before the site is closed, so that no camera thread waits here)."""
-        self._go.set()
-
-
-def main_stream_view(cam, result: FrameResult, annotated: np.ndarray | None):
-    """A camera with two streams: ``result`` and its drawing on the main stream (the enlarged tile), else unchanged."""
-    from facemask_live.outputs.annotate import annotate
-    from facemask_live.sources.dual import main_view, window_redactors
-
-    view = main_view(cam.capture, result, annotate, window_redactors(cam.sinks))
-    return view if view is not None else (result, annotated)
+        self.tap.pause(False)
+        if self.remote:
+            self.site.tell("pause", False)

@@ -19,12 +19,12 @@ class EventList(QtWidgets.QListWidget):
         self.setWordWrap(True)  # a long camera name wraps instead of hiding the person's id
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
 
-    def add_event(self, event: Event, frame_image: np.ndarray | None = None, *, camera: str | None = None,
-                  monitor=None) -> QtWidgets.QListWidgetItem:
-        """Put an event at the top. ``camera``: its name, shown when the window has several cameras;
-        ``monitor``: the camera's ViolationMonitor, whose thumbnail is its best view of the person."""
+    def add_event(self, event: Event, thumb: np.ndarray | None = None, *, camera: str | None = None
+                  ) -> QtWidgets.QListWidgetItem:
+        """Put an event at the top with its face ``thumb`` (:func:`~facemask_live.app.window.view.event_thumbnail`,
+        else its crop file). ``camera``: its name, shown when the window has several cameras."""
         item = QtWidgets.QListWidgetItem(event_text(event, camera))
-        thumb = event_thumbnail(event, frame_image, monitor)
+        thumb = thumb if thumb is not None else event_thumbnail(event, None)
         if thumb is not None and thumb.size:
             item.setIcon(thumbnail_icon(thumb, THUMB))
         item.setToolTip(event.snapshot or event.crop or "")

@@ -20,7 +20,7 @@ import numpy as np
 
 from facemask_live.app.window import review
 from facemask_live.app.window.bridge import SiteBridge
-from facemask_live.app.window.feed import Shown
+from facemask_live.app.window.feed import Shown, TakenEvent
 from facemask_live.app.window.panel import SidePanel
 from facemask_live.app.window.qt import Qt, QtCore, QtWidgets
 from facemask_live.app.window.sources import source_label
@@ -123,8 +123,14 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         self.freeze_action = view_menu.addAction("&Freeze pictures (F)")
         self.freeze_action.setCheckable(True)
         self.freeze_action.toggled.connect(self.set_frozen)
-        view_menu.addAction("&Visitor display...",
-                            lambda: self.bridge.visitor.choose(self, self.settings.visitor, list(self.tiles)))
+        view_menu.addAction("&Visitor display...", self.choose_visitor_display)
+
+    def choose_visitor_display(self) -> None:
+        if self.bridge.remote:  # the workers send tiles, and the display shows a camera's whole picture
+            self.statusBar().showMessage("error: the visitor display needs the cameras in the window's process: "
+                                         "start with --visitor-display CAMERA or --workers 1", 8000)
+            return
+        self.bridge.visitor.choose(self, self.settings.visitor, list(self.tiles))
 
     def _add_tile(self, name: str) -> CameraTile:
         tile = CameraTile(name, frozen=self.frozen, paused=self.paused)
@@ -174,7 +180,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
     def _on_ready(self) -> None:
         self.show_results(*self.bridge.take())
 
-    def show_results(self, latest: dict[str, Shown], events: list[tuple[str, Event, np.ndarray]]) -> None:
+    def show_results(self, latest: dict[str, Shown], events: list[TakenEvent]) -> None:
         """Each camera's newest frame and counts, and every event since the last call."""
         now = time.monotonic()
         for name, shown in latest.items():
@@ -191,8 +197,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             self.shown_frames += 1
             if not same:
                 self.redraw(name)
-        for name, event, frame in events:
-            self.add_event(name, event, frame)
+        for name, event, thumb in events:
+            self.add_event(name, event, thumb)
         self.update_panel()
 
     def redraw(self, name: str) -> None:
@@ -200,11 +206,10 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             drawing = self.drawing if name == self.zone_camera else None
             self.tiles[name].show_picture(zone_overlay(self.current[name].image, self.zones_shown(name), drawing))
 
-    def add_event(self, camera: str, event: Event, frame_image: np.ndarray | None = None) -> None:
-        """Put a violation at the top of the list (with the face) and raise the alert on its tile."""
-        cam = self.site.cameras.get(camera) if self.site is not None else None
-        self.event_list.add_event(event, frame_image, camera=camera if len(self.tiles) > 1 else None,
-                                  monitor=getattr(cam, "monitor", None))
+    def add_event(self, camera: str, event: Event, thumb: np.ndarray | None = None) -> None:
+        """Put a violation at the top of the list (with the face ``thumb``, taken where the camera runs) and raise
+        the alert on its tile."""
+        self.event_list.add_event(event, thumb, camera=camera if len(self.tiles) > 1 else None)
         if self.alert_flash and camera in self.tiles:
             self.tiles[camera].flash(FLASH_MS)
         if self.alert_sound:
@@ -328,11 +333,15 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         root, saved = self.settings.output.snapshot_dir(), []
         for name in names:
             shown = self.current[name]
-            raw = shown.result.frame.image
-            # the tile's picture is drawn at the tile's size: a saved picture is drawn again at the frame's
-            image = shown.image if shown.image.shape == raw.shape else annotate(raw, shown.result)
+            raw, faces = shown.result.frame.image, shown.result.faces
+            if raw.ndim == 3 and raw.shape[2] == 0:  # a camera in a worker process sends its tile's picture alone
+                image, raw = shown.image, None
+                faces = scaled_faces(faces, raw_size=shown.result.frame.image.shape[:2], size=image.shape[:2])
+            else:  # the tile's picture is drawn at the tile's size: a saved picture is drawn again at the frame's
+                image = shown.image if shown.image.shape == raw.shape else annotate(raw, shown.result)
             if self.redact is not None:  # --privacy holds for every saved picture, the operator's too
-                image, raw = self.redact(image, shown.result.faces), self.redact(raw, shown.result.faces)
+                image = self.redact(image, faces)
+                raw = self.redact(raw, faces) if raw is not None else None
             try:
                 folder = ensure_dir(snapshot_folder(root, name, len(self.tiles)), "snapshot")
                 saved.append(save_snapshot(folder, image, raw, shown.result.frame.index))
@@ -376,3 +385,12 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.shutdown()
         super().closeEvent(event)
+
+
+def scaled_faces(faces: list, raw_size: tuple[int, int], size: tuple[int, int]) -> list:
+    """``faces`` of a frame of ``raw_size`` (h, w) in the coordinates of its picture of ``size`` (a tile)."""
+    import dataclasses
+
+    sy, sx = size[0] / max(raw_size[0], 1), size[1] / max(raw_size[1], 1)
+    return [dataclasses.replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx),
+                                        round(f.box[3] * sy))) for f in faces]

@@ -5,20 +5,21 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import traceback
 
 from facemask_live.app.window.bridge import SiteBridge
 from facemask_live.app.window.display import display_problem
+from facemask_live.app.window.feed import WindowTap
 from facemask_live.app.window.main import MainWindow
 from facemask_live.app.window.qt import Qt, QtCore, QtWidgets
 from facemask_live.app.window.sources import window_settings
 from facemask_live.app.window.view import APP_NAME
 from facemask_live.core.config import Settings
 from facemask_live.core.errors import FacemaskError
-from facemask_live.engine.api import Monitor
-from facemask_live.engine.build import camera_summary_lines, site_summary_lines
+from facemask_live.engine.build import build_site, camera_summary_lines, site_summary_lines, site_workers
 from facemask_live.sources.capture import mask_credentials, parse_source
 
 
@@ -29,9 +30,12 @@ def build_window(settings: Settings, config_path: str | None = None) -> MainWind
     if len(settings.cameras) == 1 and not settings.source.demo:  # one source that cannot be: one error line first
         parse_source(settings.cameras[0].source)
     bridge = SiteBridge()
-    # annotate=False: the bridge draws each picture at its tile's size (a sink that draws, e.g. --privacy, still does)
-    monitor = Monitor(settings=settings, on_result=bridge.on_result, annotate=False, realtime=True)
-    return MainWindow(settings, monitor.site, bridge, config_path)
+    # annotate=False: each picture is drawn at its tile's size (a sink that draws, e.g. --privacy, still does)
+    if site_workers(settings) > 1:  # many cameras: each worker draws its tiles and sends them (engine/workers.py)
+        site = build_site(settings, hook=functools.partial(WindowTap, True), on_hook=bridge.receive, realtime=True)
+    else:
+        site = build_site(settings, on_result=bridge.on_result, realtime=True)
+    return MainWindow(settings, site, bridge, config_path)
 
 
 def _excepthook(window: MainWindow):
