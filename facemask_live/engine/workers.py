@@ -363,12 +363,13 @@ class ProcessSite(EngineLife):
             with self._send_lock, contextlib.suppress(OSError):  # a worker gone meanwhile: its pipe is dropped
                 conn.send(msg)
 
-    def tell(self, kind: str, body) -> None:
+    def tell(self, kind: str, body, worker: int | None = None) -> None:
         """Say ``(kind, body)`` to the ``hook`` of every worker (the window's tile sizes, pause, enlarged camera), and
-        again to each worker that starts later."""
-        self._told[kind] = body
+        again to each worker that starts later; or once to the worker numbered ``worker``."""
+        if worker is None:
+            self._told[kind] = body
         for w in self.workers:
-            if w.ready:
+            if w.ready and worker in (None, w.index):
                 self._send(w, (kind, body))
 
     def add_camera(self, settings, spec) -> RemoteCamera:
@@ -440,7 +441,7 @@ class ProcessSite(EngineLife):
             self.reports.extend(body.get("reports") or [])
         elif kind == "ready":
             w.ready, w.retry_s = True, RETRY_S[0]
-            for told in self._told.items():
+            for told in list(self._told.items()):  # (the front end may tell more meanwhile)
                 self._send(w, told)
         elif kind == "error":
             w.error = body

@@ -10,6 +10,7 @@ and the enlarged camera go to the workers, and their pictures come back through 
 from __future__ import annotations
 
 import collections
+import threading
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class SiteBridge(QtCore.QObject):
         self._remote_replaced: dict[int, dict[str, int]] = {}  # each worker's frames its window feed replaced
         self._sizes_told: dict[str, tuple[int, int]] = {}
         self._pictures: dict[str, np.ndarray] = {}  # each remote camera's last picture
+        self._owed: set[int] = set()  # the workers whose pictures wait for the window
+        self._owed_lock = threading.Lock()  # (the results thread adds, the GUI thread takes)
 
     @property
     def site(self):
@@ -54,7 +57,7 @@ class SiteBridge(QtCore.QObject):
     def replaced(self) -> collections.Counter[str]:
         """Frames the window never showed, per camera (here, and in the workers before they sent them)."""
         total = collections.Counter(self.feed.replaced)
-        for counts in self._remote_replaced.values():
+        for counts in list(self._remote_replaced.values()):  # (a worker added meanwhile adds a key)
             total.update(counts)
         return total
 
@@ -82,6 +85,9 @@ class SiteBridge(QtCore.QObject):
         """A worker's pictures and events (the site's results thread)."""
         self._remote_replaced[worker] = payload["replaced"]
         shown: dict[str, Shown] = payload["shown"]
+        if shown:
+            with self._owed_lock:
+                self._owed.add(worker)  # told "taken" when the window takes them
         for camera, s in shown.items():  # no picture: the one before again (the same object: not drawn again)
             if s.image is None:
                 s.image = self._pictures.get(camera, np.zeros((1, 1, 3), np.uint8))
@@ -94,7 +100,12 @@ class SiteBridge(QtCore.QObject):
         if self.remote and self.view_sizes != self._sizes_told:  # the next pictures are drawn at these sizes
             self._sizes_told = dict(self.view_sizes)
             self.site.tell("sizes", self._sizes_told)
-        return self.feed.take()
+        with self._owed_lock:  # (before the take: a worker's pictures that come later wait for the next take)
+            owed, self._owed = self._owed, set()
+        taken = self.feed.take()
+        for worker in owed:  # each sends its next pictures (feed.py WindowTap.outgoing)
+            self.site.tell("taken", None, worker)
+        return taken
 
     @property
     def paused(self) -> bool:

@@ -90,9 +90,13 @@ class TileFeed:
         self._pending = True
         return signal
 
-    def take(self) -> tuple[dict[str, Shown], list[TakenEvent]]:
-        """The window: the newest frame of each camera since the last take, and every event, oldest first."""
+    def take(self, pictures: bool = True) -> tuple[dict[str, Shown], list[TakenEvent]]:
+        """The window: the newest frame of each camera since the last take, and every event, oldest first
+        (``pictures=False``: the events alone; the pictures wait)."""
         with self._lock:
+            if not pictures:
+                events, self._events = self._events, []
+                return {}, events
             latest, events = self._latest, self._events
             self._latest, self._events, self._pending = {}, [], False
         for camera, entry in latest.items():
@@ -119,6 +123,9 @@ class WindowTap:
         self._go = threading.Event()  # cleared while paused
         self._go.set()
         self._sent: dict[str, np.ndarray] = {}  # in a worker: each camera's picture sent last
+        # in a worker: the window took the pictures sent last. Why: a window that shows fewer pictures than the
+        # cameras make must not cost the workers a drawing, a pickle and a pipe write for every one it skips
+        self._taken = True
 
     def attach(self, site) -> None:
         self.site = site
@@ -152,9 +159,11 @@ class WindowTap:
         picture replaces) and every event with its thumbnail; None when nothing came."""
         from facemask_live.engine.workers import no_picture
 
-        latest, events = self.feed.take()
+        latest, events = self.feed.take(pictures=self._taken)
         if not latest and not events:
             return None
+        if latest:
+            self._taken = False
         shown = {}
         for camera, s in latest.items():  # a still camera's picture, kept (TilePainter), is not sent again
             same = self._sent.get(camera) is s.image
@@ -163,9 +172,11 @@ class WindowTap:
         return {"shown": shown, "events": events, "replaced": dict(self.feed.replaced)}
 
     def control(self, message: tuple) -> None:
-        """The window's ("sizes", {camera: (w, h)}), ("pause", bool) or ("main", camera or None)."""
+        """The window's ("taken", None), ("sizes", {camera: (w, h)}), ("pause", bool) or ("main", camera or None)."""
         kind, body = message
-        if kind == "sizes":
+        if kind == "taken":
+            self._taken = True
+        elif kind == "sizes":
             self.feed.view_sizes.update(body)
         elif kind == "pause":
             self.pause(body)

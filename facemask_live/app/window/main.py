@@ -268,7 +268,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         names = [self.following] if self.following else list(self.tiles)
         rates = [self.capture_fps[n] for n in names if n in self.capture_fps]
         ages = [self.age_ms[n] for n in names if n in self.age_ms]
-        not_shown = sum(self.bridge.replaced[n] for n in names)
+        replaced = self.bridge.replaced
+        not_shown = sum(replaced[n] for n in names)
         p = self.panel
         p.show_values(p.perf_labels, perf_values([self.stats.get(n, {}) for n in names], sum(rates) if rates else None,
                                                  max(ages) if ages else None, not_shown, self.paused))

@@ -45,6 +45,7 @@ class SidePanel(QtWidgets.QWidget):
 
         self.cameras = QtWidgets.QGroupBox("Cameras and site")
         self.table = QtWidgets.QTableWidget(0, len(TABLE_COLUMNS))
+        self._bold_row: int | None = None  # the site's row, bold (set when the rows change)
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
@@ -91,15 +92,27 @@ class SidePanel(QtWidgets.QWidget):
             labels[key].setText(text)
 
     def fill_table(self, rows: list[tuple[str, ...]]) -> None:
-        self.table.setRowCount(len(rows))
+        """The camera table; only the cells whose text changed are touched. Why: the window fills it for every
+        picture it shows, and a new item per cell cost a millisecond each (16 cameras: most of the GUI thread)."""
+        if self.table.rowCount() != len(rows):
+            self.table.setRowCount(len(rows))
+            self._bold_row = None
         for r, row in enumerate(rows):
             for col, text in enumerate(row):
-                item = QtWidgets.QTableWidgetItem(text)
-                if r == len(rows) - 1:  # the site's row
-                    font = item.font()
-                    font.setBold(True)
-                    item.setFont(font)
-                self.table.setItem(r, col, item)
-        self.table.resizeRowsToContents()
-        rows_h = sum(self.table.rowHeight(r) for r in range(min(len(rows), TABLE_ROWS_SHOWN)))
-        self.table.setFixedHeight(self.table.horizontalHeader().height() + rows_h + 2 * self.table.frameWidth())
+                item = self.table.item(r, col)
+                if item is None:
+                    self.table.setItem(r, col, QtWidgets.QTableWidgetItem(text))
+                elif item.text() != text:
+                    item.setText(text)
+        if self._bold_row != len(rows) - 1:  # the site's row is the last
+            self._bold_row = len(rows) - 1
+            for r in range(len(rows)):
+                for col in range(self.table.columnCount()):
+                    item = self.table.item(r, col)
+                    if item is not None:
+                        font = item.font()
+                        font.setBold(r == len(rows) - 1)
+                        item.setFont(font)
+            self.table.resizeRowsToContents()
+            rows_h = sum(self.table.rowHeight(r) for r in range(min(len(rows), TABLE_ROWS_SHOWN)))
+            self.table.setFixedHeight(self.table.horizontalHeader().height() + rows_h + 2 * self.table.frameWidth())

@@ -35,7 +35,9 @@ class VideoView(QtWidgets.QLabel):
             return
         r = self.contentsRect()
         pix = QtGui.QPixmap.fromImage(self.image)
-        self.setPixmap(pix.scaled(r.width(), r.height(), Qt.KeepAspectRatio, Qt.SmoothTransformation))
+        if self.image.size().scaled(r.size(), Qt.KeepAspectRatio) != self.image.size():  # (drawn at its size: as is)
+            pix = pix.scaled(r.width(), r.height(), Qt.KeepAspectRatio, Qt.SmoothTransformation)
+        self.setPixmap(pix)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
