@@ -3,6 +3,7 @@
 shown), and the CPU of the window's process and its workers. Offscreen unless DISPLAY is set.
 
     python tools/window_rate.py --config site16.yaml --seconds 40 [--warmup 10] [--workers N] [--size 1600x900]
+    python tools/window_rate.py --cameras 16 --clips ../shared/media/videos ...   # the clips in turn, looping
 
 Why: the benchmark (``bench --cameras N``) stands a thread in for the window; this runs the window itself, so the
 figures include the Qt thread's work (converting and scaling each picture) and, with workers, the pipes.
@@ -22,18 +23,25 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 def cpu_seconds_with_children() -> float:
-    """User + system CPU seconds of this process and every live child (the workers), from /proc."""
-    from soak import child_pids
+    """CPU seconds of this process and its workers (the soak's own reading of /proc)."""
+    from soak import proc_sample
 
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in [os.getpid(), *child_pids(os.getpid())]:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return proc_sample(os.getpid(), 0.0).cpu_s
+
+
+def clips_config(folder: Path, cameras: int) -> str:
+    """A site config of ``cameras`` looping cameras, the clips of ``folder`` in turn (a temporary file)."""
+    import tempfile
+
+    import yaml
+
+    clips = sorted(folder.glob("*.mp4"))
+    if not clips:
+        sys.exit(f"error: no .mp4 clips in {folder}")
+    cams = [{"name": f"cam{i + 1:02d}", "source": str(clips[i % len(clips)].resolve()), "loop": True} for i in range(cameras)]
+    path = Path(tempfile.mkdtemp(prefix="window-rate-")) / "site.yaml"
+    path.write_text(yaml.safe_dump({"cameras": cams}))
+    return str(path)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,7 +51,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", required=True, help="the site's YAML config")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="the site's YAML config")
+    where.add_argument("--clips", help="a folder of video clips: --cameras of them in turn, each looping")
+    ap.add_argument("--cameras", type=int, default=16, help="with --clips: how many cameras (default 16)")
     ap.add_argument("--seconds", type=float, default=40.0, help="measured time (default 40)")
     ap.add_argument("--warmup", type=float, default=10.0, help="time before measuring (default 10)")
     ap.add_argument("--workers", type=int, help="as the app's --workers (default: the app's rule)")
@@ -56,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from facemask_live.app.window.qt import QtCore, QtWidgets
     from facemask_live.app.window.run import build_window
 
+    if args.clips:
+        args.config = clips_config(Path(args.clips), args.cameras)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["window-rate"])
     options = ["--config", args.config, "--no-progress"] + (["--workers", str(args.workers)] if args.workers else [])
     w = build_window(load_settings(options), args.config)

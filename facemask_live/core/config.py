@@ -234,7 +234,7 @@ class QualitySettings:
 
     enabled: bool = True
     # the gate: a face failing one of these is "unknown"
-    min_size: int = 24  # pixels, height of the face box (32 until issue 27: see docs/accuracy.md)
+    min_size: int = 22  # pixels, height of the face box (32, then 24 until issue 27: see docs/accuracy.md)
     min_score: float = 0.7  # detector confidence
     min_sharpness: float = 8.0  # variance of the Laplacian of the grey face crop at 64 px
     max_roll: float = 50.0  # degrees the eye-to-mouth axis may lean from vertical

@@ -27,16 +27,9 @@ def build_detector(settings: Settings):
     from facemask_live.detection.detect import create_detector
 
     d = settings.detector
-    return create_detector(
-        d.name,
-        d.dir,
-        confidence=d.confidence,
-        min_size=d.min_face,
-        input_size=d.size,
-        threads=settings.detector_threads(),
-        verify_candidates=d.verify_faces,
-        candidate_confidence=d.candidate_confidence,
-    )
+    return create_detector(d.name, d.dir, confidence=d.confidence, min_size=d.min_face, input_size=d.size,
+                           threads=settings.detector_threads(), verify_candidates=d.verify_faces,
+                           candidate_confidence=d.candidate_confidence)
 
 
 def build_classifier(settings: Settings, threads: int | None = None):
@@ -44,12 +37,8 @@ def build_classifier(settings: Settings, threads: int | None = None):
     from facemask_live.detection.classify import MaskClassifier, default_model_path
 
     c = settings.classifier
-    return MaskClassifier(
-        c.model or default_model_path(),
-        threads=threads or settings.classifier_threads(),
-        violation_threshold=c.violation_threshold,
-        violation_labels=c.violation_labels,
-    )
+    return MaskClassifier(c.model or default_model_path(), threads=threads or settings.classifier_threads(),
+                          violation_threshold=c.violation_threshold, violation_labels=c.violation_labels)
 
 
 def event_snapshot_dir(settings: Settings) -> Path | None:

@@ -110,12 +110,12 @@ def test_quality_settings_are_validated():
 
 
 def test_an_unknown_face_is_never_counted_masked_and_never_raises_an_event(videos):
-    """The masked office worker and the unmasked man, both shrunk so that their faces are ~22 px high:
-    shown as unknown, never counted masked, no event; at full size they are judged as usual."""
+    """The masked office worker and the unmasked man, both shrunk so that their faces are 4 px under the gate's
+    size bar: shown as unknown, never counted masked, no event; at full size they are judged as usual."""
     for clip, start in (("office_mask.mp4", 0), ("man_nomask.mp4", 0)):
         frames = read_frames(videos / clip, start, 24)
         h = app_pipeline("--min-face", "10", "--detector-size", "1000").detector.detect(frames[0])[0].height
-        f = 22 / h
+        f = (QualitySettings().min_size - 4) / h
         small = [cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) for img in frames]
         pipe = app_pipeline("--min-face", "10", "--detector-size", "1000")
         results = run_frames(pipe, small)
