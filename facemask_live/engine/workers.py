@@ -150,7 +150,7 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
     tap = site.on_result  # a front end's own on_result in this worker (the window's pictures, the bench's meter)
     if hasattr(tap, "attach"):
         tap.attach(site)
-    outgoing = getattr(tap, "outgoing", None)
+    outgoing, control = getattr(tap, "outgoing", None), getattr(tap, "control", None)
 
     def figures() -> dict:
         stats = site.stats()
@@ -175,7 +175,8 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
                 msg = conn.recv()
                 if msg == "stop":
                     break
-                tap.control(msg)
+                if control is not None:
+                    control(msg)
     except (EOFError, OSError):
         orphan = True
     finally:
