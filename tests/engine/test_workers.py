@@ -81,8 +81,10 @@ def test_three_cameras_in_two_workers_log_every_frame_and_event(shared_dir, tmp_
     seen = []
     site = build_site(settings, on_result=lambda cam, r, a: seen.append((cam, r.frame.image.shape, a)))
     assert isinstance(site, ProcessSite)
+    own = time.process_time()
     with site:
         site.wait(60)
+    own = time.process_time() - own  # this process's CPU meanwhile
     stats = site.stats()
     cams = stats["cameras"]
     assert list(cams) == ["cam1", "cam2", "cam3"] and stats["site"]["workers"] == 2
@@ -102,7 +104,7 @@ def test_three_cameras_in_two_workers_log_every_frame_and_event(shared_dir, tmp_
     finals = {Path(r["source"]).name: r for line in people.read_text().splitlines() if (r := json.loads(line)).get("final")}
     assert {n: f["people_seen"] for n, f in finals.items()} == {Path(c["source"]).name: c["people"] for c in cams.values()}
     assert finals["street_nomask.mp4"]["violations"] == cams["cam1"]["events"]
-    assert stats["cpu_seconds"] > 5  # the workers' CPU counts, not only this process's
+    assert stats["cpu_seconds"] > own + 1.0  # the workers' CPU counts, not only this process's (measured: 4.6 s, 2 cores)
 
 
 def test_a_killed_worker_is_started_again_and_a_killed_parent_leaves_no_worker(shared_dir, tmp_path):
