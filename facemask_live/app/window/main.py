@@ -42,6 +42,7 @@ from facemask_live.app.window.view import (
 from facemask_live.app.window.zone_editor import ZoneEditorMixin
 from facemask_live.core.config import Settings
 from facemask_live.core.errors import FacemaskError
+from facemask_live.core.geometry import scale_faces
 from facemask_live.core.results import Event
 from facemask_live.engine.build import snapshot_redactor
 from facemask_live.outputs.annotate import annotate
@@ -336,8 +337,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             shown = self.current[name]
             raw, faces = shown.result.frame.image, shown.result.faces
             if raw.ndim == 3 and raw.shape[2] == 0:  # a camera in a worker process sends its tile's picture alone
-                image, raw = shown.image, None
-                faces = scaled_faces(faces, raw_size=shown.result.frame.image.shape[:2], size=image.shape[:2])
+                (fh, fw), (h, w) = shown.result.frame.image.shape[:2], shown.image.shape[:2]
+                image, raw, faces = shown.image, None, scale_faces(faces, w / max(fw, 1), h / max(fh, 1), w, h)
             else:  # the tile's picture is drawn at the tile's size: a saved picture is drawn again at the frame's
                 image = shown.image if shown.image.shape == raw.shape else annotate(raw, shown.result)
             if self.redact is not None:  # --privacy holds for every saved picture, the operator's too
@@ -387,11 +388,3 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
-
-def scaled_faces(faces: list, raw_size: tuple[int, int], size: tuple[int, int]) -> list:
-    """``faces`` of a frame of ``raw_size`` (h, w) in the coordinates of its picture of ``size`` (a tile)."""
-    import dataclasses
-
-    sy, sx = size[0] / max(raw_size[0], 1), size[1] / max(raw_size[1], 1)
-    return [dataclasses.replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx),
-                                        round(f.box[3] * sy))) for f in faces]
