@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     from facemask_live.app.options import load_settings
     from facemask_live.app.window.qt import QtCore, QtWidgets
     from facemask_live.app.window.run import build_window
+    from facemask_live.core.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # the window measured as the app runs it (app/cli.py does the same)
 
     if args.clips:
         args.config = clips_config(Path(args.clips), args.cameras)
