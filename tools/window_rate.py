@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
@@ -45,8 +47,7 @@ def clips_config(folder: Path, cameras: int) -> str:
 
 
 def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,12 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         det.append((b["detector_runs"] - a["detector_runs"]) / (t1 - t0))
         captured = b["frames_captured"] - a["frames_captured"]
         done.append((b["frames_processed"] - a["frames_processed"]) / captured if captured else float("nan"))
-        print(f"{name[:12]:12s} {rates[-1]:8.1f} {percentile(inside, 0.5):10.0f} {percentile(inside, 0.95):10.0f} "
+        print(f"{name[:12]:12s} {rates[-1]:8.1f} {percentile(inside, 50):10.0f} {percentile(inside, 95):10.0f} "
               f"{det[-1]:6.2f} {done[-1]:9.1%}")
     ages = [age for items in shown.values() for t, age in items if t0 <= t <= t1]
     cores = (marks["end_cpu"] - marks["start_cpu"]) / (t1 - t0)
     print(f"window: {len(shown)} cameras in {workers} process(es), shown/s per camera {min(rates):.1f}-{max(rates):.1f}, "
-          f"age p50 {percentile(ages, 0.5):.0f} ms, p95 {percentile(ages, 0.95):.0f} ms, detector runs/s per camera "
+          f"age p50 {percentile(ages, 50):.0f} ms, p95 {percentile(ages, 95):.0f} ms, detector runs/s per camera "
           f"{min(det):.2f}-{max(det):.2f}, frames processed {min(done):.1%}-{max(done):.1%}, CPU {cores:.2f} cores")
     return 0
 
