@@ -122,10 +122,12 @@ class Forwarder:
         pass
 
 
-def worker_main(build_site: Callable, settings, names: list[str], index: int, conn, hook, options: dict) -> None:
+def worker_main(build_site: Callable, settings, names: list[str], index: int, conn, hook, options: dict,
+                hold: bool = False) -> None:
     """A worker process: builds the engine of its cameras with ``build_site`` (the app's one builder, handed in by it),
     runs it until the parent says stop (or is gone: its end of the pipe closes) or every camera ended, and sends what
-    it produced over ``conn``."""
+    it produced over ``conn``. ``hold``: once built, its cameras wait for the parent's ``"go"`` (see
+    :meth:`ProcessSite.start`)."""
     from facemask_live.core.logs import log_to_terminal
     from facemask_live.core.memory import limit_malloc_arenas
     from facemask_live.engine.site import cpu_seconds
@@ -158,10 +160,20 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
         stats["cpu_seconds"] = round(cpu_seconds() - cpu0, 3)
         return stats
 
-    site.start()
     orphan = False
     try:
         conn.send(("ready", None))
+        while hold:  # the front end's controls may come first (the window's tile sizes)
+            msg = conn.recv()
+            if msg == "stop":
+                stop.set()
+            elif msg == "go":
+                break
+            elif control is not None:
+                control(msg)
+            hold = not stop.is_set()
+        if not stop.is_set():
+            site.start()
         next_stats = 0.0
         while not stop.is_set() and any(c.alive for c in site.cameras.values()):
             if forward is not None and (items := forward.take()):
@@ -298,7 +310,7 @@ class ProcessSite(EngineLife):
             return self
         self._started = True
         for w in self.workers:
-            self._spawn(w)
+            self._spawn(w, hold=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not all(w.ready for w in self.workers):
             self._receive(0.1)
@@ -312,12 +324,16 @@ class ProcessSite(EngineLife):
             if failed is not None:
                 self.close()
                 raise FacemaskError(failed.error)
+        # every worker built its engine: the cameras start together. Why: a worker's cameras that start while the
+        # others still import and load their models (a second or two of both cores) drop their first frames
+        for w in self.workers:
+            self._send(w, "go")
         # the figures count from here, as a Site's count from its start (the workers' CPU from their engines' start)
         self._t0, self._cpu0 = time.monotonic(), cpu_seconds()
         self._reader.start()
         return self
 
-    def _spawn(self, w: _Worker) -> None:
+    def _spawn(self, w: _Worker, hold: bool = False) -> None:
         w.cpu_before += w.stats.get("cpu_seconds", 0.0)
         w.stats = {**w.stats, "cpu_seconds": 0.0}
         w.final, w.error, w.restart_at, w.heard_at = False, None, None, time.monotonic()
@@ -325,7 +341,7 @@ class ProcessSite(EngineLife):
         mine, theirs = self._ctx.Pipe()
         process = self._ctx.Process(
             target=worker_main, name=f"facemask-live worker {w.index}", daemon=True,
-            args=(self.build, w.settings, w.names, w.index, theirs, self.hook, self._options))
+            args=(self.build, w.settings, w.names, w.index, theirs, self.hook, self._options, hold))
         process.start()
         theirs.close()  # the worker's end lives in the worker alone: its death closes the pipe
         # its pipe before its process: the results thread, which may be looking, never sees a process without a pipe

@@ -3,7 +3,10 @@
 import numpy as np
 
 from facemask_live.core.results import Face, Frame, FrameResult
-from facemask_live.outputs.annotate import annotate, annotate_fit, color_for, fit_size
+import cv2
+import pytest
+
+from facemask_live.outputs.annotate import annotate, annotate_fit, color_for, fit_size, shrink
 
 
 def scene() -> FrameResult:
@@ -37,6 +40,27 @@ def test_a_tile_is_drawn_at_its_size_with_each_box_where_its_face_is():
     label_band = tile[max(50 - 16, 0):50, 100:170]
     assert (label_band.min(axis=2) > 200).sum() > 20
     assert not (result.frame.image.min(axis=2) > 200).any()  # the frame itself is untouched
+
+
+@pytest.mark.parametrize("size, shape", [((320, 180), (720, 1280)), ((320, 180), (404, 720)), ((426, 240), (720, 1280)),
+                                         ((70, 125), (641, 359))])
+def test_a_picture_shrunk_for_a_tile_averages_every_pixel(size, shape):
+    """shrink: fine detail (one-pixel stripes, as in a striped shirt or a fence) comes out as its average grey, not
+    as the stripes a resize that skips pixels would show; at a whole factor it is OpenCV's area average."""
+    stripes = np.zeros((*shape, 3), np.uint8)
+    stripes[:, ::2] = 200  # columns alternate 200 / 0
+    stripes[::2] = 255 - stripes[::2]  # and rows swap them: a checkerboard of one-pixel squares
+    small = shrink(stripes, size)
+    assert small.shape == (size[1], size[0], 3)
+    inner = small[2:-2, 2:-2].astype(int)
+    assert abs(inner.mean() - stripes.mean()) < 6 and inner.std() < 20
+    if shape[1] % size[0] or shape[0] % size[1]:
+        # what bilinear alone does at that factor: it reads a few pixels per output pixel and keeps a pattern
+        assert cv2.resize(stripes, size, interpolation=cv2.INTER_LINEAR)[2:-2, 2:-2].std() > 30
+    else:
+        frame = scene().frame.image
+        area = cv2.resize(frame, size, interpolation=cv2.INTER_AREA).astype(int)
+        assert np.abs(shrink(frame, size).astype(int) - area).max() <= 1
 
 
 def test_no_room_given_or_more_room_than_pixels_draws_the_full_frame():
