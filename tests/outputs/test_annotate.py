@@ -1,11 +1,10 @@
 """Drawing at the size a picture is shown (a grid tile): boxes where the faces are, labels drawn, no upscaling."""
 
-import numpy as np
-
-from facemask_live.core.results import Face, Frame, FrameResult
 import cv2
+import numpy as np
 import pytest
 
+from facemask_live.core.results import Face, Frame, FrameResult
 from facemask_live.outputs.annotate import annotate, annotate_fit, color_for, fit_size, shrink
 
 
