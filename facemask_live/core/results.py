@@ -63,6 +63,10 @@ class Face:
     track_prob: float | None = None
     landmarks: np.ndarray | None = None  # (5, 2) eyes, nose tip, mouth corners in frame pixels (RetinaFace only)
     quality: Quality | None = None  # the quality gate's verdict (facemask_live.detection.quality); None = not assessed
+    # frames on which this face's label was shown before this one without a new classifier call (0: classified for
+    # this frame, or shown for the first time). Why: the tracker's vote and the monitor's evidence count each
+    # verdict on a bounded number of frames (``verdict_frames``), however long the detector takes to look again
+    carried: int = 0
 
     @property
     def width(self) -> int:

@@ -63,6 +63,7 @@ def carry_labels(located: Located) -> None:
         if src is not None:
             face.label, face.prob, face.probs = src.label, src.prob, src.probs
             face.quality, face.landmarks = src.quality, None
+            face.carried = src.carried + 1
 
 
 FLOW_STEP = 16  # the flow's region is cut on a grid of this many frame pixels (see BoxFlow.move)

@@ -143,9 +143,10 @@ class Detection:
     timings: dict[str, float]
 
 
-def carry_face(moved: Face, src: Face) -> Face:
-    """A new face at ``moved``'s box with ``src``'s detector score and labels."""
-    return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs, quality=src.quality)
+def carry_face(moved: Face, src: Face, carried: int = 0) -> Face:
+    """A new face at ``moved``'s box with ``src``'s detector score and labels, shown ``carried`` frames before."""
+    return Face(box=moved.box, score=src.score, label=src.label, prob=src.prob, probs=src.probs, quality=src.quality,
+                carried=carried)
 
 
 class Camera:
@@ -192,6 +193,7 @@ class Camera:
         self.ages_ms: collections.deque[float] = collections.deque(maxlen=AGE_SAMPLES)
         self.fps = 0.0  # processed frames per second over the last second or so
         self._faces: list[Face] = []
+        self._carried = 0  # frames that showed the labels of the last detection (see Face.carried)
         self._flow = BoxFlow()
         self._last_detect = -1e9
         self._detection: Detection | None = None
@@ -376,7 +378,9 @@ class Camera:
             moved = self._flow.move(img, self._faces)
             self._faces = [carry_face(m, f) for m, f in zip(moved, self._faces) if m is not None]
         # a still picture: the boxes stay where they are (no optical flow either)
-        return [carry_face(f, f) for f in self._faces]
+        # every face carries the verdicts of the same detection: how many frames showed them already
+        self._carried = 0 if det is not None else self._carried + 1
+        return [carry_face(f, f, self._carried) for f in self._faces]
 
     def _process(self, frame: Frame) -> None:
         """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""
@@ -433,7 +437,7 @@ class Camera:
         still = not fresh and not moving and self._still is not None
         if still:
             # nothing moved and nothing new was detected: the same people as in the last frame, tracker untouched
-            counted = [dataclasses.replace(f) for f in self._still]
+            counted = [dataclasses.replace(f, carried=f.carried + 1) for f in self._still]
         else:
             h, w = frame.image.shape[:2]
             counted, _left = self.zones.split(faces, w, h)

@@ -92,6 +92,9 @@ class ViolationMonitor:
     :func:`facemask_live.outputs.privacy.redact` blurring compliant faces (``--privacy``); None: saved as seen.
     schedule: the alert hours (None: always on). escalate_after: seconds (frame time, < cooldown) after an
     event at which a violator still in view raises one escalated event; None: never.
+    verdict_frames: the frames one classifier verdict counts as evidence on (``Face.carried``); None: every frame
+    that shows it. Why: a live camera whose detector looks again only every 10 frames (16 cameras on two cores)
+    shows one verdict on all of them, and one misread crop would then be six frames of evidence on its own.
     full_view: ``result -> result`` on a larger picture of the same moment (a camera's main stream, boxes scaled:
     ``sources.dual``), or None while there is none; used for the best frame of a violator, so that the snapshot has
     the main stream's detail. None (the attribute): snapshots from the frames the monitor is given.
@@ -110,6 +113,7 @@ class ViolationMonitor:
         remember: float = 0.0,
         schedule: Schedule | None = None,
         escalate_after: float | None = None,
+        verdict_frames: int | None = None,
     ):
         if isinstance(violation_labels, str):
             raise ValueError(f"violation_labels must be a collection of label names, not the string {violation_labels!r}")
@@ -126,6 +130,9 @@ class ViolationMonitor:
             raise ValueError(f"remember must be >= 0 seconds, got {remember}")
         if escalate_after is not None and not escalate_after > 0:
             raise ValueError(f"escalate_after must be > 0 seconds, got {escalate_after}")
+        if verdict_frames is not None and (int(verdict_frames) != verdict_frames or verdict_frames < 1):
+            raise ValueError(f"verdict_frames must be a whole number of frames >= 1, got {verdict_frames}")
+        self.verdict_frames = verdict_frames
         self.schedule = None if schedule is None or schedule.always else schedule
         self.escalate_after = escalate_after
         self.full_view: Callable[[FrameResult], FrameResult | None] | None = None
@@ -342,7 +349,8 @@ class ViolationMonitor:
             person.missing = 0
             person.last_seen = now
             q = face.quality
-            if face.label and (q.evidence if q is not None else True):
+            fresh = self.verdict_frames is None or face.carried < self.verdict_frames
+            if face.label and fresh and (q.evidence if q is not None else True):
                 person.recent.append(self.is_violation(face.label))
             self._count_label(person, face.track_label, needed)
             self._keep_best(person, face, result, cache)

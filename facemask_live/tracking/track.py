@@ -103,6 +103,7 @@ class Tracker:
         vote_window: int = 15,
         min_confidence: float = 0.6,
         reid: Reidentifier | None = None,
+        verdict_frames: int | None = None,
     ):
         if not 0.0 <= iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be between 0 and 1, got {iou_threshold}")
@@ -114,6 +115,12 @@ class Tracker:
             raise ValueError(f"vote_window must be a whole number of frames >= 1, got {vote_window}")
         if not 0.0 < min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
+        if verdict_frames is not None and (int(verdict_frames) != verdict_frames or verdict_frames < 1):
+            raise ValueError(f"verdict_frames must be a whole number of frames >= 1, got {verdict_frames}")
+        # one classifier verdict votes on at most this many frames (Face.carried; None: on every frame that shows
+        # it). Why: a live camera whose detector looks again only every 10 frames would otherwise let one misread
+        # crop fill the vote window
+        self.verdict_frames = verdict_frames
         self.iou_threshold = float(iou_threshold)
         self.initialization_delay = int(initialization_delay)
         self.max_missing = int(max_missing)
@@ -213,7 +220,7 @@ class Tracker:
                 self.reid.forget(track.id)
                 track.in_gallery = False
         probs = self._face_probs(face)
-        if probs:
+        if probs and (self.verdict_frames is None or face.carried < self.verdict_frames):
             track.history.append(probs)
 
     def _confirm(self, track: Track, still: bool, frame: Frame) -> None:

@@ -133,6 +133,31 @@ def test_detect_fps_per_camera_and_shared_detector(shared_dir):
     assert site.detector_runs == stats["slow"]["detector_runs"] + stats["fast"]["detector_runs"]
 
 
+def test_a_live_camera_marks_how_many_frames_showed_each_verdict(shared_dir):
+    """A camera looked at twice a second (25 fps): the faces of the frame a detection is shown on have
+    ``carried`` 0, the frames after it count up until the next one; the tracker and the monitor count a verdict on
+    ``verdict_frames`` frames only (tests/events/test_events.py)."""
+    from facemask_live.detection.classify import MaskClassifier, default_model_path
+    from facemask_live.detection.detect import create_detector
+    from facemask_live.engine.site import Site
+
+    clip = str(shared_dir / "media" / "videos" / "man_nomask.mp4")  # 640x360, 25 fps, one face throughout
+    seen: list[list[int]] = []
+    site = Site(create_detector("retinaface", threads=1, input_size=320), MaskClassifier(default_model_path(), threads=1),
+                on_result=lambda camera, result, annotated: seen.append([f.carried for f in result.faces]))
+    cam = site.add_camera(CameraSpec("door", clip, detect_fps=2))
+    with site:
+        site.wait(5)
+    runs = cam.detector_runs
+    carried = [c[0] for c in seen if len(c) == 1]
+    assert len(carried) > 80 and runs >= 6
+    fresh = [i for i, c in enumerate(carried) if c == 0]
+    assert runs - 2 <= len(fresh) <= runs  # each detection is fresh on the one frame it is first shown on
+    for a, b in zip(fresh, fresh[1:]):  # then counted up frame by frame
+        assert carried[a:b] == list(range(b - a))
+    assert max(carried) >= 8  # about 12 frames between two looks at 2 a second
+
+
 def test_headless_site_config_two_clips_and_a_dead_url(shared_dir, tmp_path):
     """The issue's smallest config grown by one clip: a dead RTSP URL (password from the environment) shows its
     state on one line and disturbs nothing; a looping clip runs until --duration; a clip that ends says so;

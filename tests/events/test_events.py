@@ -122,6 +122,44 @@ def test_a_single_misread_frame_raises_no_event():
     assert monitor.people_by_label == {"mask": 1}
 
 
+def run_live_cadence(verdict, n, every=10, verdict_frames=2):
+    """One person whose face the detector and classifier look at every ``every`` frames (a live camera on a busy
+    machine), their verdict carried by flow in between as the site carries it (``Face.carried``); ``verdict(k)``:
+    the label of the k-th look. The app's evidence (6 frames of 15) and tracker (vote over 15 frames)."""
+    tracker = Tracker(vote_window=15, verdict_frames=verdict_frames)
+    monitor = ViolationMonitor(VIOLATIONS, alert_frames=6, verdict_frames=verdict_frames)
+    scene, events, results = Scene(), [], []
+    box = (200, 80, 290, 190)
+    for i in range(n):
+        frame = scene.frame(i, [box])
+        f = face(box, verdict(i // every))
+        f.carried = i % every
+        tracker.update([f], frame)
+        result = FrameResult(frame, [f])
+        result.events = monitor.update(result)
+        events += result.events
+        results.append(result)
+    return events, monitor, results
+
+
+def test_one_misread_verdict_carried_over_many_frames_raises_no_event():
+    """A live camera looked at every 10 frames: one misread crop is shown on 10 frames, but is one verdict. Counted
+    on every frame it showed (the old rule, ``verdict_frames=None``) it turned the person and raised an event."""
+    def misread_once(k):
+        return "incorrect_mask" if k == 3 else "mask"
+
+    events, monitor, results = run_live_cadence(misread_once, 120)
+    assert events == [] and monitor.people_by_label == {"mask": 1}
+    assert {r.faces[0].track_label for r in results[30:120]} == {"mask"}
+    events, _, results = run_live_cadence(misread_once, 120, verdict_frames=None)
+    assert [e.label for e in events] == ["incorrect_mask"]
+    # a person really without a mask at the same cadence still raises one event: the look at frame 0 comes before
+    # the track is confirmed (its third frame), the next three make the six frames of evidence
+    events, monitor, _ = run_live_cadence(lambda k: "no_mask", 120)
+    assert [(e.label, e.frame) for e in events] == [("no_mask", 31)]
+    assert monitor.people_by_label == {"no_mask": 1}
+
+
 def test_person_who_takes_the_mask_off_is_reported_and_counted_once():
     def person(i):
         return (200, 80, 290, 190), ("mask" if i < 40 else "no_mask")
