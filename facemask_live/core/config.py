@@ -259,6 +259,13 @@ class QualitySettings:
         """Frames of evidence before a violation event: ``alert_frames``, or 1 with the gate off (the old behaviour)."""
         return self.alert_frames if self.enabled else 1
 
+    @property
+    def verdict_frames(self) -> int:
+        """Frames one classifier verdict may count as evidence (and as a vote) on: half the evidence an event needs,
+        rounded up, so that an event takes at least two looks that agree, however long a busy live camera carries
+        one verdict by optical flow (a video processed frame by frame shows each verdict on ``detect_every`` = 2)."""
+        return -(-self.event_frames // 2)
+
 
 @dataclass(frozen=True)
 class ReidSettings:

@@ -87,7 +87,7 @@ def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot
         vote_window=t.vote_window,
         min_confidence=t.vote_min_confidence,
         reid=Reidentifier(reid) if reid.enabled else None,
-        verdict_frames=settings.detector.detect_every,  # a verdict counts as in the video cadence, however slow the detector
+        verdict_frames=settings.quality.verdict_frames,
     )
     monitor = ViolationMonitor(
         violation_labels,
@@ -99,7 +99,7 @@ def build_tracking(settings: Settings, violation_labels: Iterable[str], snapshot
         remember=reid.max_age,
         schedule=own.alert_hours.schedule,
         escalate_after=own.events.escalate_after,
-        verdict_frames=settings.detector.detect_every,
+        verdict_frames=settings.quality.verdict_frames,
     )
     return tracker, monitor
 

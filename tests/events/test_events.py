@@ -122,7 +122,7 @@ def test_a_single_misread_frame_raises_no_event():
     assert monitor.people_by_label == {"mask": 1}
 
 
-def run_live_cadence(verdict, n, every=10, verdict_frames=2):
+def run_live_cadence(verdict, n, every=10, verdict_frames=3):
     """One person whose face the detector and classifier look at every ``every`` frames (a live camera on a busy
     machine), their verdict carried by flow in between as the site carries it (``Face.carried``); ``verdict(k)``:
     the label of the k-th look. The app's evidence (6 frames of 15) and tracker (vote over 15 frames)."""
@@ -153,11 +153,23 @@ def test_one_misread_verdict_carried_over_many_frames_raises_no_event():
     assert {r.faces[0].track_label for r in results[30:120]} == {"mask"}
     events, _, results = run_live_cadence(misread_once, 120, verdict_frames=None)
     assert [e.label for e in events] == ["incorrect_mask"]
-    # a person really without a mask at the same cadence still raises one event: the look at frame 0 comes before
-    # the track is confirmed (its third frame), the next three make the six frames of evidence
+    # a person really without a mask at the same cadence still raises one event at the third look: the look at
+    # frame 0 counts on frame 2 only (the track is confirmed on its third frame), the next two on three frames each
     events, monitor, _ = run_live_cadence(lambda k: "no_mask", 120)
-    assert [(e.label, e.frame) for e in events] == [("no_mask", 31)]
+    assert [(e.label, e.frame) for e in events] == [("no_mask", 21)]
     assert monitor.people_by_label == {"no_mask": 1}
+
+
+def test_a_verdict_counts_on_half_the_evidence_an_event_needs():
+    """The app's rule (Settings.quality.verdict_frames, given to the tracker and the monitor by build_tracking): an
+    event takes two looks that agree; with one frame of evidence asked for, one look is enough."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.engine.build import build_tracking
+
+    tracker, monitor = build_tracking(load_settings([]), VIOLATIONS, snapshot_dir=None)
+    assert tracker.verdict_frames == monitor.verdict_frames == 3 and monitor.alert_frames == 6
+    _, monitor = build_tracking(load_settings(["--alert-frames", "1"]), VIOLATIONS, snapshot_dir=None)
+    assert monitor.verdict_frames == 1
 
 
 def test_person_who_takes_the_mask_off_is_reported_and_counted_once():
