@@ -68,6 +68,11 @@ class Face:
     # verdict on a bounded number of frames (``verdict_frames``), however long the detector takes to look again
     carried: int = 0
 
+    def verdict_counts(self, verdict_frames: int | None) -> bool:
+        """Whether this frame counts for the face's verdict (a vote, evidence): it is among the first
+        ``verdict_frames`` frames that show it (None: every frame does)."""
+        return verdict_frames is None or self.carried < verdict_frames
+
     @property
     def width(self) -> int:
         return self.box[2] - self.box[0]

@@ -437,7 +437,7 @@ class Camera:
         still = not fresh and not moving and self._still is not None
         if still:
             # nothing moved and nothing new was detected: the same people as in the last frame, tracker untouched
-            counted = [dataclasses.replace(f, carried=f.carried + 1) for f in self._still]
+            counted = [dataclasses.replace(f, carried=self._carried) for f in self._still]
         else:
             h, w = frame.image.shape[:2]
             counted, _left = self.zones.split(faces, w, h)

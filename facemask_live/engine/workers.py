@@ -163,15 +163,14 @@ def worker_main(build_site: Callable, settings, names: list[str], index: int, co
     orphan = False
     try:
         conn.send(("ready", None))
-        while hold:  # the front end's controls may come first (the window's tile sizes)
+        while hold and not stop.is_set():  # the front end's controls may come first (the window's tile sizes)
             msg = conn.recv()
             if msg == "stop":
                 stop.set()
             elif msg == "go":
-                break
+                hold = False
             elif control is not None:
                 control(msg)
-            hold = not stop.is_set()
         if not stop.is_set():
             site.start()
         next_stats = 0.0

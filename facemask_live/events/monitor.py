@@ -349,8 +349,7 @@ class ViolationMonitor:
             person.missing = 0
             person.last_seen = now
             q = face.quality
-            fresh = self.verdict_frames is None or face.carried < self.verdict_frames
-            if face.label and fresh and (q.evidence if q is not None else True):
+            if face.label and face.verdict_counts(self.verdict_frames) and (q.evidence if q is not None else True):
                 person.recent.append(self.is_violation(face.label))
             self._count_label(person, face.track_label, needed)
             self._keep_best(person, face, result, cache)

@@ -220,7 +220,7 @@ class Tracker:
                 self.reid.forget(track.id)
                 track.in_gallery = False
         probs = self._face_probs(face)
-        if probs and (self.verdict_frames is None or face.carried < self.verdict_frames):
+        if probs and face.verdict_counts(self.verdict_frames):
             track.history.append(probs)
 
     def _confirm(self, track: Track, still: bool, frame: Frame) -> None:

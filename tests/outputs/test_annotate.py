@@ -48,7 +48,7 @@ def test_a_picture_shrunk_for_a_tile_averages_every_pixel(size, shape):
     as the stripes a resize that skips pixels would show; at a whole factor it is OpenCV's area average."""
     stripes = np.zeros((*shape, 3), np.uint8)
     stripes[:, ::2] = 200  # columns alternate 200 / 0
-    stripes[::2] = 255 - stripes[::2]  # and rows swap them: a checkerboard of one-pixel squares
+    stripes[::2] = 255 - stripes[::2]  # every other row inverted (55 / 255): a pattern of one-pixel squares
     small = shrink(stripes, size)
     assert small.shape == (size[1], size[0], 3)
     inner = small[2:-2, 2:-2].astype(int)
