@@ -101,8 +101,9 @@ class FaceDetector:
     def _face(self, score: float, box: np.ndarray, width: int, height: int) -> Face | None:
         return make_face(score, box, width, height, self.min_size)
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in a BGR image, highest score first, boxes clipped to the image."""
+    def detect(self, image: np.ndarray, enlarge: bool = True) -> list[Face]:
+        """Faces in a BGR image, highest score first, boxes clipped to the image. ``enlarge`` is RetinaFace's: the
+        SSD always takes its fixed square input."""
         check_image(image)
         h, w = image.shape[:2]
         det = self.raw(image)
@@ -232,12 +233,15 @@ class RetinaFaceDetector:
             self._anchors = (key, retinaface_anchors(width, height, self.STEPS))
         return self._anchors[1]
 
-    def raw(self, image: np.ndarray, min_score: float = 0.0, landmarks: bool = False):
+    def raw(self, image: np.ndarray, min_score: float = 0.0, landmarks: bool = False, enlarge: bool = True):
         """One network pass: (scores (N,), boxes (N, 4) [x1, y1, x2, y2] in pixels of ``image``) of the anchors
         scoring at least ``min_score``; only those are decoded. ``landmarks=True`` adds a third item: (N, 5, 2)
-        points in pixels of ``image`` (the eyes, the nose tip and the mouth corners, in the network's order)."""
+        points in pixels of ``image`` (the eyes, the nose tip and the mouth corners, in the network's order).
+        ``enlarge=False``: an image smaller than ``input_size`` goes in at its own size (a camera's substream)."""
         h, w = image.shape[:2]
         f = self.input_size / max(h, w)
+        if not enlarge:
+            f = min(f, 1.0)
         iw, ih = max(1, round(w * f)), max(1, round(h * f))
         # bilinear, also when shrinking: 0.35 ms for 720p -> 700x394 against 3.2 ms for area averaging (a fifth of a
         # detector pass), and on the crowd val photos it finds more small faces (docs/performance.md, seventh pass)
@@ -261,11 +265,12 @@ class RetinaFaceDetector:
         pts = (a[:, None, :2] + pts * 0.1 * a[:, None, 2:]) * back  # the same decoding as the box centres
         return scores[keep], boxes, pts
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in a BGR image, highest score first, boxes clipped to the image."""
+    def detect(self, image: np.ndarray, enlarge: bool = True) -> list[Face]:
+        """Faces in a BGR image, highest score first, boxes clipped to the image. ``enlarge=False``: an image
+        smaller than ``input_size`` is not enlarged to it (see :meth:`raw`)."""
         check_image(image)
         h, w = image.shape[:2]
-        scores, boxes, points = self.raw(image, self.confidence, landmarks=True)
+        scores, boxes, points = self.raw(image, self.confidence, landmarks=True, enlarge=enlarge)
         if not len(scores):
             return []
         xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
@@ -312,7 +317,8 @@ def load_net(model_dir: Path):
     proto, weights = model_dir / PROTOTXT, model_dir / CAFFEMODEL
     for p in (proto, weights):
         if not p.is_file():
-            raise ModelError(f"face detector file not found: {p} (pass --detector-dir DIR with {PROTOTXT} and {CAFFEMODEL})")
+            raise ModelError(f"face detector file not found: {p} (--detector ssd is OpenCV's res10 SSD, not shipped: pass "
+                             f"--detector-dir DIR with its {PROTOTXT} and {CAFFEMODEL})")
     try:
         net = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
     except cv2.error as exc:

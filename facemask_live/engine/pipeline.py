@@ -190,13 +190,15 @@ class Pipeline:
       a ``file``) and frames after one without faces always run the detector.
     quality: the quality gate's settings; every classified face gets a ``quality`` verdict and a face
       below the bar the label ``unknown`` (its classifier ``probs`` are kept, but count nowhere).
+    enlarge: False for a camera's detect stream: a frame smaller than the detector's input size is detected at its
+      own size (``detector.enlarge_detect_stream``).
 
     ``result.timings`` (seconds): ``detect`` (detector frames) or ``flow`` (frames in between),
     ``preprocess`` (crop + resize + scale), ``classify`` (the runtime call), ``track``, ``events``.
     """
 
     def __init__(self, detector: FaceDetector, classifier: MaskClassifier, tracker=None, monitor=None, *, detect_every: int = 1,
-                 quality: QualitySettings | None = None):
+                 quality: QualitySettings | None = None, enlarge: bool = True):
         if int(detect_every) != detect_every or detect_every < 1:
             raise ValueError(f"detect_every must be a whole number >= 1, got {detect_every}")
         self.detector = detector
@@ -206,6 +208,7 @@ class Pipeline:
         self.labels = list(classifier.labels)
         self.detect_every = int(detect_every)
         self.quality = quality  # the quality gate (facemask_live.detection.quality); None: every face is judged
+        self.enlarge = enlarge  # False: a frame smaller than the detector's input goes in at its own size (a substream)
         self._flow = BoxFlow() if self.detect_every > 1 else None
         self._since_detect = 0  # frames located since the last detector run
         self._last: list[Face] = []  # faces of the previous located frame
@@ -221,7 +224,7 @@ class Pipeline:
         if flow is None or self._since_detect == 0 or not self._last or frame.file is not None:
             # no faces to carry (empty scene) also runs the detector: new faces are found at once;
             # so does every still image (image and folder sources): there is no motion to follow
-            faces = self.detector.detect(frame.image)
+            faces = self.detect(frame.image)
             located = Located(frame, faces, True, [None] * len(faces))
             key = "detect"
             if flow is not None:
@@ -237,6 +240,10 @@ class Pipeline:
             self._last = located.faces
         located.timings[key] = clock() - t0
         return located
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The detector's faces in ``image`` (enlarged to the detector's input size unless ``enlarge`` is off)."""
+        return self.detector.detect(image) if self.enlarge else self.detector.detect(image, enlarge=False)
 
     # ------------------------------------------------------------------ stage 2
     def classify(self, image: np.ndarray, faces: list[Face], timings: dict[str, float] | None = None) -> None:

@@ -106,6 +106,7 @@ class CameraSpec:
     fail_fast: bool = False  # a first open that fails ends the camera with its error (one camera: the app exits)
     detect_source: str | None = None  # the camera's substream: detection and the tile use it (sources/dual.py)
     decode_threads: int = 0  # FFmpeg decoding threads per stream (0: FFmpeg's choice; a site of several cameras: 1)
+    enlarge: bool = True  # False: frames smaller than the detector's input are detected at their own size (substream)
 
     @property
     def frame_by_frame(self) -> bool:
@@ -171,7 +172,7 @@ class Camera:
         self.annotate = site.settings.annotate or any(getattr(s, "needs_annotated", False) for s in self.sinks)
         # detect + classify (+ the quality verdicts), run by the site's detector thread
         self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality,
-                                 detect_every=spec.detect_every)
+                                 detect_every=spec.detect_every, enlarge=spec.enlarge)
         self.gate = MotionGate(spec.motion)
         self.zones = ZoneFilter(spec.zones)
         self.capture: Capture | None = None
@@ -723,7 +724,7 @@ class Site(EngineLife):
             t0 = time.perf_counter()
             timings: dict[str, float] = {}
             try:
-                faces = cam.pipeline.detector.detect(img)
+                faces = cam.pipeline.detect(img)
                 timings["detect"] = time.perf_counter() - t0
                 cam.pipeline.classify(img, faces, timings)
             except Exception as exc:  # a detector bug must not stop the site: log it, this frame has no faces

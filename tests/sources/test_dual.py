@@ -67,6 +67,25 @@ def test_recording_is_the_main_stream_with_the_substreams_boxes_scaled(two_strea
     assert edge > 40 and edge > 4 * diff.mean()
 
 
+def test_the_substream_is_detected_at_its_own_size_unless_enlarging_is_asked(two_streams, tmp_path):
+    """A 640x360 detect stream goes into the 700-px detector at its own size (a quarter less work per pass);
+    ``detector.enlarge_detect_stream: true`` enlarges it like a single stream; a camera without one is unchanged."""
+    from facemask_live import Monitor
+
+    def network_input(config_text: str) -> tuple[int, int]:
+        config = tmp_path / "site.yaml"
+        config.write_text(config_text)
+        with Monitor(config=config) as monitor:
+            faces = [f for _, r in monitor.results() for f in r.faces]
+            assert faces, "the face was found"
+            return monitor.site.detector._anchors[0]
+
+    two = f"cameras:\n  - name: door\n    source: {two_streams['main']}\n    detect_source: {two_streams['sub']}\n"
+    assert network_input(two) == (640, 360)
+    assert network_input("detector: {enlarge_detect_stream: true}\n" + two) == (700, 394)
+    assert network_input(f"cameras:\n  - name: door\n    source: {two_streams['sub']}\n") == (700, 394)
+
+
 def _site_config(folder, streams) -> str:
     config = folder / "site.yaml"
     config.write_text(f"cameras:\n  - name: door\n    source: {streams['main']}\n    detect_source: {streams['sub']}\n")
