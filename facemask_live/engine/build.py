@@ -186,9 +186,8 @@ def camera_spec(settings: Settings, camera, *, realtime: bool = True):
         detect_every=(camera.detector or settings.detector).detect_every,
         max_frames=settings.source.max_frames,
         fail_fast=len(settings.cameras) == 1,
-        detect_source=camera.detect_source,  # two streams (sources/dual.py)
-        # the substream at its own size: the cheap stream is there to be detected cheaply (docs/performance.md)
-        enlarge=not camera.detect_source or (camera.detector or settings.detector).enlarge_detect_stream,
+        detect_source=camera.detect_source,  # two streams (sources/dual.py); the substream detected at its own size:
+        enlarge=not camera.detect_source or (camera.detector or settings.detector).enlarge_detect_stream,  # it is cheap
         detect_fps=(camera.detector or settings.detector).detect_fps,
         zones=ZoneSettings(camera.zones, camera.anchor or site.anchor),
         motion=camera.motion or settings.motion,
@@ -304,10 +303,8 @@ def own_model(camera_detector, site_detector) -> bool:
     """A camera needs a detector of its own when its settings differ in more than the cadence."""
     import dataclasses
 
-    # and whether its substream is enlarged: a way of calling the same detector
-    cadence = {"detect_every": site_detector.detect_every, "detect_fps": site_detector.detect_fps,
-               "enlarge_detect_stream": site_detector.enlarge_detect_stream}
-    return dataclasses.replace(camera_detector, **cadence) != site_detector
+    keys = ("detect_every", "detect_fps", "enlarge_detect_stream")  # the last: a way of calling the same detector
+    return dataclasses.replace(camera_detector, **{k: getattr(site_detector, k) for k in keys}) != site_detector
 
 
 def build_site_mqtt_sink(settings: Settings, camera: str):

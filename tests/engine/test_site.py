@@ -84,6 +84,16 @@ def test_old_detect_fps_keys_still_read_with_a_warning(tmp_path, caplog):
     assert "cameras[].detect_fps is now cameras[].detector.detect_fps" in caplog.text
 
 
+def test_a_camera_shares_the_site_detector_unless_it_needs_other_weights_or_thresholds():
+    """The cadence and whether a substream is enlarged are ways of calling one detector; a threshold is not."""
+    from facemask_live.core.config import DetectorSettings
+    from facemask_live.engine.build import own_model
+
+    site = DetectorSettings()
+    assert not own_model(DetectorSettings(detect_fps=2, detect_every=3, enlarge_detect_stream=True), site)
+    assert own_model(DetectorSettings(confidence=0.5), site) and own_model(DetectorSettings(size=960), site)
+
+
 def test_site_settings_are_checked_once_in_settings():
     """The engine's per-camera plan is built from checked Settings: a bad value is the settings' one-line error."""
     from facemask_live.core.config import DetectorSettings, SiteSection
