@@ -28,6 +28,7 @@ import time
 _T_IMPORT = time.perf_counter()  # before any heavy import: start of the start-up probe's clock
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -607,9 +608,11 @@ def run(opts) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
-    if "--cameras" in args and args[args.index("--cameras") + 1:args.index("--cameras") + 2] == ["1"]:
-        # one camera: this benchmark with its per-stage table (the many-camera one has no stage breakdown)
-        k = args.index("--cameras")
+    k = args.index("--cameras") if "--cameras" in args else -1
+    counts = list(itertools.takewhile(lambda a: not a.startswith("-"), args[k + 1:])) if k >= 0 else []
+    if counts == ["1"] and ("--source" in args or "-s" in args):
+        # one camera of a clip of one's own: this benchmark (end to end against the detector alone and the plain
+        # loop); several counts (``--cameras 1 8 16``) all go to the site benchmark, a site of one included
         args = args[:k] + args[k + 2:]
         argv = args
     if "--cameras" in args:  # many cameras in one process: facemask_live.measure.sitebench

@@ -231,6 +231,25 @@ def test_bench_cameras_modes(shared_dir, tmp_path):
     assert r.returncode == 1 and r.stderr.startswith("error: no clips found")
 
 
+@pytest.mark.slow
+def test_bench_cameras_one_and_more_in_one_call(shared_dir, tmp_path):
+    """``bench --cameras 1 2`` (the issue's ``1 8 16``) runs a site of each size with its per-stage table; a lone
+    ``--cameras 1`` with ``--source`` is still the single-camera benchmark."""
+    out = tmp_path / "b.json"
+    cmd = [sys.executable, "-m", "facemask_live.measure.bench", "--cameras", "1", "2", "--duration", "3", "--no-hd",
+           "--no-processes", "--screen", "none", "--clips", "man_nomask.mp4", "--json", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(out.read_text())["runs"]
+    assert set(runs) == {"1", "2"} and set(runs["1"]["site"]["cameras"]) == {"cam1"}
+    assert all(runs[n]["site"]["stage_cpu"]["cameras"]["cam1"]["decode"] > 0 for n in runs)
+    assert "--- 1 camera(s)" in r.stdout and "--- 2 camera(s)" in r.stdout
+    one = subprocess.run([*cmd[:4], "1", "--source", str(shared_dir / "media" / "videos" / "man_nomask.mp4"),
+                          "--frames", "20", "--no-startup"], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert one.returncode == 0, one.stderr
+    assert "end to end" in one.stdout and "plain loop" in one.stdout
+
+
 def test_a_source_that_fails_is_logged_once_and_not_after_close(tmp_path, caplog):
     """A missing file is one error line however often it is retried; a failure that comes after close was asked
     for (an open that outlived the window) is not reported at all."""
