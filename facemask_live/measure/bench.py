@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m facemask_live.bench",
         description="Measure the facemask-live pipeline headless on a video: frames/s, per-stage times, memory, start-up.",
+        epilog="Many cameras: python -m facemask_live.bench --cameras N [N ...] (e.g. --cameras 1 8 16: a site of each "
+               "size, clips played like cameras, CPU per camera and stage); its options: --cameras 2 --help.",
     )
     p.add_argument("--source", "-s", required=True, help="video file to measure on")
     p.add_argument("--frames", type=positive_int, default=200, help="frames to process (default: 200, at most the clip's length)")
