@@ -49,6 +49,13 @@ class Frame:
     source: str = ""  # display name of the source, credentials masked
 
 
+def check_verdict_frames(verdict_frames: int | None) -> int | None:
+    """``verdict_frames`` as the tracker and the monitor take it (see :meth:`Face.verdict_counts`); ValueError else."""
+    if verdict_frames is not None and (int(verdict_frames) != verdict_frames or verdict_frames < 1):
+        raise ValueError(f"verdict_frames must be a whole number of frames >= 1, got {verdict_frames}")
+    return verdict_frames
+
+
 @dataclass(slots=True)
 class Face:
     """One detected face and what we know about it."""

@@ -243,6 +243,7 @@ class Pipeline:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """The detector's faces in ``image`` (enlarged to the detector's input size unless ``enlarge`` is off)."""
+        # the keyword only when it is needed: a detector of the caller's own need not know it
         return self.detector.detect(image) if self.enlarge else self.detector.detect(image, enlarge=False)
 
     # ------------------------------------------------------------------ stage 2

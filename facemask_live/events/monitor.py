@@ -33,7 +33,7 @@ import numpy as np
 
 from facemask_live.core.config import EVIDENCE_WINDOW  # a violation's evidence: counted over a person's last 15 good frames
 from facemask_live.core.geometry import crop_faces
-from facemask_live.core.results import DoorView, Event, Face, Frame, FrameResult
+from facemask_live.core.results import DoorView, Event, Face, Frame, FrameResult, check_verdict_frames
 from facemask_live.core.schedule import Schedule
 from facemask_live.outputs.annotate import annotate
 from facemask_live.outputs.sinks import timestamp_name, write_png
@@ -130,9 +130,7 @@ class ViolationMonitor:
             raise ValueError(f"remember must be >= 0 seconds, got {remember}")
         if escalate_after is not None and not escalate_after > 0:
             raise ValueError(f"escalate_after must be > 0 seconds, got {escalate_after}")
-        if verdict_frames is not None and (int(verdict_frames) != verdict_frames or verdict_frames < 1):
-            raise ValueError(f"verdict_frames must be a whole number of frames >= 1, got {verdict_frames}")
-        self.verdict_frames = verdict_frames
+        self.verdict_frames = check_verdict_frames(verdict_frames)
         self.schedule = None if schedule is None or schedule.always else schedule
         self.escalate_after = escalate_after
         self.full_view: Callable[[FrameResult], FrameResult | None] | None = None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facemask_live.core.geometry import iou  # noqa: F401 - also part of this module's API
-from facemask_live.core.results import Box, Face, Frame
+from facemask_live.core.results import Box, Face, Frame, check_verdict_frames
 from facemask_live.tracking.reid import Appearance, Reidentifier, descriptor
 
 FloatBox = tuple[float, float, float, float]
@@ -115,12 +115,10 @@ class Tracker:
             raise ValueError(f"vote_window must be a whole number of frames >= 1, got {vote_window}")
         if not 0.0 < min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in (0, 1], got {min_confidence}")
-        if verdict_frames is not None and (int(verdict_frames) != verdict_frames or verdict_frames < 1):
-            raise ValueError(f"verdict_frames must be a whole number of frames >= 1, got {verdict_frames}")
         # one classifier verdict votes on at most this many frames (Face.carried; None: on every frame that shows
         # it). Why: a live camera whose detector looks again only every 10 frames would otherwise let one misread
         # crop fill the vote window
-        self.verdict_frames = verdict_frames
+        self.verdict_frames = check_verdict_frames(verdict_frames)
         self.iou_threshold = float(iou_threshold)
         self.initialization_delay = int(initialization_delay)
         self.max_missing = int(max_missing)
