@@ -19,7 +19,9 @@ every ``1 / detect_fps`` seconds per camera, and only while the camera's picture
 (:mod:`facemask_live.sources.motion`): a still picture runs no detector (and no optical flow), except every
 ``still_detect_s`` seconds while faces are in view, so standing people stay tracked. When the cameras
 together ask for more than the detector can do, they are served in turn (oldest offer first), so all
-slow down evenly; ``detector_load`` caps the share of wall time the detector may run.
+slow down evenly, and while the detector is that far behind (``BEHIND_WAIT_S``) each camera moves its boxes by
+optical flow on every second frame only and holds them on the others; ``detector_load`` caps the share of wall
+time the detector may run.
 
 The detector and the classifier are called from the one detector thread only: neither is thread-safe
 (the classifier reuses its batch buffer, the RetinaFace detector caches anchors of one frame size).
@@ -67,6 +69,15 @@ FIRST_LOOK_S = 2.0  # the longest a new scene's first frame waits for its detect
 # when more cameras are due than the detector can serve, one with people in view goes first unless another has
 # waited this much longer: people are looked at more often, an empty (but moving) picture still in turn
 PEOPLE_HEAD_START_S = 0.5
+# a camera waiting for its first look at a new scene shows nothing meanwhile: it goes before every other camera.
+# Why: 32 cameras starting together lost up to 0.8 s of frames each while the cameras already looked at (people in
+# view, PEOPLE_HEAD_START_S) went first
+FIRST_LOOK_HEAD_START_S = 60.0
+# The detector is behind when the camera it takes next had waited this long: its cameras then carry their boxes by
+# optical flow on every second frame only (Camera._locate). Why: past 16 cameras on two cores the per-frame work of
+# 800 frames a second starves the detector, and a box held for one frame (40 ms) costs less than a detection
+# missed; a site that keeps up (the detector idles between offers) moves its boxes on every frame
+BEHIND_WAIT_S = 0.1
 
 
 def cpu_seconds() -> float:
@@ -196,6 +207,8 @@ class Camera:
         self._faces: list[Face] = []
         self._carried = 0  # frames that showed the labels of the last detection (see Face.carried)
         self._flow = BoxFlow()
+        self._flowed = False  # the last frame's boxes were moved by optical flow
+        self.flow_held = 0  # frames whose boxes were held, not moved, while the detector was behind
         self._last_detect = -1e9
         self._detection: Detection | None = None
         self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
@@ -221,14 +234,14 @@ class Camera:
         them should be shown without boxes while the detector's first answer is on its way."""
         deadline = time.monotonic() + FIRST_LOOK_S
         self._delivered.clear()
-        self.site.offer(self, frame)
+        self.site.offer(self, frame, first=True)
         while time.monotonic() < deadline and not self._stop.is_set() and not self.site.stopping:
             if self._delivered.wait(0.05):
                 self._delivered.clear()
                 det = self._take_detection()
                 if det is not None and det.frame_index >= frame.index:
                     return det
-                self.site.offer(self, frame)  # an answer for a frame before the new scene: ask again
+                self.site.offer(self, frame, first=True)  # an answer for a frame before the new scene: ask again
         return None
 
     def _take_detection(self) -> Detection | None:
@@ -375,10 +388,16 @@ class Camera:
             moved = det.flow.move(img, det.faces)  # also leaves det.flow remembering this frame
             self._flow = det.flow
             self._faces = [carry_face(m, f) for m, f in zip(moved, det.faces) if m is not None]
-        elif self._faces and moving:
+            self._flowed = True
+        elif self._faces and moving and not (self.site.behind and self._flowed):
             moved = self._flow.move(img, self._faces)
             self._faces = [carry_face(m, f) for m, f in zip(moved, self._faces) if m is not None]
-        # a still picture: the boxes stay where they are (no optical flow either)
+            self._flowed = True
+        else:
+            # a still picture: the boxes stay where they are (no optical flow either); a site whose detector is
+            # behind holds them every second frame and flows over two frames the next (BEHIND_WAIT_S)
+            self.flow_held += bool(self._faces and moving)
+            self._flowed = False
         # every face carries the verdicts of the same detection: how many frames showed them already
         self._carried = 0 if det is not None else self._carried + 1
         return [carry_face(f, f, self._carried) for f in self._faces]
@@ -535,6 +554,7 @@ class Camera:
             "faces_ignored": self.zones.ignored,
             "faces_outside": self.zones.outside,
             "skipped": self._skipped(),
+            "flow_held": self.flow_held,
             "faces_by_label": dict(sorted(self.faces_by_label.items())),
             "people_by_label": dict(sorted(self.monitor.people_by_label.items())) if self.monitor is not None else {},
             "not_judged": self.monitor.not_judged if self.monitor is not None else None,
@@ -574,6 +594,7 @@ class _Offer:
     frame: Frame
     since: float  # when the camera first asked: the longest-waiting camera goes first
     job: _Job | None = None  # the file cadence: locate exactly this frame and hand it back
+    first: bool = False  # the camera's first look at a new scene: its thread waits for it (Camera._first_look)
 
 
 class EngineLife:
@@ -638,6 +659,7 @@ class Site(EngineLife):
         self.detector_runs = 0
         self.detector_busy_s = 0.0
         self.detector_errors = 0
+        self.behind = False  # the detector cannot keep up with the offers (BEHIND_WAIT_S); read by the cameras
         self._offers: dict[str | tuple[str, int], _Offer] = {}  # live: by camera name; file cadence: one per job
         self._running: str | None = None
         self._cond = threading.Condition()
@@ -681,17 +703,20 @@ class Site(EngineLife):
             self._cond.notify()
         return job
 
-    def offer(self, camera: Camera, frame: Frame) -> None:
-        """A camera's newest frame is due for detection; a newer offer replaces a waiting one."""
+    def offer(self, camera: Camera, frame: Frame, first: bool = False) -> None:
+        """A camera's newest frame is due for detection; a newer offer replaces a waiting one. ``first``: the
+        camera shows nothing until this detection comes (a start, a reconnection, the end of a pause)."""
         with self._cond:
             if self._running == camera.name:
                 return
             old = self._offers.get(camera.name)
-            self._offers[camera.name] = _Offer(camera, frame, old.since if old else time.monotonic())
+            self._offers[camera.name] = _Offer(camera, frame, old.since if old else time.monotonic(), first=first)
             self._cond.notify()
 
     def _next_offer(self) -> _Offer | None:
         with self._cond:
+            if not self._offers:
+                self.behind = False  # caught up: the detector waits for work
             while not self._offers and not self._stop.is_set():
                 self._cond.wait(0.2)
             if self._stop.is_set():
@@ -704,12 +729,20 @@ class Site(EngineLife):
             now, cam = time.monotonic(), offer.camera
             if offer.job is not None:
                 return offer
+            self.behind = now - offer.since >= BEHIND_WAIT_S
             period = 1.0 / cam.spec.detect_fps
             cam.next_due = (cam.next_due if now - cam.next_due < period else now) + period
             return offer
 
+    def _taken_done(self) -> None:
+        """The offer :meth:`_next_offer` gave is done: its camera may offer again."""
+        with self._cond:
+            self._running = None
+
     @staticmethod
     def _head_start(offer: _Offer) -> float:
+        if offer.first:
+            return FIRST_LOOK_HEAD_START_S
         return PEOPLE_HEAD_START_S if offer.job is None and offer.camera.has_people else 0.0
 
     def _detect_loop(self) -> None:
@@ -735,8 +768,7 @@ class Site(EngineLife):
             flow.remember(img)
             cam.deliver(Detection(offer.frame.index, faces, flow, timings))
             busy = time.perf_counter() - t0
-            with self._cond:
-                self._running = None
+            self._taken_done()
             self.detector_runs += 1
             self.detector_busy_s += busy
             load = self.settings.detector_load
@@ -757,8 +789,7 @@ class Site(EngineLife):
             located = Located(frame, [], True, [])
         offer.job.located = located
         offer.job.done.set()
-        with self._cond:
-            self._running = None
+        self._taken_done()
         if located.detected:
             self.detector_runs += 1
             self.detector_busy_s += time.perf_counter() - t0

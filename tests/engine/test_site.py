@@ -3,6 +3,7 @@ benchmark. The bars of issue 14 are in test_site_bars.py and test_site_still.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -294,6 +295,86 @@ def test_a_busy_detector_looks_at_people_before_an_empty_moving_picture(shared_d
     finally:
         site.close()
     assert runs["empty"] >= 2 and runs["people"] >= 2 * runs["empty"], runs
+
+
+def test_a_camera_waiting_for_its_first_look_goes_first_and_a_long_wait_means_behind(face_frame):
+    """The detector's turn order: a camera that shows nothing until its first detection (it just started or
+    reconnected) goes before a camera with people in view that has waited longer; taking an offer that waited
+    ``BEHIND_WAIT_S`` or more marks the detector behind, one taken at once does not."""
+    from facemask_live.core.results import Face, Frame
+    from facemask_live.detection.classify import MaskClassifier, default_model_path
+    from facemask_live.detection.detect import create_detector
+    from facemask_live.engine.site import BEHIND_WAIT_S, Site
+
+    site = Site(create_detector("retinaface", threads=1, input_size=320), MaskClassifier(default_model_path(), threads=1))
+    people = site.add_camera(CameraSpec("people", "people.mp4"))
+    new = site.add_camera(CameraSpec("new", "new.mp4"))
+    people._faces = create_detector("retinaface-masked").detect(face_frame)  # a person in view
+    assert people.has_people and not new.has_people
+    frame = Frame(face_frame, 7, 0.28, time.monotonic(), None, "clip")
+    site.offer(people, frame)
+    time.sleep(BEHIND_WAIT_S + 0.05)
+    site.offer(new, frame, first=True)
+
+    def take():  # what the detector thread does with an offer, but the detection
+        offer = site._next_offer()
+        site._taken_done()
+        return offer.camera.name
+
+    assert [take(), take()] == ["new", "people"]
+    assert site.behind  # "people" waited longer than BEHIND_WAIT_S
+    site.offer(people, dataclasses.replace(frame, index=8))
+    assert take() == "people" and not site.behind  # taken at once: the detector keeps up
+    site.offer(new, frame)  # no first look: "people" has its half-second head start
+    site.offer(people, dataclasses.replace(frame, index=9))
+    assert [take(), take()] == ["people", "new"]
+    site.close()
+
+
+def _play(settings) -> tuple[dict, list]:
+    """Eight seconds of ``settings``' site in real time: its camera stats and the "people" camera's boxes, frame by
+    frame (with each face's ``carried``)."""
+    from facemask_live.engine.build import build_site
+
+    frames: list = []
+
+    def seen(camera, result, annotated):
+        if camera == "people":
+            frames.append([(f.box, f.carried) for f in result.faces])
+
+    site = build_site(settings, realtime=True, on_result=seen)
+    try:
+        site.start()
+        site.wait(8.0)
+        stats = site.stats()["cameras"]
+    finally:
+        site.close()
+    return stats, frames
+
+
+def test_a_detector_that_is_behind_has_its_cameras_flow_every_second_frame(shared_dir, tmp_path):
+    """Two cameras asking for 25 detections a second from a detector held to a tenth of the time: the detector is
+    behind, so between two looks each camera moves its boxes by optical flow on every second frame and holds them
+    on the others. One camera looked at twice a second: the detector keeps up, every frame's boxes move."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.core.config import CameraSettings
+
+    people = str(shared_dir / "media" / "videos" / "street_nomask.mp4")  # 25 fps, a man walking towards the camera
+    other = str(shared_dir / "media" / "videos" / "man_nomask.mp4")
+    cams = (CameraSettings("people", people, loop=True), CameraSettings("other", other, loop=True))
+    opts = ["--headless", "--no-progress", "--no-auto-snapshots"]
+    stats, frames = _play(load_settings(opts, cameras=cams, detector={"detect_fps": 25}, site={"detector_load": 0.1}))
+    carried = [fs for fs in frames if len(fs) == 1 and fs[0][1] > 0]  # one face, carried from a detection
+    assert len(carried) > 60, len(frames)
+    held = sum(a[0][0] == b[0][0] for a, b in zip(carried, carried[1:]) if b[0][1] == a[0][1] + 1)
+    moved_or_held = sum(b[0][1] == a[0][1] + 1 for a, b in zip(carried, carried[1:]))
+    assert 0.35 <= held / moved_or_held <= 0.65, (held, moved_or_held)  # every second frame
+    assert stats["people"]["flow_held"] >= held and stats["other"]["flow_held"] > 0
+
+    keeps_up = (CameraSettings("people", people, loop=True),)
+    stats, frames = _play(load_settings(opts, cameras=keeps_up, detector={"detect_fps": 2}))
+    assert stats["people"]["flow_held"] == 0 and stats["people"]["detector_runs"] >= 10
+    assert sum(len(fs) == 1 for fs in frames) > 100
 
 
 def test_a_site_gives_its_shared_detector_two_threads_and_the_ssd_one(tmp_path):

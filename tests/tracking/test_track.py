@@ -209,3 +209,55 @@ def test_real_video_one_person_one_id():
     assert len(ids) >= 40
     assert set(ids[3:]) == {1}
     assert tracker.people == 1
+
+
+def test_appearance_is_described_from_the_detectors_own_boxes_only(face_frame):
+    """A live camera carries a detection's boxes by optical flow over many frames (``Face.carried`` > 0): the
+    re-identification descriptor comes from the frames a detector box is shown on, at most every REID_EVERY
+    sightings, and not from the carried boxes in between."""
+    from facemask_live.detection.detect import create_detector
+    from facemask_live.tracking.reid import Reidentifier
+
+    box = create_detector("retinaface-masked").detect(face_frame)[0].box
+    tracker = Tracker(reid=Reidentifier())
+    described = []
+    # a detection every 6th frame (a 25 fps camera looked at about four times a second), carried between
+    for i in range(24):
+        face = Face(box, 0.99, "no_mask", 0.9, {"mask": 0.1, "no_mask": 0.9}, carried=i % 6)
+        tracker.update([face], Frame(face_frame, i, i / FPS, 0.0, None, "live"))
+        described.append(tracker.tracks[0].appearance.n)
+    assert described == [1] * 6 + [2] * 6 + [3] * 6 + [4] * 6  # one per detection, none from carried boxes
+    assert tracker.tracks[0].appearance.mean is not None and tracker.people == 1
+    # a camera whose every frame is a detection (a file, frame by frame): every REID_EVERY-th sighting, as before
+    tracker = Tracker(reid=Reidentifier())
+    for i in range(9):
+        tracker.update([Face(box, 0.99, "no_mask", 0.9, carried=0)], Frame(face_frame, i, i / FPS, 0.0, None, "live"))
+    assert tracker.tracks[0].appearance.n == 9 // Tracker.REID_EVERY
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_few_pairs_are_scored_in_python_exactly_as_many_in_numpy(seed):
+    """A door camera's few tracks and faces are paired in plain Python, a crowd's in numpy: the same pairs, costs and
+    matches either way (moving, missing, tentative and confirmed tracks; near, far, small and large faces)."""
+    from facemask_live.tracking.track import Track
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        tracker = Tracker()
+        for k in range(int(rng.integers(1, 6))):
+            x, y, s = rng.uniform(0, 600), rng.uniform(0, 300), rng.uniform(10, 120)
+            track = Track(k, (x, y, x + s, y + 1.2 * s), hits=3, confirmed=bool(rng.random() < 0.7),
+                          misses=int(rng.integers(0, 4)), velocity=tuple(rng.uniform(-6, 6, 2).tolist()))
+            tracker.tracks.append(track)
+        faces = []
+        for _f in range(int(rng.integers(1, 6))):
+            x1, y1, x2, y2 = tracker.tracks[int(rng.integers(len(tracker.tracks)))].box
+            d, k = rng.uniform(-20, 20), rng.uniform(0.5, 2.0) if rng.random() < 0.2 else rng.uniform(0.8, 1.2)
+            faces.append(Face(tuple(int(v) for v in (x1 + d, y1 + d, x1 + d + (x2 - x1) * k, y1 + d + (y2 - y1) * k)), 0.9))
+        in_python = tracker._pair_costs(faces)
+        matched = [(t.key, id(f)) for t, f in tracker._match(faces)]
+        tracker.SMALL_PAIRS = 0
+        in_numpy = tracker._pair_costs(faces)
+        assert [p[1:] for p in sorted(in_python)] == [p[1:] for p in sorted(in_numpy)]
+        assert [p[0] for p in sorted(in_python)] == pytest.approx([p[0] for p in sorted(in_numpy)], abs=1e-12)
+        assert [(t.key, id(f)) for t, f in tracker._match(faces)] == matched
