@@ -301,7 +301,7 @@ def test_a_camera_waiting_for_its_first_look_goes_first_and_a_long_wait_means_be
     """The detector's turn order: a camera that shows nothing until its first detection (it just started or
     reconnected) goes before a camera with people in view that has waited longer; taking an offer that waited
     ``BEHIND_WAIT_S`` or more marks the detector behind, one taken at once does not."""
-    from facemask_live.core.results import Face, Frame
+    from facemask_live.core.results import Frame
     from facemask_live.detection.classify import MaskClassifier, default_model_path
     from facemask_live.detection.detect import create_detector
     from facemask_live.engine.site import BEHIND_WAIT_S, Site
