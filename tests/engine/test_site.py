@@ -352,7 +352,7 @@ def _play(settings) -> tuple[dict, list]:
     return stats, frames
 
 
-def test_a_detector_that_is_behind_has_its_cameras_flow_every_second_frame(shared_dir, tmp_path):
+def test_a_detector_that_is_behind_has_its_cameras_flow_every_second_frame(shared_dir):
     """Two cameras asking for 25 detections a second from a detector held to a tenth of the time: the detector is
     behind, so between two looks each camera moves its boxes by optical flow on every second frame and holds them
     on the others. One camera looked at twice a second: the detector keeps up, every frame's boxes move."""
