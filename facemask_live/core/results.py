@@ -47,6 +47,9 @@ class Frame:
     captured_at: float  # time.monotonic() when the reader thread got the frame
     file: str | None = None  # image file name for image/folder sources, else None
     source: str = ""  # display name of the source, credentials masked
+    # decoded but not converted: ``image`` is the last converted picture (a still camera between two looks of its
+    # motion gate, Capture.skip_pixels_until); the same array object, never to be drawn on in place
+    repeat: bool = False
 
 
 def check_verdict_frames(verdict_frames: int | None) -> int | None:

@@ -181,6 +181,10 @@ class Camera:
         self.frame_by_frame = spec.frame_by_frame
         self.live = source_kind(spec.source) in ("camera", "stream")
         self.annotate = site.settings.annotate or any(getattr(s, "needs_annotated", False) for s in self.sinks)
+        # a still picture's frames between two looks of the motion gate need not be converted to pixels: nothing
+        # uses them but a drawing of every frame (a recording, --annotate) or the file cadence (every frame counts)
+        self._may_skip_pixels = not self.frame_by_frame and not self.annotate
+        self._sparse = False  # the capture was asked to skip the pixels until the gate's next look
         # detect + classify (+ the quality verdicts), run by the site's detector thread
         self.pipeline = Pipeline(detector or site.detector, classifier or site.classifier, quality=spec.quality,
                                  detect_every=spec.detect_every, enlarge=spec.enlarge)
@@ -214,6 +218,7 @@ class Camera:
         self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
         self._lock = threading.Lock()
         self._captured_before = self._dropped_before = self._skipped_before = 0  # counts of captures closed earlier
+        self._repeated_before = 0
         self._reconnects_seen = 0
         self._fps_mark = (time.monotonic(), 0)
         self.first_frame_at: float | None = None  # monotonic times of the first and the latest processed frame
@@ -291,6 +296,7 @@ class Camera:
             self._captured_before += cap.stats.captured
             self._dropped_before += cap.stats.dropped
             self._skipped_before += cap.stats.skipped
+            self._repeated_before += cap.stats.repeated
 
     def _reset_scene(self) -> None:
         """A new connection: nothing carries over from the old picture."""
@@ -405,7 +411,11 @@ class Camera:
     def _process(self, frame: Frame) -> None:
         """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""
         now, t0 = time.monotonic(), time.perf_counter()
-        moving = self.gate.update(frame.image, now)
+        moving = self.gate.update(frame.image, now, frame.repeat, self._sparse)
+        sparse = self._may_skip_pixels and not moving and self.gate.quiet(now)
+        if sparse or self._sparse:  # a picture that stands still is converted only for the gate's next look
+            self.capture.skip_pixels_until(self.gate.next_look() if sparse else 0.0)
+            self._sparse = sparse
         det = self._take_detection()
         if self._fresh_from is None:
             self._fresh_from = frame.index
@@ -541,6 +551,8 @@ class Camera:
             "source": parse_safe_name(self.spec.source),
             "frames_captured": captured,
             "frames_processed": self.processed,
+            # decoded but not converted to pixels: a still picture between two looks of the motion gate
+            "frames_repeated": self._repeated_before + (cap.stats.repeated if cap else 0),
             "dropped": dropped,
             "processed_share": round(self.processed / captured, 4) if captured else None,
             "detector_runs": self.detector_runs,

@@ -72,8 +72,19 @@ class MotionGate:
         cv2.accumulateWeighted(gray, self._bg, alpha if frames == 1.0 else 1.0 - (1.0 - alpha) ** frames)
         return changed / diff.size
 
-    def update(self, image: np.ndarray, now: float) -> bool:
-        """True while the picture moves (or moved within ``hold_s``); always True when gating is off."""
+    def quiet(self, now: float) -> bool:
+        """Nothing moved for ``QUIET_AFTER_S`` (measured every ``QUIET_MEASURE_EVERY_S`` now), gating on."""
+        return self.settings.enabled and self._quiet_from is not None and now - self._quiet_from >= QUIET_AFTER_S
+
+    def next_look(self) -> float:
+        """When a quiet gate measures next (``time.monotonic()``): the frames before it need no pixels. Half a
+        frame early, so that the frame due then is converted even when it was decoded a moment before it is due."""
+        return (self._measured_at or 0.0) + QUIET_MEASURE_EVERY_S - FRAME_S / 2
+
+    def update(self, image: np.ndarray, now: float, repeat: bool = False, sparse: bool = False) -> bool:
+        """True while the picture moves (or moved within ``hold_s``); always True when gating is off. ``repeat``:
+        the frame was not converted (``Frame.repeat``, ``image`` is the last picture): the last verdict stands.
+        ``sparse``: the capture converts only the frames from :meth:`next_look` on, so a converted frame is due."""
         self.frames += 1
         if not self.settings.enabled:
             self.moving_frames += 1
@@ -81,7 +92,8 @@ class MotionGate:
         first = self._bg is None
         since = None if self._measured_at is None else now - self._measured_at
         quiet = self._quiet_from is not None and now - self._quiet_from >= QUIET_AFTER_S
-        if not first and since is not None and 0 <= since < (QUIET_MEASURE_EVERY_S if quiet else MEASURE_EVERY_S):
+        period = (QUIET_MEASURE_EVERY_S - (FRAME_S / 2 if sparse else 0.0)) if quiet else MEASURE_EVERY_S
+        if not first and (repeat or since is not None and 0 <= since < period):
             moving = self._moving  # the frame after a measured one: its verdict stands
         else:
             frames = 1.0 if since is None or since < 0 else min(max(since / FRAME_S, 1.0), MAX_FRAMES_PER_STEP)

@@ -39,3 +39,56 @@ def test_a_still_cameras_frames_are_marked_still(shared_dir, tmp_path):
     run_site([clip], None, loop=False, on_result=lambda _c, r, _a: flags.append(r.still))
     assert len(flags) >= 90 and not flags[0]
     assert sum(flags) >= 0.9 * len(flags), (sum(flags), len(flags))
+
+
+def _still_then_moving(src, out, still_s: float = 4.0, moving_s: float = 2.0):
+    """``src``'s first frame held ``still_s`` seconds, then the clip from its second frame (someone walks on)."""
+    import cv2
+
+    from facemask_live.measure.substreams import _write
+
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = [img for ok, img in iter(cap.read, (False, None)) if ok][: int(moving_s * fps) + 1]
+    cap.release()
+    still = int(still_s * fps)
+    _write(out, [frames[0]] * still + frames[1:], fps, frames[0].shape[1::-1])
+    return out, still, fps
+
+
+def _play_one(clip, annotate: bool) -> tuple[list, dict]:
+    from facemask_live.engine.build import build_site
+    from facemask_live.measure.sitebench import site_settings
+
+    seen = []
+    site = build_site(site_settings([clip], loop=False), annotate=annotate,
+                      on_result=lambda _cam, r, _drawn: seen.append((r.frame, len(r.faces))))
+    with site:
+        site.start()
+        site.wait()
+    return seen, site.stats()["cameras"]["cam1"]
+
+
+def test_a_still_picture_is_converted_to_pixels_only_for_the_gates_looks(shared_dir, tmp_path):
+    """A camera whose picture stands still decodes every frame but converts to pixels only those its motion gate
+    looks at; the others show the last picture, with the boxes. When someone moves, every frame is converted again
+    within the gate's look (four frames); a camera that draws every frame (a recording) converts them all."""
+    clip, still, fps = _still_then_moving(shared_dir / "media" / "videos" / "street_nomask.mp4", tmp_path / "sm.mp4")
+    seen, stats = _play_one(clip, annotate=False)
+    frames = [f for f, _ in seen]
+    assert [f.index for f in frames] == list(range(len(frames))) and len(frames) >= still + 40  # one camera keeps up
+    last = None
+    for f in frames:
+        if f.repeat:
+            assert f.image is last.image  # the picture converted last, untouched
+        else:
+            last = f
+    quiet = [f for f in frames[int(2.6 * fps):still]]  # nothing moved for QUIET_AFTER_S (2 s) and more
+    assert sum(f.repeat for f in quiet) >= 0.6 * len(quiet), [f.repeat for f in quiet]
+    assert all(n > 0 for _, n in seen[int(2.6 * fps):still])  # the people stay boxed on the pictures that stand
+    moving = frames[still:]
+    assert not any(f.repeat for f in moving[5:]), [f.repeat for f in moving]
+    assert stats["frames_repeated"] == sum(f.repeat for f in frames) and stats["frames_captured"] == len(frames)
+
+    drawn, stats = _play_one(clip, annotate=True)
+    assert len(drawn) >= still + 40 and not any(f.repeat for f, _ in drawn) and stats["frames_repeated"] == 0

@@ -208,3 +208,26 @@ def test_one_decoding_thread_per_stream_when_asked(tmp_path):
         cap.read(5)
         assert len(_ffmpeg_threads()) > len(before)
         cap.stop()
+
+
+def test_frames_before_skip_pixels_until_are_decoded_but_not_converted(tmp_path):
+    """A still camera's capture between two looks of its motion gate: the frames are decoded in order (the stream
+    goes on) but handed on with the last converted picture, marked ``repeat``; from the time asked on, each frame is
+    converted again and shows its own pixels."""
+    video = make_video(tmp_path / "clip.mp4", n=60, fps=25)
+    cap = Capture(str(video), realtime=True, backlog=60).start()
+    try:
+        first = cap.read(5)
+        cap.skip_pixels_until(time.monotonic() + 0.6)
+        frames = [cap.read(5) for _ in range(40)]
+    finally:
+        cap.stop()
+    assert first is not None and not first.repeat and decode_seq(first.image) == 0
+    assert [f.index for f in frames] == list(range(1, 41))
+    skipped = [f for f in frames if f.repeat]
+    assert 8 <= len(skipped) <= 20 and frames[: len(skipped)] == skipped, [f.repeat for f in frames]
+    assert all(f.image is first.image for f in skipped)  # the last picture, not a copy
+    converted = frames[len(skipped):]
+    # decoding never stopped: a converted frame is the file's own frame, not the one after the last conversion
+    assert [decode_seq(f.image) for f in converted] == [f.index for f in converted]
+    assert cap.stats.repeated == len(skipped) and cap.stats.captured >= 41

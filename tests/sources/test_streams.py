@@ -214,3 +214,31 @@ def test_cli_headless_rides_through_an_rtsp_outage(rtsp_server, tmp_path, classi
     assert frames == sorted(set(frames))
     tracks = {f["track"] for r in recs for f in r["faces"] if f.get("track") is not None}
     assert len(tracks) == 1, f"the person's track must survive the short outage, got tracks {tracks}"
+
+
+def test_a_live_stream_skips_the_pixels_only_when_asked(mjpeg_server: MjpegServer):
+    """The live reader decodes every frame of a stream; while the consumer says it needs no pixels (a still
+    camera between two looks of its gate) the frames come with the last picture, marked ``repeat``."""
+    cap = Capture(mjpeg_server.url, stall_timeout=2.0, open_timeout=5, backlog=100).start()
+    pump = Pump(cap, on_frame=lambda f: f)
+    try:
+        assert pump.run(10, until=lambda: len(pump.frames) >= 3), pump.statuses
+        cap.skip_pixels_until(time.monotonic() + 1.0)
+        n = len(pump.frames)
+        assert pump.run(10, until=lambda: len(pump.frames) >= n + 16), pump.statuses
+    finally:
+        cap.stop()
+    assert not any(f.repeat for f in pump.frames[:n])
+    skipped, last = [], None
+    for f in pump.frames:  # each skipped frame stands on the picture converted last before it (nothing dropped)
+        if f.repeat:
+            assert f.image is last.image
+            skipped.append(f)
+        else:
+            last = f
+    assert len(skipped) >= 5 and not pump.frames[-1].repeat
+    # decoding never stopped: the frame converted after the gap is the stream's own, its number counted on
+    assert decode_seq(pump.frames[-1].image) - decode_seq(pump.frames[0].image) == len(pump.frames) - 1
+    assert cap.stats.repeated == len(skipped)
+    indices = [f.index for f in pump.frames]
+    assert indices == sorted(set(indices))
