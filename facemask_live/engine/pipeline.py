@@ -38,6 +38,10 @@ FLOW_GRID = 5  # points per side of the grid followed inside each face box
 # (a 15 px window at level 2 spans 60 px at level 0) plus the motion it can follow
 FLOW_MARGIN = 64
 FLOW_MIN_POINTS = 4  # fewer good points: the box stays where it was
+# a face of twice (four times) this many flow-image pixels or more is followed at half (a quarter of) the scale, where
+# it still spans FLOW_FACE_SIDE pixels of texture: the pyramids LK builds (most of its cost) cover fewer pixels (the
+# margin stays). Measured: 14 % less CPU for a 100-120 px face, 26 % for 240 px; boxes as close (docs/performance.md)
+FLOW_FACE_SIDE = 48
 FLOW_FB_ERROR = 1.0  # forward-backward error (pixels of the small image) above which a point is dropped
 _LK_PARAMS = {
     "winSize": (15, 15),
@@ -66,7 +70,7 @@ def carry_labels(located: Located) -> None:
             face.carried = src.carried + 1
 
 
-FLOW_STEP = 16  # the flow's region is cut on a grid of this many frame pixels (see BoxFlow.move)
+FLOW_STEP = 16  # the flow's region is cut on a grid of this many flow-image pixels (see BoxFlow.move)
 _GRID = np.stack([a.ravel() for a in np.meshgrid(*[(np.arange(FLOW_GRID, dtype=np.float32) + 0.5) / FLOW_GRID] * 2)],
                  axis=1)  # (G*G, 2) in [0, 1]: where in a box the followed points are
 
@@ -92,8 +96,8 @@ class BoxFlow:
         self.max_side = max_side
         self._prev: np.ndarray | None = None  # the frame itself, not a copy: frames are never drawn on in place
         # the grey region of the last frame moved to, kept for the next move (the same region while the faces stay
-        # inside it): (frame, region, grey)
-        self._grey: tuple[np.ndarray, tuple[int, int, int, int], np.ndarray] | None = None
+        # inside it): (frame, (region, scale), grey)
+        self._grey: tuple[np.ndarray, tuple[tuple[int, int, int, int], float], np.ndarray] | None = None
 
     def remember(self, image: np.ndarray) -> None:
         """Keep ``image`` as the frame the next :meth:`move` starts from."""
@@ -120,6 +124,8 @@ class BoxFlow:
             return [Face(box=f.box, score=f.score) for f in faces]
         h, w = image.shape[:2]
         s = min(1.0, self.max_side / max(h, w))
+        side = min(min(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in faces) * s
+        s *= 0.25 if side >= 4 * FLOW_FACE_SIDE else 0.5 if side >= 2 * FLOW_FACE_SIDE else 1.0
         pts = []
         for f in faces:
             x1, y1, x2, y2 = f.box
@@ -128,16 +134,17 @@ class BoxFlow:
             pts.append(_GRID * (bw, bh) + (cx - bw / 2, cy - bh / 2))
         p_img = np.concatenate(pts).astype(np.float32)  # frame pixels
         margin = FLOW_MARGIN / s  # the margin holds the largest motion LK follows
-        # the region on a grid of FLOW_STEP frame pixels: while the faces move inside it, the last frame's grey region
+        # the region on a grid of FLOW_STEP flow-image pixels: while the faces move inside it, the last frame's grey region
         # is the next frame's, and is not made twice
         lo, hi = p_img.min(axis=0) - margin, p_img.max(axis=0) + margin + 1
-        rx1, ry1 = max(int(lo[0]) // FLOW_STEP * FLOW_STEP, 0), max(int(lo[1]) // FLOW_STEP * FLOW_STEP, 0)
-        rx2, ry2 = min(-(-int(hi[0]) // FLOW_STEP) * FLOW_STEP, w), min(-(-int(hi[1]) // FLOW_STEP) * FLOW_STEP, h)
+        step = round(FLOW_STEP / s)  # FLOW_STEP pixels of the flow image
+        rx1, ry1 = max(int(lo[0]) // step * step, 0), max(int(lo[1]) // step * step, 0)
+        rx2, ry2 = min(-(-int(hi[0]) // step) * step, w), min(-(-int(hi[1]) // step) * step, h)
         rect = (rx1, ry1, rx2, ry2)
         kept = self._grey
-        prev_g = kept[2] if kept is not None and kept[0] is prev and kept[1] == rect else self._region(prev, *rect, s)
+        prev_g = kept[2] if kept is not None and kept[0] is prev and kept[1] == (rect, s) else self._region(prev, *rect, s)
         cur_g = self._region(image, *rect, s)
-        self._grey = (image, rect, cur_g)
+        self._grey = (image, (rect, s), cur_g)
         scale = np.array([cur_g.shape[1] / (rx2 - rx1), cur_g.shape[0] / (ry2 - ry1)], np.float32)  # ~ (s, s)
         origin = np.array([rx1, ry1], np.float32)
         q0 = ((p_img - origin) * scale).reshape(-1, 1, 2)

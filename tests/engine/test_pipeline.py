@@ -167,6 +167,29 @@ def test_box_flow_on_a_720p_frame_follows_a_fast_move(clip_frames):
     assert np.abs(np.subtract(moved.box, expected)).max() <= 3, (moved.box, expected)
 
 
+@pytest.mark.parametrize("side, scale", [(80, 1.0), (150, 0.5), (260, 0.25)])
+def test_box_flow_follows_a_large_face_on_a_smaller_picture_as_closely(clip_frames, side, scale):
+    """A face of 96 px or more is followed on a picture of half its size (192 px: a quarter): its texture is still
+    there, and LK's pyramids cover a quarter of the pixels. The box lands as close as at full size."""
+    from facemask_live.engine.pipeline import FLOW_FACE_SIDE
+
+    img = clip_frames[0]
+    face = create_detector().detect(img)[0]
+    f = side / face.height
+    big = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
+    box = tuple(round(v * f) for v in face.box)
+    flow = BoxFlow(max_side=10_000)  # the picture at its own size: only the face's size decides the flow's scale
+    flow.remember(big)
+    dx, dy = 11, -6
+    shifted = cv2.warpAffine(big, np.float32([[1, 0, dx], [0, 1, dy]]), big.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    (moved,) = flow.move(shifted, [Face(box=box, score=1.0)])
+    expected = (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+    assert np.abs(np.subtract(moved.box, expected)).max() <= 2, (moved.box, expected)
+    (x1, y1, x2, y2), s = flow._grey[1]
+    assert s == scale and (side >= 2 * FLOW_FACE_SIDE) == (s < 1)
+    assert flow._grey[2].shape[1] == pytest.approx((x2 - x1) * scale, abs=1)  # the grey region the flow ran on
+
+
 def test_box_flow_cuts_each_frame_grey_once_while_the_faces_stay_in_its_region(clip_frames):
     """The grey region made for a frame is the next move's starting picture (not cut from the frame again) as long as
     the faces stay inside it, and the boxes are the ones a flow starting afresh from that frame finds."""
