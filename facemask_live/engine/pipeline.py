@@ -38,9 +38,10 @@ FLOW_GRID = 5  # points per side of the grid followed inside each face box
 # (a 15 px window at level 2 spans 60 px at level 0) plus the motion it can follow
 FLOW_MARGIN = 64
 FLOW_MIN_POINTS = 4  # fewer good points: the box stays where it was
-# a face of twice (four times) this many flow-image pixels or more is followed at half (a quarter of) the scale, where
-# it still spans FLOW_FACE_SIDE pixels of texture: the pyramids LK builds (most of its cost) cover fewer pixels (the
-# margin stays). Measured: 14 % less CPU for a 100-120 px face, 26 % for 240 px; boxes as close (docs/performance.md)
+# in a frame small enough to flow at full size (a 640x360 substream), faces of twice this many pixels or more are
+# followed at half size, where they still span FLOW_FACE_SIDE pixels of texture: LK's pyramids cover a quarter of the
+# pixels. Measured: 14 % less CPU per move for a 100-120 px face, 26 % for 240 px, boxes as close; halving a 720p
+# frame's flow once more cost more than it saved (its region, with the margin, is small already: docs/performance.md)
 FLOW_FACE_SIDE = 48
 FLOW_FB_ERROR = 1.0  # forward-backward error (pixels of the small image) above which a point is dropped
 _LK_PARAMS = {
@@ -124,8 +125,8 @@ class BoxFlow:
             return [Face(box=f.box, score=f.score) for f in faces]
         h, w = image.shape[:2]
         s = min(1.0, self.max_side / max(h, w))
-        side = min(min(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in faces) * s
-        s *= 0.25 if side >= 4 * FLOW_FACE_SIDE else 0.5 if side >= 2 * FLOW_FACE_SIDE else 1.0
+        if s == 1.0 and min(min(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in faces) >= 2 * FLOW_FACE_SIDE:
+            s = 0.5
         pts = []
         for f in faces:
             x1, y1, x2, y2 = f.box
