@@ -335,8 +335,8 @@ class Capture:
     # -- reading ------------------------------------------------------------------------------
     def skip_pixels_until(self, when: float) -> None:
         """Until ``when`` (``time.monotonic()``), frames are decoded but not converted to a picture: each is handed
-        on with the last converted one (``Frame.repeat``). A camera whose picture stands still asks for this between
-        two looks of its motion gate. Why: converting a decoded 720p frame to BGR costs 0.3-0.4 ms, about as much as
+        on with the last converted one (``Frame.repeat``; the first frame converted after the ask when none is kept).
+        A camera whose picture stands still asks for this between two looks of its motion gate. Why: converting a decoded 720p frame to BGR costs 0.3-0.4 ms, about as much as
         decoding a frame of a still scene (0.2-0.25 ms). 0 (the default): every frame is converted."""
         self._skip_until = when
 
@@ -346,7 +346,8 @@ class Capture:
         if picture is not None and self._skip_until and time.monotonic() < self._skip_until:
             return cap.grab(), picture, True
         ok, img = cap.read()
-        self._picture = img if ok and img is not None and img.size else None
+        # kept only while asked to skip: a moving picture's frames are not held one frame longer than their consumer
+        self._picture = img if self._skip_until and ok and img is not None and img.size else None
         return ok, img, False
 
     # -- thread -------------------------------------------------------------------------------
