@@ -106,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing this many frames")
     g.add_argument("--stall-timeout", type=positive_float, default=5.0, metavar="S", help="seconds without a frame before a live source counts as lost (default: 5)")
     g.add_argument("--max-reconnects", type=non_negative_int, metavar="N", help="give up after N failed reconnection attempts in a row (default: retry forever)")
-    g.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: when every source ended)")
+    g.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (the window closes itself; default: when every source ended, or the window is closed)")
 
     g = p.add_argument_group("cameras (one, or a site of several in --config)")
     g.add_argument("--workers", type=positive_int, metavar="N", help="share the cameras out over N processes, each with its own detector (and, in the window, drawing its cameras' tiles) (default: automatic: more than eight live cameras go to processes of four, at most two per core; 1: all in one process)")
     g.add_argument("--no-motion", dest="motion", action="store_false", help="live cameras detect on schedule even when their picture is still (no motion gating)")
-    g.add_argument("--stats-json", metavar="FILE", help='headless: write per-camera and site figures to FILE: {"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}')
+    g.add_argument("--stats-json", metavar="FILE", help='write per-camera and site figures to FILE at the end: {"cameras": {NAME: {...}}, "site": {...}, "cpu_seconds": ...}')
 
     g = p.add_argument_group("models")
     g.add_argument("--model", metavar="PATH", help="classifier metadata .json or model file (default: facemask_live/models/mask_classifier.json)")

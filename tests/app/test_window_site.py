@@ -315,3 +315,28 @@ def test_enlarged_camera_with_two_streams_shows_its_main_stream(open_window, qtb
     qtbot.mouseClick(w.tiles["door"], Qt.LeftButton, pos=QPoint(10, 10))
     assert w.enlarged is None
     qtbot.waitUntil(lambda: w.current["door"].result.frame.image.shape == (360, 640, 3), timeout=10000)
+
+
+def test_the_window_stops_after_duration_and_writes_its_stats(qapp, tmp_path, capsys):
+    """``--duration S`` closes the window after S seconds, as it stops a headless run, and ``--stats-json`` gets the
+    figures the window's summary printed."""
+    import json
+    import time
+
+    from PyQt5.QtCore import QTimer
+
+    from facemask_live.app import cli
+
+    def close_all():  # the guard: a window still open after 60 s fails the test below, it does not hang it
+        for w in qapp.topLevelWidgets():
+            w.close()
+
+    QTimer.singleShot(60_000, close_all)
+    stats = tmp_path / "stats.json"
+    t0 = time.monotonic()
+    code = cli.main(["--source", str(make_video(tmp_path / "clip.avi", n=50)), "--loop", "--duration", "3",
+                     "--stats-json", str(stats), "--snapshots", str(tmp_path / "s"), *FAST])
+    assert code == 0 and time.monotonic() - t0 < 45
+    cam = json.loads(stats.read_text())["cameras"]["camera"]
+    assert cam["frames_processed"] > 20 and cam["state"] == "stopped"
+    assert f"frames processed: {cam['frames_processed']}" in capsys.readouterr().err

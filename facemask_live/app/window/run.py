@@ -72,6 +72,8 @@ def run_window(settings: Settings, config_path: str | None = None) -> int:
         if settings.visitor.camera:  # --visitor-display (issue 29)
             window.bridge.visitor.open(settings.visitor)
         window.site.start()
+        if settings.duration:  # --duration: the window closes by itself, as a headless run stops
+            QtCore.QTimer.singleShot(int(settings.duration * 1000), lambda: window.request_quit(0))
         app.exec_()
         window.shutdown()
         stats = window.site.stats()
@@ -84,4 +86,8 @@ def run_window(settings: Settings, config_path: str | None = None) -> int:
     cams = list(window.site.cameras.values())
     for line in camera_summary_lines(cams[0]) if len(cams) == 1 else site_summary_lines(stats):
         print(mask_credentials(line), file=sys.stderr)
+    if settings.output.stats_json:
+        from facemask_live.app.cli import write_stats
+
+        write_stats(settings.output.stats_json, stats)
     return window.exit_code
