@@ -411,7 +411,7 @@ class Camera:
     def _process(self, frame: Frame) -> None:
         """The live cadence: boxes carried by optical flow, a detection offered when due and the picture moves."""
         now, t0 = time.monotonic(), time.perf_counter()
-        moving = self.gate.update(frame.image, now, frame.repeat, self._sparse)
+        moving = self.gate.update(frame.image, now, repeat=frame.repeat, sparse=self._sparse)
         sparse = self._may_skip_pixels and not moving and self.gate.quiet(now)
         if sparse or self._sparse:  # a picture that stands still is converted only for the gate's next look
             self.capture.skip_pixels_until(self.gate.next_look() if sparse else 0.0)

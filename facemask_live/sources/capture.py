@@ -248,7 +248,8 @@ class Capture:
         self._reconnecting = False
         self._images: list[Path] = []
         # a still picture's frames are decoded (the stream must be) but not converted to BGR before this monotonic
-        # time: see skip_pixels_until; _picture is the last converted picture, handed on in their place
+        # time: see skip_pixels_until; _picture is the last converted picture (kept while asked to skip), handed on
+        # in their place
         self._skip_until = 0.0
         self._picture: np.ndarray | None = None
         self._open()
@@ -335,9 +336,10 @@ class Capture:
     # -- reading ------------------------------------------------------------------------------
     def skip_pixels_until(self, when: float) -> None:
         """Until ``when`` (``time.monotonic()``), frames are decoded but not converted to a picture: each is handed
-        on with the last converted one (``Frame.repeat``; the first frame converted after the ask when none is kept).
-        A camera whose picture stands still asks for this between two looks of its motion gate. Why: converting a decoded 720p frame to BGR costs 0.3-0.4 ms, about as much as
-        decoding a frame of a still scene (0.2-0.25 ms). 0 (the default): every frame is converted."""
+        on with the last converted one (``Frame.repeat``; when none is kept, the first frame after the ask is
+        converted and kept). A camera whose picture stands still asks for this between two looks of its motion gate.
+        Why: converting a decoded 720p frame to BGR costs 0.3-0.4 ms, more than decoding a frame of a still scene
+        (0.2-0.25 ms). 0 (the default): every frame is converted."""
         self._skip_until = when
 
     def _next(self, cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None, bool]:

@@ -13,6 +13,9 @@ figures): a still frame encoded as a video, and a still frame with sensor noise 
 added to every frame, change 0 % of the pixels by more than 15 levels in every frame; the quietest
 real clip (office_mask, one person sitting) changes a median 1.3 % (94 % of its frames over
 ``min_area`` = 0.2 %, the rest bridged by ``hold_s``), the others 4.6-39 %.
+
+Between two looks of a quiet gate the camera needs no pixels: it asks its capture not to convert those frames
+(:meth:`MotionGate.next_look`, ``Capture.skip_pixels_until``), and :meth:`MotionGate.update` keeps its verdict on them.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class MotionGate:
             return True
         first = self._bg is None
         since = None if self._measured_at is None else now - self._measured_at
-        quiet = self._quiet_from is not None and now - self._quiet_from >= QUIET_AFTER_S
+        quiet = self.quiet(now)
         period = (QUIET_MEASURE_EVERY_S - (FRAME_S / 2 if sparse else 0.0)) if quiet else MEASURE_EVERY_S
         if not first and (repeat or since is not None and 0 <= since < period):
             moving = self._moving  # the frame after a measured one: its verdict stands

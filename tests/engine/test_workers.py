@@ -280,3 +280,25 @@ def test_a_hung_worker_is_ended_and_started_again(shared_dir, monkeypatch, caplo
     assert stats["cameras"]["cam1"]["frames_processed"] >= 20  # counted afresh by the new worker
     assert stats["cameras"]["cam2"]["frames_processed"] > stats["cameras"]["cam1"]["frames_processed"]
     assert any("worker 1 (cameras cam1) sent nothing for 3 s: ended" in r.getMessage() for r in caplog.records)
+
+
+def test_a_worker_camera_not_started_yet_has_every_figure_a_running_one_has(tmp_path, face_frame):
+    """What a ProcessSite shows for a camera whose worker has sent nothing yet has the same keys as a camera's real
+    figures (a front end reading e.g. ``frames_repeated`` must not fail in the first second)."""
+    import cv2
+
+    from facemask_live.engine.workers import _empty_stats
+
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), face_frame)
+    settings = load_settings(["--headless", "--no-progress", "--no-auto-snapshots", "--snapshots", str(tmp_path / "s")],
+                             cameras=(CameraSettings("cam1", str(image)),), site={"workers": 1})
+    site = build_site(settings)
+    try:
+        site.start()
+        site.wait(30)
+        real = site.stats()["cameras"]["cam1"]
+    finally:
+        site.close()
+    assert real["frames_processed"] == 1
+    assert set(_empty_stats(camera_spec(settings, settings.cameras[0]))) == set(real)
