@@ -20,6 +20,7 @@ from facemask_live.app.window.view import APP_NAME
 from facemask_live.core.config import Settings
 from facemask_live.core.errors import FacemaskError
 from facemask_live.engine.build import build_site, camera_summary_lines, site_summary_lines, site_workers
+from facemask_live.outputs.sinks import write_json
 from facemask_live.sources.capture import mask_credentials, parse_source
 
 
@@ -87,7 +88,5 @@ def run_window(settings: Settings, config_path: str | None = None) -> int:
     for line in camera_summary_lines(cams[0]) if len(cams) == 1 else site_summary_lines(stats):
         print(mask_credentials(line), file=sys.stderr)
     if settings.output.stats_json:
-        from facemask_live.app.cli import write_stats
-
-        write_stats(settings.output.stats_json, stats)
+        write_json(settings.output.stats_json, stats, "stats file")
     return window.exit_code
