@@ -24,12 +24,6 @@ from facemask_live.sources.capture import SourceState
 log = logging.getLogger("facemask_live")
 
 
-def write_stats(path: str, stats: dict) -> None:
-    from facemask_live.outputs.sinks import write_json
-
-    write_json(path, stats, "stats file")
-
-
 class ProgressBar:
     """A progress bar for one file processed frame by frame (none for live sources or several cameras)."""
 
@@ -102,7 +96,9 @@ def run_headless(settings: Settings) -> int:
     for line in lines:
         print(mask_credentials(line), file=sys.stderr)
     if settings.output.stats_json:
-        write_stats(settings.output.stats_json, stats)
+        from facemask_live.outputs.sinks import write_json
+
+        write_json(settings.output.stats_json, stats, "stats file")
     return 130 if interrupted else 0
 
 

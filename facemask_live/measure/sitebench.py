@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{run['cpu_ratio']:.2f} (whole run), {run['steady_cpu_ratio']:.2f} (after the first {warm:g} s)",
                           flush=True)
                     cams = site["cameras"].values()
-                    repeated = sum(c.get("frames_repeated", 0) for c in cams) / max(sum(c["frames_captured"] for c in cams), 1)
+                    repeated = sum(c["frames_repeated"] for c in cams) / max(sum(c["frames_captured"] for c in cams), 1)
                     print(f"  frames decoded but not converted to pixels (the last picture stood for them): "
                           f"{repeated * 100:.0f} %", flush=True)
                 print(f"  ({run['load']})", flush=True)
