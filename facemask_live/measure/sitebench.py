@@ -79,6 +79,16 @@ def find_clips(folder: Path | None, names=DEFAULT_CLIPS) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------ runs
+def deal_clips(clips: list[Path], n: int, workers: int = 1) -> list[Path]:
+    """The clip each of ``n`` cameras plays, for a site of ``workers`` processes. The app deals cameras out to its
+    workers in turn (``share_out``: camera i to worker i % workers); each worker gets the clips in turn, starting
+    one further than the worker before. Why: four clips cycled over four workers gave each worker copies of one
+    clip, which no site listed by door does, and the slowest camera then told which clip a worker had drawn, not how
+    the site shares its detectors. One process (``workers`` 1): the clips in turn, as before."""
+    k = len(clips)
+    return [clips[(i % workers + i // workers) % k] for i in range(n)]
+
+
 def site_settings(clips: list[Path], *, loop: bool = True, detect_fps: float | None = None, motion: bool = True,
                   headless: bool = True, detect_clips: list[Path] | None = None, workers: int | None = None):
     """Settings of a site of ``clips`` (cameras cam1..camN), played at their own rate like cameras."""
@@ -298,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", type=int, nargs="+", required=True, metavar="N", help="camera counts to run, e.g. 1 2 4 8")
     p.add_argument("--duration", type=float, default=20.0, metavar="S", help="seconds per run (default: 20)")
     p.add_argument("--clips-dir", type=Path, metavar="DIR", help=f"folder with the clips (default: {SHARED_VIDEOS})")
-    p.add_argument("--clips", nargs="+", default=list(DEFAULT_CLIPS), metavar="FILE", help="clip names, cycled over the cameras")
+    p.add_argument("--clips", nargs="+", default=list(DEFAULT_CLIPS), metavar="FILE", help="clip names, dealt over the cameras so that each worker process plays them all in turn")
     p.add_argument("--no-hd", dest="hd", action="store_false", help="do not upscale clips below 720p")
     p.add_argument("--no-processes", dest="processes", action="store_false", help="skip the separate-processes comparison")
     p.add_argument("--still", action="store_true", help="still scenes instead: N still cameras vs decoding the same streams only")
@@ -366,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from facemask_live.core.errors import FacemaskError
     from facemask_live.core.memory import limit_malloc_arenas
+    from facemask_live.engine.build import site_workers
     from facemask_live.outputs.sinks import write_json
 
     opts = build_parser().parse_args(argv)
@@ -391,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             elif opts.hd:
                 clips = [hd_clip(c, folder) for c in clips]
             for n in opts.cameras:
-                load = [clips[i % len(clips)] for i in range(n)]
+                # dealt for the workers the site will have: its own rule, as the app applies it (engine/build.py)
+                workers = site_workers(site_settings(clips[:1] * n, workers=opts.workers))
+                load = deal_clips(clips, n, workers)
                 warm = min(WARMUP_S, opts.duration / 4) if opts.still else 0.0
                 subs = [substream_clip(c, folder) for c in load] if opts.substreams else None
                 site = run_site(load, opts.duration, detect_fps=opts.detect_fps, warmup=warm, detect_clips=subs,

@@ -120,3 +120,22 @@ def test_camera_stage_cpu_tool_times_each_stage_on_a_real_face(shared_dir, tmp_p
     bad = subprocess.run([sys.executable, "tools/camera_stage_cpu.py", str(tmp_path / "nope.mp4")], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "no such video" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_benchmark_deals_every_worker_a_mix_of_clips():
+    """Four clips over 12-32 cameras in two to four workers: each worker plays each clip as often as the others, as
+    a site listed by door would; cycled plainly, every worker of four got copies of one clip."""
+    import collections
+    from pathlib import Path
+
+    from facemask_live.engine.workers import share_out
+    from facemask_live.measure.sitebench import deal_clips
+
+    clips = [Path(f"clip{k}.mp4") for k in range(4)]
+    for n, workers in ((32, 4), (32, 2), (16, 4), (12, 3)):
+        load = deal_clips(clips, n, workers)
+        assert collections.Counter(load) == collections.Counter({c: n // 4 for c in clips})
+        for share in share_out(list(range(n)), workers):
+            counts = collections.Counter(load[i] for i in share)
+            assert set(counts) == set(clips) and len(set(counts.values())) == 1, (n, workers, counts)
+    assert deal_clips(clips, 6) == clips + clips[:2]  # one process: the clips in turn, as before
