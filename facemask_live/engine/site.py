@@ -78,6 +78,9 @@ FIRST_LOOK_HEAD_START_S = 60.0
 # 800 frames a second starves the detector, and a box held for one frame (40 ms) costs less than a detection
 # missed; a site that keeps up (the detector idles between offers) moves its boxes on every frame
 BEHIND_WAIT_S = 0.1
+# a gap between two live frames longer than this (a pause, a stalled stream) counts this much towards the time
+# people were in view
+PEOPLE_GAP_S = 0.5
 
 
 def cpu_seconds() -> float:
@@ -213,6 +216,12 @@ class Camera:
         self._flow = BoxFlow()
         self._flowed = False  # the last frame's boxes were moved by optical flow
         self.flow_held = 0  # frames whose boxes were held, not moved, while the detector was behind
+        # live cadence: seconds with faces in view, and the detections that came meanwhile. Why: the scheduler looks
+        # at a camera with people first, so its rate over the whole run mixes the looks people get with the fewer
+        # an empty picture gets; this is how often a person in view is looked at (detect_per_s_with_people)
+        self.people_s = 0.0
+        self.people_looks = 0
+        self._frame_at: float | None = None  # monotonic time of the last live frame processed
         self._last_detect = -1e9
         self._detection: Detection | None = None
         self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
@@ -424,6 +433,10 @@ class Camera:
             det = None
         if det is not None:
             self._last_detect = now
+        if self._faces:  # people were in view since the last frame
+            self.people_s += min(now - self._frame_at, PEOPLE_GAP_S) if self._frame_at is not None else 0.0
+            self.people_looks += det is not None
+        self._frame_at = now
         t1 = time.perf_counter()
         faces = self._locate(frame, moving, det)
         timings = dict(det.timings) if det else {}
@@ -567,6 +580,8 @@ class Camera:
             "faces_outside": self.zones.outside,
             "skipped": self._skipped(),
             "flow_held": self.flow_held,
+            "people_s": round(self.people_s, 2),
+            "people_looks": self.people_looks,
             "faces_by_label": dict(sorted(self.faces_by_label.items())),
             "people_by_label": dict(sorted(self.monitor.people_by_label.items())) if self.monitor is not None else {},
             "not_judged": self.monitor.not_judged if self.monitor is not None else None,
@@ -846,6 +861,8 @@ class Site(EngineLife):
             active = (cam.last_frame_at - cam.first_frame_at) if cam.first_frame_at is not None else 0.0
             s["active_s"] = round(active, 2)
             s["detect_per_s"] = round(s["detector_runs"] / active, 2) if active > 0 else None
+            # the detections a camera got while people were in view, per second of that (live cadence only)
+            s["detect_per_s_with_people"] = round(s["people_looks"] / s["people_s"], 2) if s["people_s"] >= 1.0 else None
             s["processed_per_s"] = round((s["frames_processed"] - 1) / active, 2) if active > 0 else None
         ages = np.concatenate([np.asarray(c.ages_ms) for c in self.cameras.values() if c.ages_ms] or [np.zeros(0)])
         cpu = cpu_seconds() - self._cpu0

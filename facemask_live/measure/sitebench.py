@@ -284,16 +284,25 @@ def load_line() -> str:
         return ""
 
 
+def _rate(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def format_site(n: int, site: dict, procs: dict | None) -> list[str]:
     workers = site["site"].get("workers", 1)
     where = "one process" if workers == 1 else f"{workers} worker processes"
     lines = [f"--- {n} camera(s), {where}: CPU {site['cpu_seconds']:.1f} s in {site['site']['elapsed_s']:.0f} s "
              f"({site['cpu_share']:.2f} cores), detector busy {site['site']['detector_busy_share'] * 100:.0f} %"]
-    lines.append(f"  {'camera':6s} {'clip':30s} {'captured':>8s} {'with boxes':>10s} {'det/s':>6s} {'age p50':>8s} {'age p95':>8s} {'state':8s}")
+    lines.append(f"  {'camera':6s} {'clip':30s} {'captured':>8s} {'with boxes':>10s} {'det/s':>6s} {'people':>6s} {'age p50':>8s} {'age p95':>8s} {'state':8s}")
     for name, s in site["cameras"].items():
         share = f"{(s['processed_share'] or 0) * 100:.1f} %"
         lines.append(f"  {name:6s} {s['clip'][:30]:30s} {s['frames_captured']:8d} {share:>10s} {s['detect_per_s'] or 0:6.1f} "
-                     f"{s['frame_age_p50_ms'] or 0:8.0f} {s['frame_age_p95_ms'] or 0:8.0f} {s['state']:8s}")
+                     f"{_rate(s.get('detect_per_s_with_people'), 1):>6s} {s['frame_age_p50_ms'] or 0:8.0f} {s['frame_age_p95_ms'] or 0:8.0f} {s['state']:8s}")
+    rates = [s["detect_per_s"] or 0.0 for s in site["cameras"].values()]
+    people = [r for s in site["cameras"].values() if (r := s.get("detect_per_s_with_people")) is not None]
+    lines.append(f"  det/s: detector runs per second, slowest camera {min(rates, default=0):.2f}; people: the same while "
+                 f"faces were in view (the scheduler looks at such a camera first), slowest "
+                 f"{_rate(min(people, default=None))}")
     if procs:
         lines.append(f"  same load as {n} separate processes: CPU {procs['cpu_seconds']:.1f} s ({procs['cpu_share']:.2f} cores)")
         for name, p in procs["processes"].items():

@@ -377,6 +377,26 @@ def test_a_detector_that_is_behind_has_its_cameras_flow_every_second_frame(share
     assert sum(len(fs) == 1 for fs in frames) > 100
 
 
+def test_a_camera_counts_the_looks_it_got_while_people_were_in_view(shared_dir, tmp_path):
+    """A camera with a man in view all along and one whose changing picture has nobody: the first counts the time
+    people were in view and the detections meanwhile (its rate then is its rate over the run); the empty one,
+    looked at all the same, has no time with people and so no such rate."""
+    from facemask_live.app.options import load_settings
+    from facemask_live.core.config import CameraSettings
+
+    empty = make_video(tmp_path / "empty.mp4", n=75, size=(640, 360), fps=25)  # a numbered pattern: motion, no face
+    people = str(shared_dir / "media" / "videos" / "street_nomask.mp4")  # the man is in view in every frame
+    cams = (CameraSettings("people", people, loop=True), CameraSettings("empty", str(empty), loop=True))
+    opts = ["--headless", "--no-progress", "--no-auto-snapshots"]
+    stats, _ = _play(load_settings(opts, cameras=cams, detector={"detect_fps": 3}))
+    man, nobody = stats["people"], stats["empty"]
+    assert man["people_s"] >= 0.8 * man["active_s"], man
+    assert 0 < man["people_looks"] <= man["detector_runs"] and man["detector_runs"] >= 15, man
+    assert abs(man["detect_per_s_with_people"] - man["detect_per_s"]) <= 0.2 * man["detect_per_s"], man
+    assert nobody["detector_runs"] >= 10 and nobody["people_s"] == 0 and nobody["people_looks"] == 0, nobody
+    assert nobody["detect_per_s_with_people"] is None, nobody
+
+
 def test_a_site_gives_its_shared_detector_two_threads_and_the_ssd_one(tmp_path):
     """One camera: the detector gets every core. Several: RetinaFace gets two threads (its pool does not spin; the
     one detector then gets its share of the cores beside the camera threads), OpenCV's SSD one (its pool is the
