@@ -7,6 +7,13 @@ needs it: a recording (:class:`MainStreamSink` around a sink that draws frames) 
 ask. The main stream's frame is the newest one it delivered, and the faces found on the detect stream are scaled to
 it (:func:`scaled_result`): the two streams of a camera show the same moment within a frame or two.
 
+A live camera's main stream is opened in a thread of its own: opening an RTSP stream takes a second or more (up to
+the capture's open timeout for a camera that does not answer), and the camera's thread, which asks for it when a
+face is first labelled a violation, must not stop showing and detecting meanwhile. Until it delivers, the callers
+get None and use the detect stream. An open that failed is tried again after ``MAIN_RETRY_S`` (doubling up to
+``MAIN_RETRY_MAX_S``), not at every frame that asks. A file read frame by frame opens it in the asking thread, so
+that the two streams go in step from their first frame.
+
 A camera with one ``source`` and no ``detect_source`` opens a plain :class:`~facemask_live.sources.capture.Capture`.
 """
 
@@ -22,6 +29,7 @@ from facemask_live.sources.capture import Capture, parse_source
 
 MAIN_IDLE_S = 5.0  # the main stream stays open this long after the last frame that needed it
 FIRST_FRAME_S = 2.0  # a file's main stream: how long to wait for its next frame
+MAIN_RETRY_S, MAIN_RETRY_MAX_S = 2.0, 60.0  # a live main stream that failed to open: when to try again (doubling)
 
 
 class DualCapture:
@@ -38,6 +46,10 @@ class DualCapture:
         self._main_frame: Frame | None = None
         self._wanted_until = 0.0
         self._lock = threading.Lock()
+        self._opener: threading.Thread | None = None  # a live main stream being opened (see the module's doc)
+        self._retry_at = 0.0  # a live main stream that failed is not tried again before this (time.monotonic())
+        self._retry_s = MAIN_RETRY_S
+        self._stopped = False
 
     # the detect stream is the camera's source: everything the camera asks a Capture goes to it
     def __getattr__(self, name):
@@ -57,18 +69,49 @@ class DualCapture:
         return self.detect.finished
 
     def want_main(self, seconds: float | None = None) -> None:
-        """Keep the main stream decoded for the next ``seconds`` (default ``idle_s``); opens it if it is closed."""
+        """Keep the main stream decoded for the next ``seconds`` (default ``idle_s``); opens it if it is closed: a live
+        one in the background (this returns at once), a file's here."""
         with self._lock:
             self._wanted_until = max(self._wanted_until, time.monotonic() + (self.idle_s if seconds is None else seconds))
-            if self.main is None:
-                from facemask_live.core.errors import FacemaskError
+            if self.main is not None or self._opener is not None or self._stopped:
+                return
+            if not self.detect.realtime:
+                self._opened(*self._try_open())
+                return
+            if time.monotonic() < self._retry_at:
+                return
+            self._opener = threading.Thread(target=self._open_in_background, daemon=True,
+                                            name=f"main-stream[{self.detect.spec.name}]")
+            self._opener.start()
 
-                try:
-                    self.main = self._open_main().start()
-                    self.main_opens += 1
-                    self.main_error = None
-                except FacemaskError as exc:  # the detect stream goes on; the caller falls back to it
-                    self.main_error = str(exc)
+    def _try_open(self) -> tuple[Capture | None, str | None]:
+        from facemask_live.core.errors import FacemaskError
+
+        try:
+            return self._open_main().start(), None
+        except FacemaskError as exc:  # the detect stream goes on; the caller falls back to it
+            return None, str(exc)
+
+    def _opened(self, main: Capture | None, error: str | None) -> None:
+        """Called under the lock with what an open gave."""
+        self.main_error = error
+        if main is None:
+            self._retry_at = time.monotonic() + self._retry_s
+            self._retry_s = min(self._retry_s * 2, MAIN_RETRY_MAX_S)
+            return
+        self.main = main
+        self.main_opens += 1
+        self._retry_s = MAIN_RETRY_S
+
+    def _open_in_background(self) -> None:
+        main, error = self._try_open()
+        with self._lock:
+            self._opener = None
+            if not self._stopped:
+                self._opened(main, error)
+                return
+        if main is not None:  # the camera stopped while this opened: nobody will read it
+            main.stop()
 
     def main_frame(self, index: int | None = None) -> Frame | None:
         """The main stream's newest frame (keeps it open for ``idle_s`` more), or None while it has none yet.
@@ -102,13 +145,18 @@ class DualCapture:
 
     def _close_idle(self) -> None:
         with self._lock:
-            if self.main is not None and time.monotonic() > self._wanted_until:
-                self.main.stop()
-                self.main, self._main_frame = None, None
+            if self.main is None or time.monotonic() <= self._wanted_until:
+                return
+            main, self.main, self._main_frame = self.main, None, None
+        if self.detect.realtime:  # closing a network stream may wait for its reader: not in the camera's thread
+            threading.Thread(target=main.stop, daemon=True, name=f"main-stream[{self.detect.spec.name}]").start()
+        else:
+            main.stop()
 
     def stop(self, timeout: float = 1.0) -> None:
         self.detect.stop(timeout)
         with self._lock:
+            self._stopped = True
             if self.main is not None:
                 self.main.stop(timeout)
                 self.main = None

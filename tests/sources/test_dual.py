@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
-from helpers import RtspServer, run_cli, wait_until
+from helpers import RtspServer, free_port, run_cli, wait_until
 
 from facemask_live.core.config import CameraSettings
 from facemask_live.sources.dual import DualCapture, open_capture
@@ -133,6 +134,49 @@ def test_main_stream_decoded_only_while_wanted(rtsp_ready, face_frame, tmp_path)
             assert cap.read(5) is not None and not cap.main_open
             assert cap.main_frame() is not None or wait_until(lambda: cap.main_frame() is not None, 15)
             assert cap.main_opens == 2  # opened again on demand
+        finally:
+            cap.stop()
+    finally:
+        main.stop()
+        sub.stop()
+
+
+def test_a_live_main_stream_opens_beside_the_camera_and_a_dead_one_is_retried_slowly(rtsp_ready, face_frame, tmp_path):
+    """Opening an RTSP main stream takes a second or more: the camera's thread, which asks for it when a violation
+    starts, goes on reading its detect stream meanwhile. A main stream that does not open is tried again after
+    seconds, not at every frame that asks for it."""
+    from facemask_live.sources.capture import Capture, parse_source
+
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), face_frame)
+    main, sub = RtspServer(image).start(), RtspServer(image).start()
+    urls, opens = [main.url], []
+
+    def open_main():
+        opens.append(time.monotonic())
+        return Capture(parse_source(urls[-1]), realtime=True, backlog=1)
+
+    try:
+        cap = DualCapture(Capture(parse_source(sub.url), realtime=True), open_main).start()
+        try:
+            assert cap.read(10) is not None
+            cap.want_main()
+            assert opens and not cap.main_open  # asked for and being opened, while the camera's thread goes on
+            assert all(cap.read(5) is not None for _ in range(5))
+            assert wait_until(lambda: cap.main_frame() is not None, 15)
+            assert cap.main_frame().image.shape == (240, 320, 3) and cap.main_opens == 1 and len(opens) == 1
+        finally:
+            cap.stop()
+        urls.append(f"rtsp://127.0.0.1:{free_port()}/live")  # nothing listens there
+        opens.clear()
+        cap = DualCapture(Capture(parse_source(sub.url), realtime=True), open_main).start()
+        try:
+            start = time.monotonic()
+            while time.monotonic() - start < 3.5:  # a violator in view: every frame asks
+                assert cap.read(5) is not None
+                cap.want_main()
+            assert cap.main_frame() is None and cap.main_error and "cannot open stream" in cap.main_error
+            assert 2 <= len(opens) <= 3 and opens[1] - opens[0] >= 1.9  # at 0 and 2 s (then 6 s), not 35 times
         finally:
             cap.stop()
     finally:
