@@ -5,9 +5,11 @@ Run with Debian's /usr/bin/python3 (python3-gi lives there, not in the project's
     /usr/bin/python3 tests/rtsp_server.py PORT [IMAGE]
 
 Serves rtsp://127.0.0.1:PORT/live as 320x240 at 10 fps: IMAGE frozen into a live stream, or a moving
-test pattern. Prints "READY" on stdout once it listens; runs until killed.
+test pattern; or, when IMAGE is a folder of numbered JPEG frames (000.jpg, 001.jpg ...), those frames at their
+own size at 25 fps, looped (real moving pixels). Prints "READY" on stdout once it listens; runs until killed.
 """
 
+import os
 import sys
 
 import gi
@@ -21,7 +23,10 @@ def main() -> None:
     Gst.init(None)
     port = int(sys.argv[1])
     caps = "video/x-raw,width=320,height=240,framerate=10/1"
-    if len(sys.argv) > 2:
+    if len(sys.argv) > 2 and os.path.isdir(sys.argv[2]):
+        src = (f'multifilesrc location="{sys.argv[2]}/%03d.jpg" loop=true caps="image/jpeg,framerate=25/1" ! jpegdec '
+               "! videoconvert ! identity sync=true")  # identity sync: played at 25 fps, like a camera
+    elif len(sys.argv) > 2:
         src = f'filesrc location="{sys.argv[2]}" ! decodebin ! videoconvert ! videoscale ! video/x-raw,width=320,height=240 ! imagefreeze is-live=true ! {caps}'
     else:
         src = f"videotestsrc is-live=true pattern=ball ! {caps}"

@@ -177,7 +177,7 @@ def decode_threads_for(cameras: int) -> int:
 class Capture:
     """Owns a source in a reader thread. Use :meth:`read` to get frames and :meth:`stop` to end.
 
-    realtime: drop stale frames (default for live sources; for files it plays at the file's fps).
+    realtime: a file plays at its own fps and drops stale frames like a live source (a live source always does).
     loop: replay a file or folder when it ends.
     stall_timeout: seconds without a new frame before a live source is considered lost.
     max_reconnects: give up after that many failed reconnection attempts in a row (None: forever).
@@ -222,7 +222,10 @@ class Capture:
         self.backlog = int(backlog)
         self.decode_threads = int(decode_threads)
         self.spec = spec if isinstance(spec, SourceSpec) else parse_source(spec)
-        self.realtime = self.spec.is_live if realtime is None else realtime
+        # a live source never waits for its consumer, whatever is asked: the stream goes on, and a reader that waited
+        # would hand on ever older frames (a headless site's cameras, and their main streams, were opened with
+        # realtime=False, meant for how files play). ``realtime`` only decides how a file plays.
+        self.realtime = self.spec.is_live or bool(realtime)
         self.loop = loop
         self.stall_timeout = float(stall_timeout)
         self.max_reconnects = max_reconnects

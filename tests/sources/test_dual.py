@@ -184,6 +184,46 @@ def test_a_live_main_stream_opens_beside_the_camera_and_a_dead_one_is_retried_sl
         sub.stop()
 
 
+def _jpeg_frames(clip, folder, size, n: int = 50):
+    """The first ``n`` frames of a real clip as numbered JPEGs at ``size``: what tests/rtsp_server.py loops."""
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(clip))
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), cv2.resize(cap.read()[1], size, interpolation=cv2.INTER_AREA))
+    cap.release()
+    return folder
+
+
+def test_a_headless_site_reads_its_rtsp_streams_live_without_stopping_at_a_violator(rtsp_ready, shared_dir, tmp_path):
+    """A headless site (the Monitor API, as the CLI runs one) reads an RTSP camera's two streams live: the unmasked
+    man walking in the street, 640x360 main stream and 320x180 substream at 25 fps. Before, a headless site opened
+    live streams the way files are read (the reader waiting for the camera), and once the man was labelled a
+    violation the camera's thread opened the main stream and then waited for it to reach the detect stream's frame
+    number: it processed nothing for seconds (7 s measured), and its event came that much later."""
+    from facemask_live import Monitor
+
+    clip = shared_dir / "media" / "videos" / "street_nomask.mp4"
+    main = RtspServer(_jpeg_frames(clip, tmp_path / "main", (640, 360))).start()
+    sub = RtspServer(_jpeg_frames(clip, tmp_path / "sub", (320, 180))).start()
+    config = tmp_path / "site.yaml"
+    config.write_text(f"cameras:\n  - name: door\n    source: {main.url}\n    detect_source: {sub.url}\n")
+    done, events = [], []
+    try:
+        with Monitor(config=config, output={"snapshots": str(tmp_path / "snaps")},
+                     on_result=lambda _cam, _result, _drawn: done.append(time.monotonic())) as mon:
+            for _cam, result in mon.results(timeout=10):
+                events += result.events
+            capture = mon.site.cameras["door"].capture
+            assert capture.realtime and capture.main_opens == 1 and capture.main.realtime
+            assert capture.main_frame().image.shape == (360, 640, 3)
+    finally:
+        main.stop()
+        sub.stop()
+    assert [e.label for e in events] == ["no_mask"]  # the violator that asked for the main stream
+    gaps = np.diff(done)
+    assert len(done) > 150 and gaps.max() < 0.5, (len(done), gaps.max())  # 25 fps, processed all along
+
+
 def test_one_source_is_a_plain_capture(two_streams):
     from facemask_live.sources.capture import Capture
 
