@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
-from helpers import REPO, MjpegServer, decode_seq, wait_until
+from helpers import REPO, MjpegServer, RtspServer, decode_seq, wait_until
 
 from facemask_live.core.errors import SourceError
 from facemask_live.detection.detect import create_detector
@@ -101,6 +103,30 @@ def test_live_source_hands_on_the_newest_frame(mjpeg_server: MjpegServer):
         cap.stop()
     assert cap.stats.dropped >= 6
     assert max(lags) <= 2, f"frames handed on lag behind the stream by {lags} frames"
+
+
+def test_the_frames_a_stream_buffered_while_it_opened_are_skipped_not_dropped(rtsp_ready, tmp_path):
+    """The moment an RTSP stream opens, FFmpeg hands on about a second of frames it buffered while probing the stream
+    (27 within 20 ms, measured). They are old: the capture skips them (``stale``) and hands on the stream from its
+    first live frame on, as the frames come. Before, a consumer got the burst and then the stream, and a camera,
+    which keeps the newest frames only, counted most of the burst as dropped."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(50):  # a square moving across, looped by the server at 25 fps
+        img = np.full((180, 320, 3), 40, np.uint8)
+        cv2.rectangle(img, (i * 5, 50), (i * 5 + 60, 130), (0, 200, 255), -1)
+        cv2.imwrite(str(frames / f"{i:03d}.jpg"), img)
+    server = RtspServer(frames).start()
+    cap = Capture(server.url, backlog=100).start()  # a consumer that is given every frame read
+    try:
+        got = [cap.read(10) for _ in range(15)]
+    finally:
+        cap.stop()
+        server.stop()
+    assert all(f is not None for f in got)
+    gaps = np.diff([f.captured_at for f in got])
+    assert sum(gaps < 0.01) <= 2, gaps  # one every 40 ms; the burst came within a millisecond or two each
+    assert cap.stats.stale >= 5 and cap.stats.dropped == 0 and cap.stats.captured >= 15
 
 
 def test_gives_up_after_max_reconnects():
