@@ -80,9 +80,13 @@ class DualCapture:
                 return
             if time.monotonic() < self._retry_at:
                 return
-            self._opener = threading.Thread(target=self._open_in_background, daemon=True,
-                                            name=f"main-stream[{self.detect.spec.name}]")
-            self._opener.start()
+            self._opener = self._in_background(self._open_in_background)
+
+    def _in_background(self, work) -> threading.Thread:
+        """``work()`` started in a thread of its own: opening or closing a network stream waits on the network."""
+        thread = threading.Thread(target=work, daemon=True, name=f"main-stream[{self.detect.spec.name}]")
+        thread.start()
+        return thread
 
     def _try_open(self) -> tuple[Capture | None, str | None]:
         from facemask_live.core.errors import FacemaskError
@@ -149,7 +153,7 @@ class DualCapture:
                 return
             main, self.main, self._main_frame = self.main, None, None
         if self.detect.realtime:  # closing a network stream may wait for its reader: not in the camera's thread
-            threading.Thread(target=main.stop, daemon=True, name=f"main-stream[{self.detect.spec.name}]").start()
+            self._in_background(main.stop)
         else:
             main.stop()
 

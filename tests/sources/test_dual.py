@@ -18,11 +18,16 @@ from facemask_live.sources.dual import DualCapture, open_capture
 FRAMES = 20
 
 
-def _write_streams(clip, folder, sizes: dict, n: int = FRAMES) -> dict:
-    """The first ``n`` frames of a real clip, written once per stream at its size: {name: path}."""
+def _first_frames(clip, n: int) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(clip))
     frames = [cap.read()[1] for _ in range(n)]
     cap.release()
+    return frames
+
+
+def _write_streams(clip, folder, sizes: dict, n: int = FRAMES) -> dict:
+    """The first ``n`` frames of a real clip, written once per stream at its size: {name: path}."""
+    frames = _first_frames(clip, n)
     paths = {}
     for name, size in sizes.items():
         paths[name] = folder / f"{name}.avi"
@@ -187,10 +192,8 @@ def test_a_live_main_stream_opens_beside_the_camera_and_a_dead_one_is_retried_sl
 def _jpeg_frames(clip, folder, size, n: int = 50):
     """The first ``n`` frames of a real clip as numbered JPEGs at ``size``: what tests/rtsp_server.py loops."""
     folder.mkdir()
-    cap = cv2.VideoCapture(str(clip))
-    for i in range(n):
-        cv2.imwrite(str(folder / f"{i:03d}.jpg"), cv2.resize(cap.read()[1], size, interpolation=cv2.INTER_AREA))
-    cap.release()
+    for i, frame in enumerate(_first_frames(clip, n)):
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
     return folder
 
 
