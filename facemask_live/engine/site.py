@@ -227,7 +227,7 @@ class Camera:
         self._still: list[Face] | None = None  # a still picture's faces after tracking, reused while nothing moves
         self._lock = threading.Lock()
         self._captured_before = self._dropped_before = self._skipped_before = 0  # counts of captures closed earlier
-        self._repeated_before = 0
+        self._repeated_before = self._stale_before = 0
         self._reconnects_seen = 0
         self._fps_mark = (time.monotonic(), 0)
         self.first_frame_at: float | None = None  # monotonic times of the first and the latest processed frame
@@ -306,6 +306,7 @@ class Camera:
             self._dropped_before += cap.stats.dropped
             self._skipped_before += cap.stats.skipped
             self._repeated_before += cap.stats.repeated
+            self._stale_before += cap.stats.stale
 
     def _reset_scene(self) -> None:
         """A new connection: nothing carries over from the old picture."""
@@ -567,6 +568,8 @@ class Camera:
             # decoded but not converted to pixels: a still picture between two looks of the motion gate
             "frames_repeated": self._repeated_before + (cap.stats.repeated if cap else 0),
             "dropped": dropped,
+            # a live connection's opening burst, skipped (neither captured nor dropped): sources/capture.py
+            "frames_stale": self._stale_before + (cap.stats.stale if cap else 0),
             "processed_share": round(self.processed / captured, 4) if captured else None,
             "detector_runs": self.detector_runs,
             "frame_age_p50_ms": round(float(np.percentile(ages, 50)), 1) if ages is not None else None,

@@ -219,12 +219,15 @@ def test_a_headless_site_reads_its_rtsp_streams_live_without_stopping_at_a_viola
             capture = mon.site.cameras["door"].capture
             assert capture.realtime and capture.main_opens == 1 and capture.main.realtime
             assert capture.main_frame().image.shape == (360, 640, 3)
+            figures = mon.site.stats()["cameras"]["door"]
     finally:
         main.stop()
         sub.stop()
     assert [e.label for e in events] == ["no_mask"]  # the violator that asked for the main stream
     gaps = np.diff(done)
     assert len(done) > 150 and gaps.max() < 0.5, (len(done), gaps.max())  # 25 fps, processed all along
+    # what the substream had buffered while it connected is reported as stale, not as captured or dropped
+    assert figures["frames_stale"] >= 5 and figures["dropped"] <= 5, figures
 
 
 def test_one_source_is_a_plain_capture(two_streams):
