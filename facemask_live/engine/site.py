@@ -559,6 +559,9 @@ class Camera:
         dropped = self._dropped_before + (cap.stats.dropped if cap else 0)
         ages = np.asarray(self.ages_ms) if self.ages_ms else None
         return {
+            # the engine's clock (time.monotonic(), alike in every process) when these figures were taken: rates
+            # between two readings are timed by it (a worker's figures come once a second, whenever they are read)
+            "stats_at": round(time.monotonic(), 3),
             "state": self.state.public,
             "attempt": self.attempt if self.state is SourceState.RECONNECTING else None,
             "error": self.error,

@@ -254,7 +254,7 @@ class RemoteCamera:
 def _empty_stats(spec) -> dict:
     from facemask_live.engine.site import parse_safe_name
 
-    return {"state": SourceState.STARTING.public, "attempt": None, "error": None, "source": parse_safe_name(spec.source),
+    return {"stats_at": None, "state": SourceState.STARTING.public, "attempt": None, "error": None, "source": parse_safe_name(spec.source),
             "frames_captured": 0, "frames_processed": 0, "frames_repeated": 0, "dropped": 0, "frames_stale": 0, "processed_share": None,
             "detector_runs": 0, "frame_age_p50_ms": None, "frame_age_p95_ms": None, "fps": 0.0, "motion_share": None,
             "reconnects": 0, "events": 0, "people": None, "faces_ignored": 0, "faces_outside": 0, "skipped": 0,

@@ -78,7 +78,14 @@ def test_panel_texts_come_from_the_engine_numbers():
     assert view.perf_values(stats, 24.96, 41.4, 2) == {"capture": "25.0 fps", "processed": "12.5 fps",
                                                         "dropped": "4 (+2 not shown)", "age": "41 ms"}
     assert view.perf_values(stats, None, None, 0, paused=True)["processed"] == "0.0 fps"
-    assert view.rate(None, (1.0, 10)) is None and view.rate((1.0, 10), (3.0, 60)) == 25.0
+    rates = view.CaptureRates()  # timed by the figures' own clock; a second at least between two readings
+    assert rates.update("a", {"stats_at": None, "frames_captured": 0}) is None  # no figures yet
+    assert rates.update("a", {"stats_at": 1.0, "frames_captured": 10}) is None
+    assert rates.update("a", {"stats_at": 1.5, "frames_captured": 20}) is None
+    assert rates.update("a", {"stats_at": 3.0, "frames_captured": 60}) == 25.0
+    assert rates.update("a", {"stats_at": 3.5, "frames_captured": 75}) == 25.0  # the last rate, until a second passed
+    assert rates.update("a", {"stats_at": 4.5, "frames_captured": 5}) == 25.0  # counted afresh: a new first reading
+    assert rates.update("a", {"stats_at": 5.5, "frames_captured": 35}) == 30.0
     rows = view.table_rows({"a": {"state": "live", "fps": 10.0, "people": 2, "violations": 1},
                             "b": {"state": "failed", "fps": 0.0, "people": None, "violations": None}})
     assert rows == [("a", "live", "10.0", "2", "1"), ("b", "failed", "0.0", "0", "0"), ("site", "1/2 live", "10.0", "2", "1")]

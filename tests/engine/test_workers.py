@@ -302,3 +302,28 @@ def test_a_worker_camera_not_started_yet_has_every_figure_a_running_one_has(tmp_
         site.close()
     assert real["frames_processed"] == 1
     assert set(_empty_stats(camera_spec(settings, settings.cameras[0]))) == set(real)
+
+
+def test_the_capture_rate_of_a_worker_camera_is_timed_by_its_own_figures(shared_dir):
+    """A worker sends its cameras' figures once a second; the window reads them every half second. Timed by the
+    reader's clock, a reading spanned one or two of the worker's updates: 16.7 or 33.3 fps shown for a 25 fps
+    camera (seen in the window's panel). Timed by the figures' own ``stats_at``, every reading is the camera's rate,
+    however the reader's readings fall."""
+    from facemask_live.app.window.view import CaptureRates
+
+    videos = shared_dir / "media" / "videos"
+    settings = _settings([videos / "office_mask.mp4", videos / "man_nomask.mp4"], "--headless", "--workers", "2",
+                         "--detector-size", "320", loop=True)  # both clips 25 fps, played in real time
+    site = build_site(settings)
+    assert isinstance(site, ProcessSite)
+    rates, seen = CaptureRates(), []
+    with site:
+        site.wait(2.0)  # past the first frames
+        end = time.monotonic() + 7.0
+        while time.monotonic() < end:
+            for name, figures in site.stats()["cameras"].items():
+                if (fps := rates.update(name, figures)) is not None:
+                    seen.append((name, round(fps, 1)))
+            time.sleep(0.3)  # out of step with the workers' second
+    assert {name for name, _ in seen} == {"cam1", "cam2"} and len(seen) >= 20
+    assert all(21.0 <= fps <= 29.0 for _, fps in seen), seen

@@ -28,9 +28,9 @@ from facemask_live.app.window.sources_menu import SourcesMixin
 from facemask_live.app.window.tiles import CameraTile
 from facemask_live.app.window.view import (
     FLASH_MS,
+    CaptureRates,
     frame_counts_html,
     perf_values,
-    rate,
     session_values,
     snapshot_folder,
     state_text,
@@ -70,8 +70,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
         self.counts: dict[str, dict | None] = {}  # each camera's newest monitor counts
         self.stats: dict[str, dict] = {}  # each camera's Site.stats() entry, read every 0.5 s
         self.age_ms: dict[str, float] = {}  # capture to display of the shown frame
-        self.capture_fps: dict[str, float] = {}
-        self._captured: dict[str, tuple[float, int]] = {}  # (time, frames captured) of the last rate reading
+        self.capture_rates = CaptureRates()  # each camera's frames captured per second, from its figures
         self._errors: dict[str, str] = {}  # each failed camera's error, said once
         self.enlarged: str | None = None
         self.frozen = False  # the pictures stand still (F); the cameras and events go on
@@ -239,17 +238,11 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
     def refresh(self) -> None:
         """Every 0.5 s: each camera's state, rates and dropped frames from the engine's stats."""
         if self.site is not None:
-            now = time.monotonic()
             for name, s in self.site.stats()["cameras"].items():
                 if name not in self.tiles:
                     continue
                 self.stats[name] = s
-                before = self._captured.get(name)
-                if before is None or now - before[0] >= 1.0:
-                    self._captured[name] = (now, s["frames_captured"])
-                    r = rate(before, self._captured[name])
-                    if r is not None:
-                        self.capture_fps[name] = r
+                self.capture_rates.update(name, s)
                 moving = s["state"] == "live" and not self.paused  # the engine's fps stays as it was while paused
                 self.set_camera_state(name, s["state"], s["fps"] if moving else 0.0, s["attempt"], s["error"])
         ended = bool(self.tiles) and all(t.state == "ended" for t in self.tiles.values())
@@ -267,7 +260,8 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
 
     def update_panel(self) -> None:
         names = [self.following] if self.following else list(self.tiles)
-        rates = [self.capture_fps[n] for n in names if n in self.capture_fps]
+        live = [n for n in names if self.stats.get(n, {}).get("state") == "live"]  # a failed camera's last rate is old
+        rates = [self.capture_rates.fps[n] for n in live if n in self.capture_rates.fps]
         ages = [self.age_ms[n] for n in names if n in self.age_ms]
         replaced = self.bridge.replaced
         not_shown = sum(replaced[n] for n in names)

@@ -110,11 +110,30 @@ def session_values(counts: Iterable[Mapping[str, int] | None], tracking: bool = 
     return {k: str(sum(c.get(k, 0) for c in counts)) for k in SESSION_KEYS}
 
 
-def rate(before: tuple[float, int] | None, now: tuple[float, int]) -> float | None:
-    """Per second between two (time, count) readings of an engine counter (None without two readings)."""
-    if before is None or now[0] <= before[0]:
-        return None
-    return max(now[1] - before[1], 0) / (now[0] - before[0])
+class CaptureRates:
+    """Each camera's frames captured per second, from its figures (:meth:`Site.stats` camera dicts) read again and
+    again: over at least ``every_s`` seconds of the figures' own clock (``stats_at``), not of the reader's. Why: a
+    camera in a worker process sends its figures once a second and the window reads them every half second; timed
+    by the window's clock, a reading that spanned one or two of the worker's updates showed 16.7 or 33.3 fps for a
+    25 fps camera."""
+
+    def __init__(self, every_s: float = 1.0):
+        self.every_s = every_s
+        self.fps: dict[str, float] = {}
+        self._marks: dict[str, tuple[float, int]] = {}  # (stats_at, frames captured) of the last reading
+
+    def update(self, name: str, stats: Mapping) -> float | None:
+        """Take a new reading of ``name``'s figures; its rate (None until two readings ``every_s`` apart)."""
+        at = stats.get("stats_at")
+        if at is None:  # a worker camera that sent no figures yet
+            return self.fps.get(name)
+        before, captured = self._marks.get(name), stats["frames_captured"]
+        if before is None or captured < before[1]:  # (counted afresh: a camera added again, a worker started again)
+            self._marks[name] = (at, captured)
+        elif at - before[0] >= self.every_s:
+            self._marks[name] = (at, captured)
+            self.fps[name] = (captured - before[1]) / (at - before[0])
+        return self.fps.get(name)
 
 
 def perf_values(stats: Iterable[Mapping], capture_fps: float | None, age_ms: float | None, not_shown: int,
