@@ -110,7 +110,7 @@ def test_several_cameras_name_their_events_and_fill_the_table(qtbot, tmp_path):
     assert w.event_list.item(0).text().startswith("b · ")
     assert w.tiles["b"].alert and not w.tiles["a"].alert  # the camera's own tile flashes
     table = w.panel.table
-    assert [table.item(2, c).text() for c in range(5)] == ["site", "0/2 live", "0.0", "2", "1"]
+    assert [table.item(2, c).text() for c in range(5)] == ["site", "0/2", "0.0", "2", "1"]
     assert w.panel.session_labels["people"].text() == "2"  # all cameras ...
     w.tile_clicked("a", None)  # ... or the enlarged one
     assert w.enlarged == "a" and w.panel.session_labels["violations"].text() == "0"
@@ -170,3 +170,39 @@ def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path, display, start)
     assert res.returncode == FacemaskError.exit_code, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(start) and "--headless" in lines[0], res.stderr
+
+
+def test_a_long_error_is_cut_short_of_the_site_summary_and_the_table_shows_the_camera_names(qtbot, tmp_path):
+    """Twelve cameras, one failed with a long error: the status bar cuts the message with an ellipsis before the
+    "12 cameras · 11 live" on its right (the whole message in its tooltip), where both ran into each other; the
+    camera table leaves room for the names ("do…" for door01 before)."""
+    import yaml
+    from PyQt5 import QtWidgets
+
+    names = ["door01", "front-entrance-east", *[f"door{i:02d}" for i in range(3, 13)]]
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"cameras": [{"name": n, "source": f"rtsp://10.0.0.{i + 1}/live"}
+                                                  for i, n in enumerate(names)]}))
+    w = make_window(qtbot, "--config", str(config))
+    w.resize(1600, 900)
+    for n in names:
+        w.set_camera_state(n, "live", 25.0)
+    w.set_camera_state("door12", "failed", 0.0)
+    w.update_panel()
+    error = ("error: door12: source not found: /srv/cameras/door12.mp4 is not a camera index, a stream URL (rtsp://, "
+             "rtsps://, rtmp://, http://...), an existing video/image file or a folder")
+    bar = w.statusBar()
+    bar.showMessage(error)
+    qtbot.waitUntil(lambda: "12 cameras" in w.source_label.text(), timeout=2000)
+    qtbot.wait(50)
+    painted = QtWidgets.QStatusBar.currentMessage(bar)  # what Qt paints
+    assert bar.currentMessage() == error and bar.toolTip() == error
+    assert painted.endswith("…") and error.startswith(painted[:-1]) and len(painted) > 40
+    assert bar.fontMetrics().horizontalAdvance(painted) < w.source_label.geometry().left()
+    bar.clearMessage()
+    assert bar.currentMessage() == "" and bar.toolTip() == ""
+
+    table = w.panel.table
+    assert table.fontMetrics().horizontalAdvance("door01") + 12 <= table.columnWidth(0)
+    long = table.item(1, 0)
+    assert long.text() == "front-entrance-east" and long.toolTip() == "front-entrance-east"

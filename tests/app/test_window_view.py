@@ -88,7 +88,7 @@ def test_panel_texts_come_from_the_engine_numbers():
     assert rates.update("a", {"stats_at": 5.5, "frames_captured": 35}) == 30.0
     rows = view.table_rows({"a": {"state": "live", "fps": 10.0, "people": 2, "violations": 1},
                             "b": {"state": "failed", "fps": 0.0, "people": None, "violations": None}})
-    assert rows == [("a", "live", "10.0", "2", "1"), ("b", "failed", "0.0", "0", "0"), ("site", "1/2 live", "10.0", "2", "1")]
+    assert rows == [("a", "live", "10.0", "2", "1"), ("b", "failed", "0.0", "0", "0"), ("site", "1/2", "10.0", "2", "1")]
 
 
 def test_event_entries_and_thumbnails(tmp_path):

@@ -25,6 +25,7 @@ from facemask_live.app.window.panel import SidePanel
 from facemask_live.app.window.qt import Qt, QtCore, QtWidgets
 from facemask_live.app.window.sources import source_label
 from facemask_live.app.window.sources_menu import SourcesMixin
+from facemask_live.app.window.status import StatusBar
 from facemask_live.app.window.tiles import CameraTile
 from facemask_live.app.window.view import (
     FLASH_MS,
@@ -112,6 +113,7 @@ class MainWindow(SourcesMixin, ZoneEditorMixin, QtWidgets.QMainWindow):
             w.setFocusPolicy(Qt.NoFocus)
         self.setFocusPolicy(Qt.StrongFocus)
         self.source_label = QtWidgets.QLabel()
+        self.setStatusBar(StatusBar())  # a long message (a camera's error) is cut short of the label on its right
         self.statusBar().addPermanentWidget(self.source_label)
         bar = self.menuBar()
         file_menu, camera_menu = bar.addMenu("&File"), bar.addMenu("&Camera")

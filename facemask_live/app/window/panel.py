@@ -14,6 +14,9 @@ PERF_ROWS = (("capture", "Capture"), ("processed", "Processed"), ("dropped", "Dr
 SESSION_ROWS = (("people", "People seen"), ("masked", "Masked"), ("not_judged", "Not judged"), ("violations", "Violations"))
 TABLE_COLUMNS = ["camera", "state", "fps", "people", "events"]
 TABLE_ROWS_SHOWN = 6  # rows the camera table shows without scrolling
+# the panel's width, wider with several cameras: the camera table's numbers and the site's "10/12 live" left 40 px
+# for the camera names at 320 ("do…" for door01)
+WIDTH, SITE_WIDTH = 320, 380
 
 
 def _form(box: QtWidgets.QGroupBox, rows) -> dict[str, QtWidgets.QLabel]:
@@ -30,7 +33,7 @@ def _form(box: QtWidgets.QGroupBox, rows) -> dict[str, QtWidgets.QLabel]:
 class SidePanel(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setFixedWidth(320)
+        self.setFixedWidth(WIDTH)
         self.perf = QtWidgets.QGroupBox("Performance")
         self.perf_labels = _form(self.perf, PERF_ROWS)
         self.perf_labels["age"].setToolTip("time from capture to display of the shown frame")
@@ -51,6 +54,8 @@ class SidePanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)  # (Qt elides wrapped text at its end, whatever the mode)
+        self.table.setTextElideMode(Qt.ElideMiddle)  # a long name keeps its end: "entr…east-2" (its tooltip: all)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
@@ -86,6 +91,7 @@ class SidePanel(QtWidgets.QWidget):
         self.session.setTitle("This session" + suffix)
         self.events.setTitle("Violations (all cameras)" if cameras > 1 else "Violations")
         self.cameras.setVisible(cameras > 1)
+        self.setFixedWidth(SITE_WIDTH if cameras > 1 else WIDTH)
 
     def show_values(self, labels: dict[str, QtWidgets.QLabel], values: Mapping[str, str]) -> None:
         for key, text in values.items():
@@ -101,9 +107,16 @@ class SidePanel(QtWidgets.QWidget):
             for col, text in enumerate(row):
                 item = self.table.item(r, col)
                 if item is None:
-                    self.table.setItem(r, col, QtWidgets.QTableWidgetItem(text))
+                    item = QtWidgets.QTableWidgetItem(text)
+                    self.table.setItem(r, col, item)
                 elif item.text() != text:
                     item.setText(text)
+                else:
+                    continue
+                if col == 0:
+                    item.setToolTip(text)
+                elif col == 1 and r == len(rows) - 1:
+                    item.setToolTip(f"cameras live: {text.replace('/', ' of ')}")
         if self._bold_row != len(rows) - 1:  # the site's row is the last
             self._bold_row = len(rows) - 1
             for r in range(len(rows)):

@@ -180,7 +180,8 @@ def event_thumbnail(event: Event, frame_image: np.ndarray | None, monitor=None) 
 
 
 def table_rows(cameras: Mapping[str, Mapping]) -> list[tuple[str, ...]]:
-    """The camera table: (camera, state, fps, people, violations) per camera and a last row for the site.
+    """The camera table: (camera, state, fps, people, violations) per camera and a last row for the site, whose
+    state is its cameras live of all ("11/12").
     ``cameras``: name -> {"state", "fps", "people", "violations"} (people/violations None: not tracked)."""
     rows, people, violations, fps = [], 0, 0, 0.0
     for name, c in cameras.items():
@@ -189,7 +190,8 @@ def table_rows(cameras: Mapping[str, Mapping]) -> list[tuple[str, ...]]:
         violations += c["violations"] or 0
         fps += c["fps"]
     live = sum(c["state"] == "live" for c in cameras.values())
-    rows.append(("site", f"{live}/{len(cameras)} live", f"{fps:.1f}", str(people), str(violations)))
+    # "11/12": cameras live of all (short: "11/12 live" set the state column's width and left the names no room)
+    rows.append(("site", f"{live}/{len(cameras)}", f"{fps:.1f}", str(people), str(violations)))
     return rows
 
 
