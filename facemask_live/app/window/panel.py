@@ -14,8 +14,8 @@ PERF_ROWS = (("capture", "Capture"), ("processed", "Processed"), ("dropped", "Dr
 SESSION_ROWS = (("people", "People seen"), ("masked", "Masked"), ("not_judged", "Not judged"), ("violations", "Violations"))
 TABLE_COLUMNS = ["camera", "state", "fps", "people", "events"]
 TABLE_ROWS_SHOWN = 6  # rows the camera table shows without scrolling
-# the panel's width, wider with several cameras: the camera table's numbers and the site's "10/12 live" left 40 px
-# for the camera names at 320 ("do…" for door01)
+# the panel's width, wider with several cameras: at 320 the camera table's other columns left 40 px for the names
+# ("do…" for door01)
 WIDTH, SITE_WIDTH = 320, 380
 
 
