@@ -206,3 +206,33 @@ def test_a_long_error_is_cut_short_of_the_site_summary_and_the_table_shows_the_c
     assert table.fontMetrics().horizontalAdvance("door01") + 12 <= table.columnWidth(0)
     long = table.item(1, 0)
     assert long.text() == "front-entrance-east" and long.toolTip() == "front-entrance-east"
+
+
+def test_a_long_camera_name_is_cut_in_its_tile_title_and_the_grid_stays_even(qtbot, tmp_path):
+    """Sixteen cameras, one with a long name: its title line asked for the width of the whole name, and its grid
+    column grew to twice the others'. The name is now cut in the middle, its state and fps stay in view, and every
+    tile of the grid is as wide as the others."""
+    import yaml
+    from PyQt5 import QtGui
+
+    long = "north-building-ground-floor-emergency-exit-3"
+    names = [f"door{i:02d}" for i in range(1, 13)] + [long, "door14", "door15", "door16"]
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"cameras": [{"name": n, "source": f"rtsp://10.0.0.{i + 1}/live"}
+                                                  for i, n in enumerate(names)]}))
+    w = make_window(qtbot, "--config", str(config))
+    w.resize(1600, 900)
+    for n in names:
+        w.set_camera_state(n, "live", 24.7)
+    qtbot.wait(100)
+    widths = [w.tiles[n].width() for n in names]
+    assert max(widths) - min(widths) <= 2, widths
+    title = w.tiles[long].title
+    assert "…" in title.text() and "live" in title.text() and "24.7 fps" in title.text() and title.toolTip() == long
+    doc = QtGui.QTextDocument()  # the line as the label lays it out fits the label
+    doc.setDocumentMargin(0)
+    doc.setDefaultFont(title.font())
+    doc.setHtml(title.text())
+    assert doc.idealWidth() <= title.contentsRect().width() + 1
+    short = w.tiles["door01"].title
+    assert "<b>door01</b>" in short.text() and short.toolTip() == ""

@@ -64,6 +64,8 @@ class CameraTile(QtWidgets.QFrame):
         self.setFrameShape(QtWidgets.QFrame.StyledPanel)
         self.title = QtWidgets.QLabel()
         self.title.setTextFormat(Qt.RichText)
+        # the tile's width is the grid's to give, not the title's to ask: a long name widened its whole grid column
+        self.title.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         self.view = VideoView()
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -76,9 +78,33 @@ class CameraTile(QtWidgets.QFrame):
         """The engine's state of the camera (live, reconnecting, ended, failed ...); the banner follows it."""
         was_banner = self.state == "reconnecting"
         self.state, self.fps, self.attempt = state, fps, attempt or 0
-        self.title.setText(tile_title(self.name, state, fps, attempt, frozen=self.frozen, paused=self.paused))
+        self._retitle()
         if self.picture is not None and (state == "reconnecting" or was_banner):
             self._paint()
+
+    def _retitle(self) -> None:
+        """The title line, the camera's name cut in the middle where the whole line is wider than the tile, so
+        that its state and fps stay in view (the whole name in the tooltip)."""
+        def line(name: str) -> str:
+            return tile_title(name, self.state, self.fps, self.attempt, frozen=self.frozen, paused=self.paused)
+
+        text, room = line(self.name), self.title.contentsRect().width()
+        doc = QtGui.QTextDocument()
+        doc.setDocumentMargin(0)
+        doc.setDefaultFont(self.title.font())
+        doc.setHtml(text)
+        over = doc.idealWidth() - room
+        if over > 0 and room > 1:
+            bold = QtGui.QFont(self.title.font())
+            bold.setBold(True)  # the name is bold in the line
+            fm = QtGui.QFontMetrics(bold)
+            text = line(fm.elidedText(self.name, Qt.ElideMiddle, max(int(fm.horizontalAdvance(self.name) - over), 1)))
+        self.title.setText(text)
+        self.title.setToolTip(self.name if text != line(self.name) else "")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._retitle()
 
     def show_picture(self, picture: np.ndarray) -> None:
         self.picture = picture
