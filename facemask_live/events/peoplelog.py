@@ -2,12 +2,15 @@
 
 Two kinds of record, one per line, told apart by ``"type"``:
 
-* ``"people"``: cumulative counts per camera (source) since this run started, written when a camera's
-  first frame arrives, every ``interval`` seconds (wall clock) and once more at the end (``"final": true``)::
+* ``"people"``: cumulative counts per camera since this run started, written when a camera's first frame
+  arrives, every ``interval`` seconds (wall clock) and once more at the end (``"final": true``)::
 
     {"type": "people", "time": 1718000000.123, "iso_time": "2024-06-10T08:13:20.123", "run": "20240610-081300-4242",
-     "source": "door-1", "people_seen": 12, "masked": 9, "violations": 2, "not_judged": 1, "in_view": 2,
-     "by_label": {"mask": 9, "no_mask": 2}, "final": false}
+     "camera": "front-door", "source": "rtsp://door-1/stream", "people_seen": 12, "masked": 9, "violations": 2,
+     "not_judged": 1, "in_view": 2, "by_label": {"mask": 9, "no_mask": 2}, "final": false}
+
+  ``camera`` is the camera's name (``"camera"`` for a plain ``--source``): the counts are kept per name, so two
+  cameras of a site are two cameras even when they show the same source.
 
 * ``"event"``: one per violation event, the same fields as the ``--events`` log plus ``"type"`` and ``"run"``.
 
@@ -50,7 +53,7 @@ MASK_LABEL = "mask"
 
 @dataclass
 class CameraCounts:
-    """Counts of one camera (source) within one run."""
+    """Counts of one camera within one run."""
 
     people_seen: int = 0
     violations: int = 0
@@ -123,7 +126,8 @@ class PeopleLog:
         self.interval = float(interval)
         self.clock = clock
         self.run = run_id()
-        self.cameras: dict[str, CameraCounts] = {}
+        self.cameras: dict[str, CameraCounts] = {}  # by the camera's name (its source where a frame has none)
+        self._sources: dict[str, str] = {}
         self._last_write: dict[str, float] = {}
         self._fh = open_for_append(path, "people log")
         self.stopped_reason: str | None = None
@@ -137,15 +141,16 @@ class PeopleLog:
         except OSError as exc:  # e.g. a full disk: stop this log, keep running
             self.stopped_reason = f"writing the people log {self.path} stopped: {exc.strerror or exc}"
 
-    def people_record(self, source: str, final: bool = False) -> dict:
-        c = self.cameras[source]
+    def people_record(self, camera: str, final: bool = False) -> dict:
+        c = self.cameras[camera]
         now = self.clock()
         return {
             "type": "people",
             "time": round(now, 3),
             "iso_time": datetime.fromtimestamp(now).isoformat(timespec="milliseconds"),
             "run": self.run,
-            "source": source,
+            "camera": camera,
+            "source": self._sources[camera],
             "people_seen": c.people_seen,
             "masked": c.by_label.get(MASK_LABEL, 0),
             "violations": c.violations,
@@ -159,24 +164,25 @@ class PeopleLog:
               counted_label: Callable[[int], str | None] | None = None) -> None:
         """``counted_label``: the label of a person as the camera's own event monitor counts them (a site shares
         this log among cameras, each with its monitor); default: the one given at construction."""
-        source = result.frame.source
-        first = source not in self.cameras
-        counts = self.cameras.setdefault(source, CameraCounts())
+        camera = result.camera or result.frame.source
+        first = camera not in self.cameras
+        counts = self.cameras.setdefault(camera, CameraCounts())
         if first:  # the period covered starts at the first frame
-            self._last_write[source] = self.clock()
-            self._emit(self.people_record(source))
+            self._sources[camera] = result.frame.source
+            self._last_write[camera] = self.clock()
+            self._emit(self.people_record(camera))
         counts.update(result, counted_label or self.counted_label)
         for ev in result.events:
             self._emit({"type": "event", "run": self.run, **event_record(ev)})
         now = self.clock()
-        if now - self._last_write[source] >= self.interval:
-            self._last_write[source] = now
-            self._emit(self.people_record(source))
+        if now - self._last_write[camera] >= self.interval:
+            self._last_write[camera] = now
+            self._emit(self.people_record(camera))
 
     def close(self) -> None:
         if self._fh.closed:
             return
-        for source, counts in self.cameras.items():
+        for camera, counts in self.cameras.items():
             counts.finish()
-            self._emit(self.people_record(source, final=True))
+            self._emit(self.people_record(camera, final=True))
         self._fh.close()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import cv2
 
+from facemask_live.core.config import DEFAULT_CAMERA
 from facemask_live.core.errors import FacemaskError, OutputError, SourceError, exit_code_of
 from facemask_live.sitetools.review import PRUNED, event_key, marks_path, read_marks
 
@@ -155,11 +156,18 @@ def _zero() -> dict[str, int]:
     return {k: 0 for k in (*COUNTS, "judged")}
 
 
+def camera_of(rec: dict) -> str:
+    """The camera a people record or an event is of: its name in a site (``front-door``); the one camera of a plain
+    ``--source`` (named ``camera``) and logs written before records named their camera go by their source."""
+    name = rec.get("camera")
+    return str(name) if name and name != DEFAULT_CAMERA else str(rec.get("source", ""))
+
+
 def count(data: LogData) -> Tables:
     hourly: dict[tuple[str, str], dict[str, int]] = defaultdict(_zero)
     runs: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for rec in data.people:
-        runs[(str(rec.get("run", "")), str(rec.get("source", "")))].append(rec)
+        runs[(str(rec.get("run", "")), camera_of(rec))].append(rec)
     for (_run, cam), recs in runs.items():
         recs.sort(key=lambda r: (r["time"], r["people_seen"]))
         prev = {k: 0 for k in COUNTS if k != "violations"}
@@ -173,7 +181,7 @@ def count(data: LogData) -> Tables:
             cell["judged"] += judged - prev_judged
             prev_judged = judged
     for ev in data.events.values():
-        hourly[(hour_of(ev["time"]), str(ev.get("source", "")))]["violations"] += 1
+        hourly[(hour_of(ev["time"]), camera_of(ev))]["violations"] += 1
     cameras: dict[str, dict[str, int]] = defaultdict(_zero)
     for (_hour, cam), cell in hourly.items():
         for k, v in cell.items():
@@ -220,7 +228,7 @@ def write_csvs(out: Path, t: Tables, data: LogData, gallery: dict[str, tuple[str
         for key, ev in sorted(data.events.items(), key=lambda kv: kv[1]["time"]):
             m = data.marks.get(key)
             snap, crop = gallery.get(key, (None, None))
-            w.writerow([_iso(ev["time"]), ev.get("source", ""), ev.get("track_id"), ev.get("label"), ev.get("confidence"),
+            w.writerow([_iso(ev["time"]), camera_of(ev), ev.get("track_id"), ev.get("label"), ev.get("confidence"),
                         ev.get("frame"), m.mark if m else "", (m.label or "") if m else "", snap or ev.get("snapshot") or "",
                         crop or ev.get("crop") or ""])
 
@@ -388,7 +396,7 @@ def render_html(t: Tables, data: LogData, plots, gallery) -> str:
         crop_img = f"<img class=crop src='{crop}' alt='face'>" if crop else ""
         conf = _as_float(ev.get("confidence"))
         parts.append(
-            f"<div class=card>{pic}{crop_img}{e(_iso(ev['time']).replace('T', ' '))}<br>{e(_short(str(ev.get('source', ''))))} · person #{e(str(ev.get('track_id')))}"
+            f"<div class=card>{pic}{crop_img}{e(_iso(ev['time']).replace('T', ' '))}<br>{e(_short(camera_of(ev)))} · person #{e(str(ev.get('track_id')))}"
             f"<br><span class=viol>{e(str(ev.get('label')))}</span>{f' {conf * 100:.0f}%' if conf is not None else ''}{review}</div>"
         )
     parts.append("</div><p style='color:#777;font-size:.8em'>made by facemask-live · CSV: "

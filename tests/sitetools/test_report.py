@@ -150,3 +150,34 @@ def test_report_bad_inputs_one_line_and_exit_code(logs, tmp_path):
     proc = run_cli("report", str(people), "--out", str(blocker / "r"), "--no-progress")
     assert proc.returncode == 5 and proc.stderr.strip().startswith("error: cannot write the report to")
     assert "Traceback" not in proc.stderr
+
+
+@needs_model
+def test_a_site_report_names_its_cameras_and_counts_two_cameras_of_one_clip_apart(shared_dir, tmp_path):
+    """A site of two cameras that show the same clip (two doors, one recording each): the people log kept its
+    counts per source, so the two cameras' people were one (both track 1 of the same source) and the report named
+    the camera by the clip's path. Now each camera is counted under its name, and the report says the names."""
+    import yaml
+
+    clip = str(shared_dir / "media" / "videos" / "street_nomask.mp4")
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"cameras": [{"name": "front-door", "source": clip},
+                                                  {"name": "back-door", "source": clip}]}))
+    people, events = tmp_path / "people.jsonl", tmp_path / "events.jsonl"
+    proc = run_cli("--config", str(config), "--headless", "--no-progress", "--events", str(events),
+                   "--people-log", str(people), "--snapshots", str(tmp_path / "snaps"), timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in people.read_text().splitlines()]
+    finals = {r["camera"]: r for r in records if r.get("type") == "people" and r["final"]}
+    assert set(finals) == {"front-door", "back-door"} and all(r["source"] == clip for r in finals.values())
+    assert all(r["people_seen"] == 1 and r["violations"] == 1 for r in finals.values()), finals
+
+    make_report([people, events], tmp_path / "report", progress=False)
+    with open(tmp_path / "report" / "cameras.csv", newline="") as fh:
+        rows = {r["camera"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"front-door", "back-door"}
+    assert all(r["people_seen"] == "1" and r["violations"] == "1" for r in rows.values()), rows
+    with open(tmp_path / "report" / "events.csv", newline="") as fh:
+        assert sorted(r["camera"] for r in csv.DictReader(fh)) == ["back-door", "front-door"]
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "front-door" in page and "back-door" in page and "street_nomask.mp4" not in page
