@@ -172,21 +172,27 @@ def test_no_display_is_a_one_line_error_not_a_qt_abort(tmp_path, display, start)
     assert len(lines) == 1 and lines[0].startswith(start) and "--headless" in lines[0], res.stderr
 
 
-def test_a_long_error_is_cut_short_of_the_site_summary_and_the_table_shows_the_camera_names(qtbot, tmp_path):
-    """Twelve cameras, one failed with a long error: the status bar cuts the message with an ellipsis before the
-    "12 cameras · 11 live" on its right (the whole message in its tooltip), where both ran into each other; the
-    camera table leaves room for the names ("do…" for door01 before)."""
+def site_window(qtbot, tmp_path, names: list[str], fps: float) -> MainWindow:
+    """A 1600x900 window of a site of ``names`` (RTSP cameras that are never opened), every camera live at ``fps``."""
     import yaml
-    from PyQt5 import QtWidgets
 
-    names = ["door01", "front-entrance-east", *[f"door{i:02d}" for i in range(3, 13)]]
     config = tmp_path / "site.yaml"
     config.write_text(yaml.safe_dump({"cameras": [{"name": n, "source": f"rtsp://10.0.0.{i + 1}/live"}
                                                   for i, n in enumerate(names)]}))
     w = make_window(qtbot, "--config", str(config))
     w.resize(1600, 900)
     for n in names:
-        w.set_camera_state(n, "live", 25.0)
+        w.set_camera_state(n, "live", fps)
+    return w
+
+
+def test_a_long_error_is_cut_short_of_the_site_summary_and_the_table_shows_the_camera_names(qtbot, tmp_path):
+    """Twelve cameras, one failed with a long error: the status bar cuts the message with an ellipsis before the
+    "12 cameras · 11 live" on its right (the whole message in its tooltip), where both ran into each other; the
+    camera table leaves room for the names ("do…" for door01 before)."""
+    from PyQt5 import QtWidgets
+
+    w = site_window(qtbot, tmp_path, ["door01", "front-entrance-east", *[f"door{i:02d}" for i in range(3, 13)]], 25.0)
     w.set_camera_state("door12", "failed", 0.0)
     w.update_panel()
     error = ("error: door12: source not found: /srv/cameras/door12.mp4 is not a camera index, a stream URL (rtsp://, "
@@ -212,18 +218,11 @@ def test_a_long_camera_name_is_cut_in_its_tile_title_and_the_grid_stays_even(qtb
     """Sixteen cameras, one with a long name: its title line asked for the width of the whole name, and its grid
     column grew to twice the others'. The name is now cut in the middle, its state and fps stay in view, and every
     tile of the grid is as wide as the others."""
-    import yaml
     from PyQt5 import QtGui
 
     long = "north-building-ground-floor-emergency-exit-3"
     names = [f"door{i:02d}" for i in range(1, 13)] + [long, "door14", "door15", "door16"]
-    config = tmp_path / "site.yaml"
-    config.write_text(yaml.safe_dump({"cameras": [{"name": n, "source": f"rtsp://10.0.0.{i + 1}/live"}
-                                                  for i, n in enumerate(names)]}))
-    w = make_window(qtbot, "--config", str(config))
-    w.resize(1600, 900)
-    for n in names:
-        w.set_camera_state(n, "live", 24.7)
+    w = site_window(qtbot, tmp_path, names, 24.7)
     qtbot.wait(100)
     widths = [w.tiles[n].width() for n in names]
     assert max(widths) - min(widths) <= 2, widths
