@@ -32,9 +32,8 @@ from pathlib import Path
 
 import cv2
 
-from facemask_live.core.config import DEFAULT_CAMERA
 from facemask_live.core.errors import FacemaskError, OutputError, SourceError, exit_code_of
-from facemask_live.sitetools.review import PRUNED, event_key, marks_path, read_marks
+from facemask_live.sitetools.review import PRUNED, camera_of, event_key, marks_path, read_marks
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +153,6 @@ class Tables:
 
 def _zero() -> dict[str, int]:
     return {k: 0 for k in (*COUNTS, "judged")}
-
-
-def camera_of(rec: dict) -> str:
-    """The camera a people record or an event is of: its name in a site (``front-door``); the one camera of a plain
-    ``--source`` (named ``camera``) and logs written before records named their camera go by their source."""
-    name = rec.get("camera")
-    return str(name) if name and name != DEFAULT_CAMERA else str(rec.get("source", ""))
 
 
 def count(data: LogData) -> Tables:

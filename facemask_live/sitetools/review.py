@@ -25,12 +25,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from facemask_live.core.config import DEFAULT_CAMERA
 from facemask_live.core.errors import OutputError, SourceError, exit_code_of
 
 MARKS = ("false_alarm", "confirmed")
 FOLDERS = {"mask": "with_mask", "no_mask": "without_mask", "incorrect_mask": "incorrect_mask"}
 SUFFIX = ".review.jsonl"
 PRUNED = "pruned"
+
+
+def camera_of(rec: dict) -> str:
+    """The camera a people record or an event is of: its name in a site (``front-door``); the one camera of a plain
+    ``--source`` (named ``camera``) and logs written before records named their camera go by their source."""
+    name = rec.get("camera")
+    return str(name) if name and name != DEFAULT_CAMERA else str(rec.get("source", ""))
 
 
 def event_key(rec: dict) -> str:

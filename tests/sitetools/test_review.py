@@ -52,12 +52,29 @@ def test_dialog_shows_snapshot_and_crop_and_writes_a_false_alarm_mark(qtbot, log
     assert dialog.snapshot_label.pixmap() is not None and not dialog.snapshot_label.pixmap().isNull()
     assert dialog.crop_label.pixmap().width() > 0
     assert dialog.true_label.currentText() == "mask"  # a false "no mask" was most likely a masked face
+    assert "camera: door-1\n" in details_text(dialog)  # a plain source: named by its source
     qtbot.mouseClick(dialog.false_button, QtCore.Qt.LeftButton)
     assert dialog.result() == dialog.Accepted
     marks = read_marks(log)
     m = marks[event_key(event_record(events[0]))]
     assert (m.mark, m.label, m.crop) == ("false_alarm", "mask", events[0].crop)
     assert marks_path(log).name == "events.jsonl.review.jsonl"
+
+
+def details_text(dialog) -> str:
+    from PyQt5 import QtWidgets
+
+    return "\n".join(lab.text() for lab in dialog.findChildren(QtWidgets.QLabel) if lab.text().startswith("camera: "))
+
+
+def test_the_dialog_names_a_site_camera_by_its_name(qtbot, logged_events):
+    """An event of a site's camera says the camera's name, as the event list and the report do, not its source."""
+    import dataclasses
+
+    log, events = logged_events
+    dialog = gui_review.ReviewDialog(dataclasses.replace(events[1], camera="front-door"), log, ["mask", "no_mask"])
+    qtbot.addWidget(dialog)
+    assert "camera: front-door\n" in details_text(dialog) and "door-1" not in details_text(dialog)
 
 
 def test_clicking_an_event_in_the_window_opens_the_review(qtbot, logged_events, tmp_path):

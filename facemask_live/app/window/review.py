@@ -11,7 +11,7 @@ from facemask_live.app.window.qt import QtCore, QtGui, QtWidgets
 from facemask_live.core.errors import FacemaskError
 from facemask_live.core.results import Event
 from facemask_live.outputs.sinks import event_record
-from facemask_live.sitetools.review import MARKS, add_mark, default_true_label, event_key, read_marks
+from facemask_live.sitetools.review import MARKS, add_mark, camera_of, default_true_label, event_key, read_marks
 
 Qt = QtCore.Qt
 SNAP_SIDE = 720
@@ -50,7 +50,7 @@ class ReviewDialog(QtWidgets.QDialog):
                 lab.setMinimumSize(160, 120)
         conf = rec.get("confidence")
         details = QtWidgets.QLabel(
-            f"camera: {rec.get('source', '')}\nperson #{rec.get('track_id')} · frame {rec.get('frame')}\n"
+            f"camera: {camera_of(rec)}\nperson #{rec.get('track_id')} · frame {rec.get('frame')}\n"
             f"label: {rec.get('label')}" + (f" ({float(conf) * 100:.0f}%)" if conf not in (None, "") else "")
         )
         details.setTextInteractionFlags(Qt.TextSelectableByMouse)
