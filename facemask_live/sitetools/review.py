@@ -43,7 +43,11 @@ def camera_of(rec: dict) -> str:
 
 def event_key(rec: dict) -> str:
     """One event's identity across the event log, the people log and the marks."""
-    return f"{rec.get('source', '')}|{float(rec.get('time') or 0):.3f}|{rec.get('track_id')}|{rec.get('frame')}"
+    key = f"{rec.get('source', '')}|{float(rec.get('time') or 0):.3f}|{rec.get('track_id')}|{rec.get('frame')}"
+    # two cameras of a site may show one source: their people's events in the same millisecond are two events
+    # (a plain source's key is as it always was, so its marks still match)
+    name = rec.get("camera")
+    return f"{key}|{name}" if name and name != DEFAULT_CAMERA else key
 
 
 def marks_path(event_log: str | Path) -> Path:
