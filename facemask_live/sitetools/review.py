@@ -34,11 +34,17 @@ SUFFIX = ".review.jsonl"
 PRUNED = "pruned"
 
 
-def camera_of(rec: dict) -> str:
-    """The camera a people record or an event is of: its name in a site (``front-door``); the one camera of a plain
-    ``--source`` (named ``camera``) and logs written before records named their camera go by their source."""
+def _site_camera(rec: dict) -> str | None:
+    """The name of a site's camera a record is of; None for the one camera of a plain ``--source`` (named
+    ``camera``) and for logs written before records named their camera."""
     name = rec.get("camera")
-    return str(name) if name and name != DEFAULT_CAMERA else str(rec.get("source", ""))
+    return str(name) if name and name != DEFAULT_CAMERA else None
+
+
+def camera_of(rec: dict) -> str:
+    """The camera a people record or an event is of, as a report names it: a site's camera by its name
+    (``front-door``), a plain source by its source."""
+    return _site_camera(rec) or str(rec.get("source", ""))
 
 
 def event_key(rec: dict) -> str:
@@ -46,8 +52,8 @@ def event_key(rec: dict) -> str:
     key = f"{rec.get('source', '')}|{float(rec.get('time') or 0):.3f}|{rec.get('track_id')}|{rec.get('frame')}"
     # two cameras of a site may show one source: their people's events in the same millisecond are two events
     # (a plain source's key is as it always was, so its marks still match)
-    name = rec.get("camera")
-    return f"{key}|{name}" if name and name != DEFAULT_CAMERA else key
+    name = _site_camera(rec)
+    return f"{key}|{name}" if name else key
 
 
 def marks_path(event_log: str | Path) -> Path:
