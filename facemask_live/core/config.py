@@ -654,6 +654,9 @@ class Settings:
             motion=camera.motion or self.motion,
             alert_hours=camera.alert_hours or self.alert_hours,
             events=self.events if camera.escalate_after is None else dataclasses.replace(self.events, escalate_after=camera.escalate_after),
+            # the visitor display is the site's, shown by the window: a camera's own settings name it only when it
+            # is theirs (another camera's name here was "no camera named ..." for every other camera of the site)
+            visitor=self.visitor if self.visitor.camera in (None, camera.name) else dataclasses.replace(self.visitor, camera=None),
             cameras=(camera,),
         )
 

@@ -130,3 +130,39 @@ def test_view_menu_opens_the_display_of_the_chosen_camera(qtbot, monkeypatch, tm
     assert feed.camera == "office" and feed.window is not None and feed.window.isVisible()
     assert feed.window.table.get("mask").text == "Vielen Dank"
     feed.window.close()
+
+
+def test_visitor_display_of_one_camera_of_a_site_from_the_command_line(qtbot, tmp_path):
+    """``--visitor-display office`` on a site of two cameras: each camera's own settings kept the site's visitor
+    camera, and building the other camera stopped the window with "internal error: visitor.camera: no camera named
+    'office' (cameras: street)"; past that, the display showed every camera's people (it took the camera only from
+    the View menu). Now the window is built with both cameras and the display follows the office camera alone."""
+    import time
+
+    import numpy as np
+
+    from facemask_live.app.options import load_settings
+    from facemask_live.app.window.run import build_window
+    from facemask_live.core.results import Frame, FrameResult
+
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("cameras:\n  - {name: street, source: a.mp4}\n  - {name: office, source: b.mp4}\n")
+    settings = load_settings(["--config", str(cfg), "--visitor-display", "office"])
+    win = build_window(settings, str(cfg))
+    qtbot.addWidget(win)
+    try:
+        assert list(win.site.cameras) == ["street", "office"] and settings.visitor.camera == "office"
+        win.bridge.visitor.open(settings.visitor)  # as run_window does once the window is shown
+        feed = win.bridge.visitor
+        assert feed.camera == "office" and feed.window is not None and feed.window.isVisible()
+        # it shows the office camera's people only (it showed every camera's, one after the other)
+        frame = Frame(np.zeros((36, 64, 3), np.uint8), 0, 0.0, time.monotonic(), None, "a.mp4")
+        result = FrameResult(frame, [])
+        feed.on_result("street", result)
+        assert feed.take() is None
+        feed.on_result("office", result)
+        assert feed.take() is result
+    finally:
+        if win.bridge.visitor.window is not None:
+            win.bridge.visitor.window.close()
+        win.site.close()

@@ -74,7 +74,8 @@ class VisitorFeed(QtCore.QObject):
         if self.window is None:
             self.window = VisitorWindow(settings)
             self.ready.connect(self._show, Qt.QueuedConnection)
-        if camera is not None:
+        camera = settings.camera if camera is None else camera
+        if camera is not None:  # (--visitor-display CAMERA: the display follows that camera, not every one)
             self.camera = camera
         self.window.setWindowTitle(f"Visitor display - {self.camera or 'camera'}")
         place(self.window, settings.screen)
