@@ -94,13 +94,14 @@ class CameraTile(QtWidgets.QFrame):
         doc.setDefaultFont(self.title.font())
         doc.setHtml(text)
         over = doc.idealWidth() - room
-        if over > 0 and room > 1:
+        cut = over > 0 and room > 1
+        if cut:
             bold = QtGui.QFont(self.title.font())
             bold.setBold(True)  # the name is bold in the line
             fm = QtGui.QFontMetrics(bold)
             text = line(fm.elidedText(self.name, Qt.ElideMiddle, max(int(fm.horizontalAdvance(self.name) - over), 1)))
         self.title.setText(text)
-        self.title.setToolTip(self.name if text != line(self.name) else "")
+        self.title.setToolTip(self.name if cut else "")
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
